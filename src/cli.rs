@@ -1,0 +1,165 @@
+//! Command-line flags (clap derive). The only module that knows clap: flags are parsed
+//! here, then validated into plain [`crate::config`] values.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    every kernel verified (compare: no regression)
+  1    a kernel's result was wrong, or not reproducible (compare: newly wrong)
+  2    bad usage or input (the message names the value and the fix)
+  3    environment failure: no adapter, software adapter where hardware is required,
+       another GPU than expected, missing tensor cores when required, device lost,
+       shader or pipeline failure, out of memory, timeout
+  4    compare: a kernel is slower than the baseline
+  130  cancelled by SIGINT (partial artifacts written)
+  143  cancelled by SIGTERM (partial artifacts written)";
+
+#[derive(Debug, Parser)]
+#[command(name = "gpu-canary", version, about = "A GPU canary: deterministic WGSL kernels on a headless wgpu adapter, verified against CPU references, timed, with artifacts CI can act on.", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every adapter wgpu can see, on every backend (the lane's bootstrap check).
+    Adapters(AdaptersArgs),
+    /// Run the canary: kernels on one adapter, verified and timed.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Compare two result.json files: per-kernel performance and correctness verdicts.
+    #[command(after_help = EXIT_CODES)]
+    Compare(CompareArgs),
+    /// Chart many result.json files over time (SVG) with a Markdown table.
+    History(HistoryArgs),
+    /// List the kernels and their default shapes.
+    Kernels,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdaptersArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only these backends (vulkan, gl, metal, dx12; comma-separated).
+    #[arg(long, env = "WGPU_BACKEND")]
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuiteArg {
+    /// A few shapes of each kernel; seconds on a software adapter.
+    Quick,
+    /// Shapes that load a datacenter GPU.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaultArg {
+    CorruptOutput,
+    Stall,
+    DeviceLost,
+    SoftwareAdapter,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Kernels to run (repeat or comma-separate); default: the whole suite.
+    #[arg(long, value_delimiter = ',')]
+    pub kernel: Vec<String>,
+    /// Shape for the selected kernels: MxKxN for matmul, N for reduce.
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Which default shapes to run when --size is not given.
+    #[arg(long, value_enum, default_value_t = SuiteArg::Quick)]
+    pub suite: SuiteArg,
+    /// Seed of the input generator (same seed, same inputs, on every machine).
+    #[arg(long, default_value_t = crate::config::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Untimed executions before sampling (at least one always runs, for the
+    /// determinism check).
+    #[arg(long)]
+    pub warmup: Option<u32>,
+    /// Timed executions per kernel and shape.
+    #[arg(long)]
+    pub iterations: Option<u32>,
+    /// Backend to use: vulkan, gl, metal, dx12.
+    #[arg(long, env = "WGPU_BACKEND")]
+    pub backend: Option<String>,
+    /// Use the adapter whose name contains this (case-insensitive).
+    #[arg(long, env = "WGPU_ADAPTER_NAME")]
+    pub adapter: Option<String>,
+    /// Refuse a software adapter (llvmpipe, WARP, SwiftShader): exit 3.
+    #[arg(long)]
+    pub require_hardware: bool,
+    /// Fail (exit 3) instead of skipping matmul-f16 when tensor cores are unavailable.
+    #[arg(long)]
+    pub require_tensor_cores: bool,
+    /// Fail (exit 3) unless the adapter is from this vendor (nvidia, amd, intel, ...) or
+    /// its name contains this text.
+    #[arg(long, env = "GPU_CANARY_EXPECT_VENDOR")]
+    pub expect_vendor: Option<String>,
+    /// Compile kernels without naga's runtime bounds checks (their indices are proven
+    /// in range by the host); recorded in the result.
+    #[arg(long)]
+    pub unchecked: bool,
+    /// Write result.json, trace.json and summary.md here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing result in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result document on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write Bencher Metric Format (throughput per kernel/shape) to this file.
+    #[arg(long)]
+    pub export_bmf: Option<PathBuf>,
+    /// Bound the whole run, in seconds; every GPU wait is bounded by what is left.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Inputs are uniform in [-SCALE, SCALE).
+    #[arg(long, default_value_t = 1.0)]
+    pub input_scale: f32,
+    /// Inject a fault, to prove the verdicts (testing only).
+    #[arg(long, value_enum, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
+    pub inject_fault: Option<FaultArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Md,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    pub baseline: PathBuf,
+    pub current: PathBuf,
+    /// Practical threshold in percent: smaller changes are `unchanged`.
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Compare timings even when the adapter fingerprints differ.
+    #[arg(long)]
+    pub allow_different_adapter: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// result.json files, or directories searched for them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the chart.
+    #[arg(long)]
+    pub svg: PathBuf,
+    /// Where to write the Markdown table (default: stdout).
+    #[arg(long)]
+    pub md: Option<PathBuf>,
+}

@@ -1,0 +1,220 @@
+//! `trace.json`: tracing-chrome's CPU spans plus a GPU track built from the timestamp
+//! queries.
+//!
+//! # Clock alignment
+//! The GPU's timestamps run on the GPU's own clock. Each timed dispatch happened inside
+//! its CPU `dispatch` span (submit … wait returned), so every dispatch bounds the offset
+//! between the clocks: cpu_begin − gpu_begin ≤ offset ≤ cpu_end − gpu_end. We intersect
+//! those intervals over all dispatches and use the midpoint: every GPU event then lies
+//! inside its dispatch span, and the interval's width is the stated uncertainty. If the
+//! intersection is empty (clock drift over a long run, or a clock that resets), each
+//! event is placed on its own span's midpoint, and the trace says so.
+
+use serde_json::{Value, json};
+
+use crate::runner::GpuEvent;
+
+/// A CPU `dispatch` span as tracing-chrome wrote it (µs since its start).
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub key: String,
+    pub sample: u32,
+    pub begin_us: f64,
+    pub end_us: f64,
+}
+
+/// Parses tracing-chrome output, which lacks its closing bracket if the writer was not
+/// finished (the trace format allows that; serde_json does not).
+pub fn parse_events(text: &str) -> Vec<Value> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Vec::new();
+    }
+    let fixed = if t.ends_with(']') {
+        t.to_owned()
+    } else {
+        format!("{}]", t.trim_end_matches(','))
+    };
+    serde_json::from_str::<Vec<Value>>(&fixed).unwrap_or_default()
+}
+
+fn arg(e: &Value, name: &str) -> Option<String> {
+    e.get("args")?.get(name).map(|v| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    })
+}
+
+/// Pairs `B`/`E` events of spans named `dispatch` on each thread.
+pub fn dispatch_spans(events: &[Value]) -> Vec<Span> {
+    let mut open: std::collections::HashMap<(i64, String), Vec<f64>> = Default::default();
+    let mut out = Vec::new();
+    for e in events {
+        if e.get("name").and_then(Value::as_str) != Some("dispatch") {
+            continue;
+        }
+        let (Some(key), Some(sample)) = (
+            arg(e, "kernel"),
+            arg(e, "sample").and_then(|s| s.parse().ok()),
+        ) else {
+            continue;
+        };
+        let tid = e.get("tid").and_then(Value::as_i64).unwrap_or(0);
+        let ts = e.get("ts").and_then(Value::as_f64).unwrap_or(0.0);
+        let id = (tid, format!("{key}#{sample}"));
+        match e.get("ph").and_then(Value::as_str) {
+            Some("B") => open.entry(id).or_default().push(ts),
+            Some("E") => {
+                if let Some(begin_us) = open.get_mut(&id).and_then(Vec::pop) {
+                    out.push(Span {
+                        key,
+                        sample,
+                        begin_us,
+                        end_us: ts,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The clock offset (µs) and its uncertainty, or `None` when no single offset fits.
+pub fn align(pairs: &[(&Span, &GpuEvent)]) -> Option<(f64, f64)> {
+    let mut lo = f64::NEG_INFINITY;
+    let mut hi = f64::INFINITY;
+    for (s, g) in pairs {
+        lo = lo.max(s.begin_us - g.begin_ns as f64 / 1e3);
+        hi = hi.min(s.end_us - g.end_ns as f64 / 1e3);
+    }
+    (!pairs.is_empty() && lo <= hi).then(|| ((lo + hi) / 2.0, (hi - lo) / 2.0))
+}
+
+/// The merged trace: CPU events, named tracks, and the GPU track.
+pub fn merge(cpu_text: &str, gpu: &[GpuEvent], adapter_name: &str) -> Value {
+    let mut events = parse_events(cpu_text);
+    let spans = dispatch_spans(&events);
+    let pairs: Vec<(&Span, &GpuEvent)> = gpu
+        .iter()
+        .filter_map(|g| {
+            spans
+                .iter()
+                .find(|s| s.key == g.key && s.sample == g.sample)
+                .map(|s| (s, g))
+        })
+        .collect();
+    let global = align(&pairs);
+    let alignment = match global {
+        Some((_, u)) => format!("single clock offset from {} dispatch spans, uncertainty ±{u:.1} µs", pairs.len()),
+        None if pairs.is_empty() => "no GPU timestamps (wall-clock timing): no GPU track".to_owned(),
+        None => "no single clock offset fits every dispatch (drift); each GPU event centred in its own dispatch span".to_owned(),
+    };
+    events.push(json!({"ph": "M", "pid": 1, "name": "process_name", "args": {"name": "CPU"}}));
+    events.push(
+        json!({"ph": "M", "pid": 1, "name": "process_sort_index", "args": {"sort_index": 0}}),
+    );
+    if !pairs.is_empty() {
+        events.push(json!({"ph": "M", "pid": 2, "name": "process_name", "args": {"name": format!("GPU: {adapter_name}")}}));
+        events.push(
+            json!({"ph": "M", "pid": 2, "name": "process_sort_index", "args": {"sort_index": 1}}),
+        );
+        events.push(json!({"ph": "M", "pid": 2, "tid": 1, "name": "thread_name", "args": {"name": "queue"}}));
+    }
+    for (s, g) in &pairs {
+        let dur = (g.end_ns - g.begin_ns) as f64 / 1e3;
+        let ts = match global {
+            Some((off, _)) => g.begin_ns as f64 / 1e3 + off,
+            None => (s.begin_us + s.end_us) / 2.0 - dur / 2.0,
+        };
+        events.push(json!({
+            "ph": "X", "pid": 2, "tid": 1, "name": g.key, "cat": "gpu",
+            "ts": ts, "dur": dur,
+            "args": {"sample": g.sample, "gpu_ns": g.end_ns - g.begin_ns},
+        }));
+    }
+    json!({
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {"tool": "gpu-canary", "clock_alignment": alignment},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(key: &str, sample: u32, b: u64, e: u64) -> GpuEvent {
+        GpuEvent {
+            key: key.into(),
+            sample,
+            begin_ns: b,
+            end_ns: e,
+        }
+    }
+
+    #[test]
+    fn unterminated_trace_parses() {
+        let t = "[\n{\"ph\":\"B\",\"name\":\"dispatch\",\"ts\":1.0,\"tid\":1,\"args\":{\"kernel\":\"k\",\"sample\":\"0\"}},\n{\"ph\":\"E\",\"name\":\"dispatch\",\"ts\":9.0,\"tid\":1,\"args\":{\"kernel\":\"k\",\"sample\":\"0\"}}";
+        let s = dispatch_spans(&parse_events(t));
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].begin_us, s[0].end_us), (1.0, 9.0));
+    }
+
+    #[test]
+    fn aligned_events_fall_inside_their_spans() {
+        // GPU clock = CPU clock + 1000 µs; dispatches of 2 µs inside 10 µs spans.
+        let spans: Vec<Span> = (0..5)
+            .map(|i| Span {
+                key: "k".into(),
+                sample: i,
+                begin_us: 100.0 * f64::from(i),
+                end_us: 100.0 * f64::from(i) + 10.0,
+            })
+            .collect();
+        let gpu: Vec<GpuEvent> = (0..5u64)
+            .map(|i| {
+                ev(
+                    "k",
+                    i as u32,
+                    (1_000_000 + i * 100_000) + 3_000,
+                    (1_000_000 + i * 100_000) + 5_000,
+                )
+            })
+            .collect();
+        let pairs: Vec<_> = spans.iter().zip(&gpu).collect();
+        let (off, unc) = align(&pairs).unwrap();
+        for (s, g) in &pairs {
+            let b = g.begin_ns as f64 / 1e3 + off;
+            let e = g.end_ns as f64 / 1e3 + off;
+            assert!(
+                b >= s.begin_us && e <= s.end_us,
+                "{b}..{e} outside {}..{}",
+                s.begin_us,
+                s.end_us
+            );
+        }
+        assert!(unc <= 4.0);
+    }
+
+    #[test]
+    fn inconsistent_clocks_have_no_single_offset() {
+        let s = [
+            Span {
+                key: "k".into(),
+                sample: 0,
+                begin_us: 0.0,
+                end_us: 10.0,
+            },
+            Span {
+                key: "k".into(),
+                sample: 1,
+                begin_us: 100.0,
+                end_us: 110.0,
+            },
+        ];
+        let g = [ev("k", 0, 0, 5_000), ev("k", 1, 500_000, 505_000)];
+        assert!(align(&[(&s[0], &g[0]), (&s[1], &g[1])]).is_none());
+    }
+}

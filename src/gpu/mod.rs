@@ -1,0 +1,471 @@
+//! Instance → adapter choice → device, kept apart from kernel work so that tests and
+//! benches reuse one device. Every wait on the GPU is bounded, and errors the driver
+//! reports asynchronously (device loss, validation, out of memory) are collected so the
+//! runner can turn them into a classified result instead of a panic.
+
+pub mod timing;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{EnvKind, Error, Result};
+use crate::model::{AdapterFingerprint, LimitsUsed, TimingInfo, TimingMethod};
+
+/// Which adapter to use. `backend` and `name` narrow the candidates; among those left,
+/// the high-performance preference (discrete > integrated > virtual > cpu) decides.
+#[derive(Debug, Clone, Default)]
+pub struct AdapterFilter {
+    pub backends: Option<wgpu::Backends>,
+    pub name: Option<String>,
+    /// Fault injection: pretend only software adapters exist.
+    pub software_only: bool,
+}
+
+pub fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if let Some(b) = backends {
+        desc.backends = b;
+    }
+    wgpu::Instance::new(desc)
+}
+
+pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+fn preference(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+pub fn backend_name(b: wgpu::Backend) -> String {
+    b.to_str().to_owned()
+}
+
+/// Parses `vulkan|gl|metal|dx12` (also the comma lists `WGPU_BACKEND` takes).
+pub fn parse_backend(s: &str) -> std::result::Result<wgpu::Backends, String> {
+    let mut out = wgpu::Backends::empty();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        out |= match part.to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            other => {
+                return Err(format!(
+                    "unknown backend '{other}'; use one of vulkan, gl, metal, dx12"
+                ));
+            }
+        };
+    }
+    if out.is_empty() {
+        return Err("empty backend; use one of vulkan, gl, metal, dx12".into());
+    }
+    Ok(out)
+}
+
+/// Every adapter wgpu can see on the requested backends.
+pub fn enumerate(backends: Option<wgpu::Backends>) -> Vec<wgpu::Adapter> {
+    let inst = instance(backends);
+    pollster::block_on(inst.enumerate_adapters(backends.unwrap_or(wgpu::Backends::all())))
+}
+
+pub fn choose_adapter(filter: &AdapterFilter) -> Result<wgpu::Adapter> {
+    let _span = tracing::info_span!("request_adapter").entered();
+    let all = enumerate(filter.backends);
+    let seen: Vec<String> = all
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!(
+                "{} ({}, {})",
+                i.name,
+                i.backend.to_str(),
+                device_type_name(i.device_type)
+            )
+        })
+        .collect();
+    let mut candidates: Vec<wgpu::Adapter> = all
+        .into_iter()
+        .filter(|a| {
+            let i = a.get_info();
+            let name_ok = filter
+                .name
+                .as_ref()
+                .is_none_or(|n| i.name.to_lowercase().contains(&n.to_lowercase()));
+            let soft_ok = !filter.software_only || i.device_type == wgpu::DeviceType::Cpu;
+            name_ok && soft_ok
+        })
+        .collect();
+    candidates.sort_by_key(|a| preference(a.get_info().device_type));
+    candidates.into_iter().next().ok_or_else(|| {
+        let wanted = filter.name.as_deref().map(|n| format!(" matching '{n}'")).unwrap_or_default();
+        if seen.is_empty() {
+            Error::env(
+                EnvKind::NoAdapter,
+                "no GPU adapter found; install a Vulkan driver (on Debian/Ubuntu for a software adapter: apt-get install -y mesa-vulkan-drivers libvulkan1) and check `gpu-canary adapters`",
+            )
+        } else {
+            Error::env(
+                EnvKind::NoAdapter,
+                format!("no adapter{wanted}; adapters seen: {}; fix --adapter/--backend (or WGPU_ADAPTER_NAME/WGPU_BACKEND)", seen.join("; ")),
+            )
+        }
+    })
+}
+
+/// Errors reported by the device outside any call's return value.
+#[derive(Debug, Default)]
+pub struct ErrorSink {
+    pub errors: Mutex<Vec<(EnvKind, String)>>,
+}
+
+impl ErrorSink {
+    fn push(&self, kind: EnvKind, msg: String) {
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((kind, msg));
+    }
+
+    /// The first error reported so far, as the run's error.
+    pub fn check(&self) -> Result<()> {
+        let errs = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        match errs.first() {
+            Some((kind, msg)) => Err(Error::env(*kind, msg.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn classify(e: &wgpu::Error) -> EnvKind {
+    match e {
+        wgpu::Error::OutOfMemory { .. } => EnvKind::OutOfMemory,
+        _ => EnvKind::Validation,
+    }
+}
+
+/// An open device with what the run needs to know about it.
+pub struct Gpu {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+    pub timing: TimingMethod,
+    pub timestamp_period_ns: f64,
+    pub sink: Arc<ErrorSink>,
+    /// Cooperative-matrix shapes the device was opened with (empty when not requested).
+    pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
+    /// Bound on each wait for the GPU; `None` waits forever.
+    pub wait_bound: Mutex<Option<Instant>>,
+}
+
+/// The features worth asking for: timestamps for timing, the rest for kernels that use
+/// them. Experimental cooperative matrices only with a matching f16 → f32 16×16×16 shape.
+fn wanted_features(
+    adapter: &wgpu::Adapter,
+) -> (wgpu::Features, Vec<wgpu::CooperativeMatrixProperties>) {
+    let have = adapter.features();
+    let mut want =
+        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
+    let coop: Vec<_> = if have
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16)
+    {
+        adapter
+            .cooperative_matrix_properties()
+            .into_iter()
+            .filter(crate::kernels::matmul_f16::usable_shape)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !coop.is_empty() {
+        want |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+    }
+    (have & want, coop)
+}
+
+impl Gpu {
+    pub fn open(filter: &AdapterFilter) -> Result<Gpu> {
+        let adapter = choose_adapter(filter)?;
+        Self::from_adapter(adapter)
+    }
+
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let mut info = adapter.get_info();
+        let (features, cooperative_matrix) = wanted_features(&adapter);
+        let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            // SAFETY: requested only for the cooperative-matrix kernel, whose shader is
+            // validated by naga and whose every index is in range (see matmul_f16.rs).
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
+        // The adapter's own limits: the defaults cap workgroups and bindings far below
+        // what datacenter GPUs offer.
+        let limits = adapter.limits();
+        let (device, queue) = {
+            let _span = tracing::info_span!("request_device").entered();
+            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                label: Some("gpu-canary"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: experimental,
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            }))
+            .map_err(|e| {
+                Error::env(
+                    EnvKind::DeviceRequest,
+                    format!("cannot open a device on {}: {e}", info.name),
+                )
+            })?
+        };
+        let sink = Arc::new(ErrorSink::default());
+        let s = sink.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            s.push(classify(&e), format!("GPU error: {e}"));
+        }));
+        let s = sink.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            s.push(
+                EnvKind::DeviceLost,
+                format!("device lost ({reason:?}): {msg}"),
+            );
+        });
+        let timing = if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            TimingMethod::GpuTimestamps
+        } else {
+            TimingMethod::WallClock
+        };
+        let timestamp_period_ns = f64::from(queue.get_timestamp_period());
+        info.driver = info.driver.trim().to_owned();
+        Ok(Gpu {
+            adapter,
+            device,
+            queue,
+            info,
+            features,
+            limits,
+            timing,
+            timestamp_period_ns,
+            sink,
+            cooperative_matrix,
+            wait_bound: Mutex::new(None),
+        })
+    }
+
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    pub fn fingerprint(&self) -> AdapterFingerprint {
+        fingerprint(
+            &self.info,
+            self.features,
+            &self.limits,
+            self.timing,
+            self.timestamp_period_ns,
+        )
+    }
+
+    /// Waits for `submission` to finish, no longer than the run's deadline.
+    pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        let deadline = *self.wait_bound.lock().unwrap_or_else(|e| e.into_inner());
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let r = self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout,
+        });
+        self.sink.check()?;
+        match r {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(Error::env(
+                EnvKind::Timeout,
+                format!(
+                    "the GPU did not finish within the time limit (waited {:.1} s)",
+                    timeout.unwrap_or_default().as_secs_f64()
+                ),
+            )),
+            Err(e) => Err(Error::env(
+                EnvKind::DeviceLost,
+                format!("waiting for the GPU failed: {e}"),
+            )),
+        }
+    }
+
+    /// Submits and waits; returns the wall time between the two.
+    pub fn submit_and_wait(&self, cmd: wgpu::CommandBuffer) -> Result<Duration> {
+        let t0 = Instant::now();
+        let idx = {
+            let _s = tracing::trace_span!("submit").entered();
+            self.queue.submit([cmd])
+        };
+        {
+            let _s = tracing::trace_span!("wait").entered();
+            self.wait(idx)?;
+        }
+        Ok(t0.elapsed())
+    }
+
+    /// Copies `src[..size]` to the host.
+    pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        self.submit_and_wait(enc.finish())?;
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(self.queue.submit([]))?;
+        match rx.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(Error::env(
+                    EnvKind::DeviceLost,
+                    format!("mapping the output failed: {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err(Error::env(
+                    EnvKind::Timeout,
+                    "mapping the output did not complete",
+                ));
+            }
+        }
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| {
+                Error::env(
+                    EnvKind::DeviceLost,
+                    format!("reading the mapped output failed: {e}"),
+                )
+            })?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    /// A storage buffer initialised from `data`.
+    pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let _s = tracing::info_span!("upload", label, bytes = data.len()).entered();
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: data.len().max(4) as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buf, 0, data);
+        buf
+    }
+
+    /// An uninitialised storage buffer of `size` bytes that can be read back.
+    pub fn output(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes, turning what they catch
+    /// into a classified error.
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(val.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o.or(v) {
+            return Err(Error::env(classify(&e), format!("{what} failed: {e}")));
+        }
+        self.sink.check()?;
+        Ok(out)
+    }
+}
+
+pub fn limits_used(l: &wgpu::Limits) -> LimitsUsed {
+    LimitsUsed {
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_buffer_size: l.max_buffer_size,
+        max_compute_workgroup_size_x: l.max_compute_workgroup_size_x,
+        max_compute_workgroup_size_y: l.max_compute_workgroup_size_y,
+        max_compute_workgroup_size_z: l.max_compute_workgroup_size_z,
+        max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+        max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+        max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+    }
+}
+
+pub fn feature_names(f: wgpu::Features) -> Vec<String> {
+    let mut v: Vec<String> = f.iter_names().map(|(n, _)| n.to_owned()).collect();
+    v.sort();
+    v
+}
+
+pub fn fingerprint(
+    info: &wgpu::AdapterInfo,
+    features: wgpu::Features,
+    limits: &wgpu::Limits,
+    timing: TimingMethod,
+    period: f64,
+) -> AdapterFingerprint {
+    AdapterFingerprint {
+        name: info.name.clone(),
+        vendor: info.vendor,
+        device: info.device,
+        device_type: device_type_name(info.device_type).to_owned(),
+        backend: backend_name(info.backend),
+        driver: info.driver.trim().to_owned(),
+        driver_info: info.driver_info.trim().to_owned(),
+        wgpu_version: WGPU_VERSION.to_owned(),
+        features: feature_names(features),
+        limits: limits_used(limits),
+        timing: TimingInfo {
+            method: timing,
+            timestamp_period_ns: (timing == TimingMethod::GpuTimestamps).then_some(period),
+        },
+    }
+}
+
+/// The wgpu release this binary was built with (from Cargo.lock at build time).
+pub const WGPU_VERSION: &str = env!("GPU_CANARY_WGPU_VERSION");
+
+/// PCI vendor ids worth naming in `--expect-vendor`.
+pub fn vendor_name(id: u32) -> Option<&'static str> {
+    match id {
+        0x10de => Some("nvidia"),
+        0x1002 | 0x1022 => Some("amd"),
+        0x8086 => Some("intel"),
+        0x13b5 => Some("arm"),
+        0x5143 => Some("qualcomm"),
+        0x106b => Some("apple"),
+        0x10005 => Some("mesa"),
+        _ => None,
+    }
+}

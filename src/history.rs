@@ -1,0 +1,255 @@
+//! Many `result.json` files → one SVG with a panel per kernel (median throughput per
+//! run with the p5–p95 band of its samples, driver changes marked) and a Markdown
+//! table of the same series. Runs are grouped by adapter: one series per adapter in
+//! each panel.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use crate::cli::HistoryArgs;
+use crate::error::exit;
+use crate::model::{KernelStatus, RunReport, read_report};
+use crate::stats;
+
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub started_at: String,
+    pub commit: Option<String>,
+    pub driver: String,
+    pub median: f64,
+    pub p5: f64,
+    pub p95: f64,
+    pub unit: String,
+}
+
+/// (kernel key, adapter name) → points in time order.
+pub type Series = BTreeMap<(String, String), Vec<Point>>;
+
+/// result.json files under `inputs` (files as given, directories searched).
+pub fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().is_some_and(|n| n == "result.json") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            walk(p, &mut out);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    if out.is_empty() {
+        return Err("no result.json found in the given paths; pass result files or directories holding them".into());
+    }
+    Ok(out)
+}
+
+pub fn series(reports: &[RunReport]) -> Series {
+    let mut sorted: Vec<&RunReport> = reports.iter().collect();
+    sorted.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    let mut out = Series::new();
+    for r in sorted {
+        let Some(adapter) = &r.adapter else { continue };
+        for k in r
+            .kernels
+            .iter()
+            .filter(|k| k.status == KernelStatus::Pass && !k.samples_ns.is_empty())
+        {
+            let Some(t) = &k.throughput else { continue };
+            let rates = stats::sorted(
+                &k.samples_ns
+                    .iter()
+                    .map(|&s| t.work_per_run / s.max(1) as f64)
+                    .collect::<Vec<_>>(),
+            );
+            out.entry((k.key(), adapter.name.clone()))
+                .or_default()
+                .push(Point {
+                    started_at: r.started_at.clone(),
+                    commit: r.tool.git_commit.clone(),
+                    driver: format!("{} {}", adapter.driver, adapter.driver_info)
+                        .trim()
+                        .to_owned(),
+                    median: t.median,
+                    p5: stats::percentile(&rates, 5.0),
+                    p95: stats::percentile(&rates, 95.0),
+                    unit: t.unit.clone(),
+                });
+        }
+    }
+    out
+}
+
+pub fn render_md(s: &Series) -> String {
+    let mut md = String::from(
+        "| kernel | adapter | run | commit | driver | median | p5 | p95 |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for ((key, adapter), pts) in s {
+        for p in pts {
+            let commit = p
+                .commit
+                .as_deref()
+                .map(|c| &c[..c.len().min(10)])
+                .unwrap_or("-");
+            md.push_str(&format!(
+                "| {key} | {adapter} | {} | {commit} | {} | {:.3} {} | {:.3} | {:.3} |\n",
+                p.started_at, p.driver, p.median, p.unit, p.p5, p.p95
+            ));
+        }
+    }
+    md
+}
+
+pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
+    let kernels: Vec<&String> = {
+        let mut k: Vec<&String> = s.keys().map(|(k, _)| k).collect();
+        k.dedup();
+        k
+    };
+    let panel_h = 260u32;
+    let root =
+        SVGBackend::new(path, (960, panel_h * kernels.len().max(1) as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((kernels.len().max(1), 1));
+    for (panel, key) in panels.iter().zip(&kernels) {
+        let groups: Vec<(&String, &Vec<Point>)> = s
+            .iter()
+            .filter(|((k, _), _)| k == *key)
+            .map(|((_, a), p)| (a, p))
+            .collect();
+        let n = groups.iter().map(|(_, p)| p.len()).max().unwrap_or(1);
+        let ymax = groups
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.p95.max(q.median)))
+            .fold(0.0f64, f64::max)
+            * 1.15
+            + f64::MIN_POSITIVE;
+        let unit = groups
+            .first()
+            .and_then(|(_, p)| p.first())
+            .map(|p| p.unit.clone())
+            .unwrap_or_default();
+        let mut chart = ChartBuilder::on(panel)
+            .caption(key.as_str(), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5).max(0.5), 0.0..ymax)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("run (oldest → newest)")
+            .y_desc(unit.as_str())
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (gi, (adapter, pts)) in groups.iter().enumerate() {
+            let color = Palette99::pick(gi).to_rgba();
+            let band: Vec<(f64, f64)> = pts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i as f64, p.p95))
+                .chain(pts.iter().enumerate().rev().map(|(i, p)| (i as f64, p.p5)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(
+                    pts.iter().enumerate().map(|(i, p)| (i as f64, p.median)),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(
+                    pts.iter()
+                        .enumerate()
+                        .map(|(i, p)| Circle::new((i as f64, p.median), 3, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+            // Driver changes: a marker and the new driver's name.
+            for i in 1..pts.len() {
+                if pts[i].driver != pts[i - 1].driver {
+                    let at = (i as f64, pts[i].median);
+                    chart
+                        .draw_series(std::iter::once(TriangleMarker::new(at, 8, RED.filled())))
+                        .map_err(|e| e.to_string())?;
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            format!("driver {}", pts[i].driver),
+                            (i as f64, ymax * 0.92),
+                            ("sans-serif", 12).into_font().color(&RED),
+                        )))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    adapter.to_string(),
+                    (-0.4, ymax * (0.97 - 0.06 * gi as f64)),
+                    ("sans-serif", 12).into_font().color(&color),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+pub fn main(a: &HistoryArgs) -> i32 {
+    let files = match collect(&a.inputs) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut reports = Vec::new();
+    for f in &files {
+        match read_report(f) {
+            Ok(r) => reports.push(r),
+            // A named file must be readable; one found in a directory may be skipped.
+            Err(e) if a.inputs.contains(f) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+            Err(e) => eprintln!("warning: skipping {e}"),
+        }
+    }
+    let s = series(&reports);
+    if s.is_empty() {
+        eprintln!(
+            "error: no verified kernel results in {} file(s); nothing to chart",
+            reports.len()
+        );
+        return exit::USAGE;
+    }
+    if let Err(e) = render_svg(&s, &a.svg) {
+        eprintln!("error: cannot write {}: {e}", a.svg.display());
+        return exit::USAGE;
+    }
+    let md = render_md(&s);
+    match &a.md {
+        Some(p) => {
+            if let Err(e) = crate::export::write_atomic(p, md.as_bytes()) {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return exit::USAGE;
+            }
+        }
+        None => print!("{md}"),
+    }
+    exit::OK
+}

@@ -1,0 +1,281 @@
+//! The kernel registry. Each kernel is one `.wgsl` in `shaders/`, one `.rs` here with
+//! its inputs, encoding, CPU reference and bound, and one line in [`REGISTRY`].
+
+pub mod inputs;
+pub mod matmul;
+pub mod matmul_f16;
+pub mod matmul_f32;
+pub mod matmul_u32;
+pub mod reduce_f32;
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::model::Launch;
+use crate::verify::Tally;
+
+/// Every kernel gpu-canary knows, in suite order.
+pub static REGISTRY: &[&dyn Kernel] = &[
+    &matmul_f32::MatmulF32,
+    &matmul_u32::MatmulU32,
+    &reduce_f32::ReduceF32,
+    &matmul_f16::MatmulF16,
+];
+
+pub fn find(id: &str) -> Option<&'static dyn Kernel> {
+    REGISTRY.iter().copied().find(|k| k.id() == id)
+}
+
+pub fn ids() -> Vec<&'static str> {
+    REGISTRY.iter().map(|k| k.id()).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShapeKind {
+    Matmul,
+    Reduce,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Matmul { m: u32, k: u32, n: u32 },
+    Reduce { n: u32 },
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Matmul { m, k, n } => write!(f, "{m}x{k}x{n}"),
+            Shape::Reduce { n } => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Shape {
+    /// Parses `MxKxN` or `N` for the given kind; the error names the value and the fix.
+    pub fn parse(kind: ShapeKind, s: &str) -> std::result::Result<Shape, String> {
+        let dim = |part: &str| -> std::result::Result<u32, String> {
+            let v: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid --size '{s}': '{part}' is not a whole number"))?;
+            if v == 0 {
+                return Err(format!("invalid --size '{s}': sizes must be at least 1"));
+            }
+            u32::try_from(v).map_err(|_| {
+                format!(
+                    "invalid --size '{s}': {v} does not fit in 32 bits (max {})",
+                    u32::MAX
+                )
+            })
+        };
+        match kind {
+            ShapeKind::Matmul => {
+                let parts: Vec<&str> = s.split(['x', 'X']).collect();
+                if parts.len() != 3 {
+                    return Err(format!(
+                        "invalid --size '{s}' for a matmul kernel; use MxKxN, e.g. 1024x1024x1024"
+                    ));
+                }
+                Ok(Shape::Matmul {
+                    m: dim(parts[0])?,
+                    k: dim(parts[1])?,
+                    n: dim(parts[2])?,
+                })
+            }
+            ShapeKind::Reduce => {
+                if s.contains(['x', 'X']) {
+                    return Err(format!(
+                        "invalid --size '{s}' for a reduce kernel; use N, e.g. 16777219"
+                    ));
+                }
+                Ok(Shape::Reduce { n: dim(s)? })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    Quick,
+    Full,
+}
+
+/// naga's runtime checks. `Unchecked` is offered only for kernels whose every index
+/// is proven in range by the host (see [`Kernel::supports_unchecked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeChecks {
+    Checked,
+    Unchecked,
+}
+
+impl RuntimeChecks {
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeChecks::Checked => "checked",
+            RuntimeChecks::Unchecked => "unchecked",
+        }
+    }
+}
+
+/// What a case needs besides its shape.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseInput {
+    pub shape: Shape,
+    pub seed: u64,
+    pub input_scale: f32,
+    pub checks: RuntimeChecks,
+}
+
+pub trait Kernel: Sync {
+    fn id(&self) -> &'static str;
+    fn describe(&self) -> &'static str;
+    fn shape_kind(&self) -> ShapeKind;
+    fn suite(&self, suite: Suite) -> Vec<Shape>;
+    /// Device buffers the case allocates, as (name, bytes), for the limit checks.
+    fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)>;
+    /// Why this adapter cannot run the kernel, if it cannot (the kernel is skipped).
+    fn unsupported(&self, _gpu: &Gpu) -> Option<String> {
+        None
+    }
+    /// Every index the shader forms is in range by construction (guards or padding),
+    /// so naga's runtime bounds checks may be dropped.
+    fn supports_unchecked(&self) -> bool {
+        true
+    }
+    fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>>;
+}
+
+/// A case ready to dispatch: buffers uploaded, pipeline compiled, host operands kept
+/// for the reference.
+pub trait Prepared: Send {
+    fn launch(&self) -> Launch;
+    /// Records the kernel's dispatches into a compute pass.
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>);
+    /// The buffer holding the result, and its size in bytes.
+    fn output(&self) -> (&wgpu::Buffer, u64);
+    /// Checks the output bytes against the CPU reference.
+    fn verify(&self, output: &[u8]) -> Checked;
+    /// Work per dispatch and its unit: (1e9 × GFLOP, "GFLOP/s") or (bytes, "GB/s").
+    fn work(&self) -> (f64, &'static str);
+}
+
+/// A verification's outcome before determinism is folded in.
+pub struct Checked {
+    pub tally: Tally,
+    pub method: &'static str,
+    pub exact: bool,
+}
+
+/// Compiles `source` with naga's runtime checks as requested.
+pub fn compile(
+    gpu: &Gpu,
+    label: &str,
+    source: &str,
+    constants: &[(&str, f64)],
+    checks: RuntimeChecks,
+) -> Result<wgpu::ComputePipeline> {
+    let _span = tracing::info_span!("compile", label).entered();
+    gpu.scoped(&format!("compiling {label}"), || {
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = match checks {
+            RuntimeChecks::Checked => gpu.device.create_shader_module(desc),
+            // SAFETY: only kernels whose `supports_unchecked()` holds reach this: every
+            // index they form is guarded or padded into range on the host.
+            RuntimeChecks::Unchecked => unsafe {
+                gpu.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            },
+        };
+        gpu.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+    })
+}
+
+/// A bind group of `buffers` at bindings 0, 1, ... of group 0.
+pub fn bind(
+    gpu: &Gpu,
+    pipeline: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+) -> Result<wgpu::BindGroup> {
+    gpu.scoped("binding buffers", || {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    })
+}
+
+/// A uniform buffer holding `words`.
+pub fn params(gpu: &Gpu, words: &[u32]) -> wgpu::Buffer {
+    let buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("params"),
+        size: (words.len().div_ceil(4) * 16) as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(words));
+    buf
+}
+
+/// Validates a case against the adapter's limits before anything runs.
+pub fn check_limits(
+    kernel: &dyn Kernel,
+    shape: Shape,
+    limits: &wgpu::Limits,
+) -> std::result::Result<(), String> {
+    for (name, bytes) in kernel.buffers(shape) {
+        if bytes > limits.max_storage_buffer_binding_size as u64 {
+            return Err(format!(
+                "{} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size",
+                kernel.id(),
+                limits.max_storage_buffer_binding_size
+            ));
+        }
+        if bytes > limits.max_buffer_size {
+            return Err(format!(
+                "{} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_buffer_size of {}; use a smaller --size",
+                kernel.id(),
+                limits.max_buffer_size
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Bytes for `count` elements of `size` bytes, refusing what overflows u64.
+pub fn bytes(count: &[u32], size: u64) -> u64 {
+    count
+        .iter()
+        .try_fold(size, |acc, &c| acc.checked_mul(u64::from(c)))
+        .unwrap_or(u64::MAX)
+}
+
+impl From<String> for Error {
+    fn from(s: String) -> Self {
+        Error::Usage(s)
+    }
+}

@@ -1,0 +1,36 @@
+//! gpu-canary: the canonical canary workload of a GPU runner lane.
+//!
+//! Deterministic WGSL kernels (matrix multiply, reduction) run on the adapter they are
+//! given, every result is checked against a CPU reference within a bound derived from
+//! the arithmetic, and timings are recorded with the method that produced them. The
+//! data flows one way:
+//!
+//! ```text
+//! cli::Args → config::RunConfig → gpu::Gpu → kernels (registry) → runner (samples)
+//!   → verify + stats → model::RunReport → export (json | trace | markdown | bmf)
+//! saved RunReports → compare → Comparison ;  history → svg + markdown
+//! ```
+
+pub mod adapters;
+pub mod app;
+pub mod cli;
+pub mod compare;
+pub mod config;
+pub mod error;
+pub mod export;
+pub mod gpu;
+pub mod history;
+pub mod host;
+pub mod hygiene;
+pub mod kernels;
+pub mod model;
+pub mod runner;
+pub mod stats;
+pub mod verify;
+
+/// The JSON Schema of `result.json`, as published in `results-schema/`.
+pub fn result_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<model::RunReport>();
+    serde_json::to_value(schema).expect("a schema serialises")
+}

@@ -1,0 +1,451 @@
+//! `RunReport`: the one type that the exporters and `compare` see. It is serialised as
+//! `result.json`, and its JSON Schema (generated from these types) is published in
+//! `results-schema/`. A breaking change here bumps [`SCHEMA_VERSION`].
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::EnvKind;
+
+/// Version of the `result.json` layout. Bump it on any change that an older reader
+/// would misread (a renamed or removed field, a changed meaning or unit).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The value of `tool.name`, the first thing `compare` checks.
+pub const TOOL_NAME: &str = "gpu-canary";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// Start of the run, RFC 3339, UTC.
+    pub started_at: String,
+    /// Wall time from start to the last write of this file, in seconds.
+    pub duration_s: f64,
+    /// `partial` until the run has finished (every kernel run or the run stopped).
+    pub status: RunStatus,
+    pub host: Host,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiContext>,
+    pub config: RunSettings,
+    /// Absent when no adapter could be opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterFingerprint>,
+    pub kernels: Vec<KernelResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hygiene: Option<Hygiene>,
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    /// Why and where the run stopped early, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stop>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Partial,
+    Complete,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    pub cpu_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// GitHub Actions context; a field absent from the environment is absent here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_attempt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_os: Option<String>,
+}
+
+/// The settings the run used, as validated (not as typed).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// `quick`, `full`, or `custom` when `--kernel`/`--size` chose the cases.
+    pub suite: String,
+    pub seed: u64,
+    pub warmup: u32,
+    pub iterations: u32,
+    /// `checked` (naga's runtime bounds checks on) or `unchecked`.
+    pub runtime_checks: String,
+    pub require_hardware: bool,
+    pub require_tensor_cores: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+    pub input_scale: f32,
+    /// Fault injected for testing the verdicts; absent on real runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterFingerprint {
+    pub name: String,
+    pub vendor: u32,
+    pub device: u32,
+    /// `discrete-gpu`, `integrated-gpu`, `virtual-gpu`, `cpu` or `other`.
+    pub device_type: String,
+    pub backend: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub wgpu_version: String,
+    /// Device features the run requested (and so relied on).
+    pub features: Vec<String>,
+    pub limits: LimitsUsed,
+    pub timing: TimingInfo,
+}
+
+impl AdapterFingerprint {
+    /// The parts that make two runs' timings comparable: same device, driver, backend
+    /// and timing method. Features and limits follow from these.
+    pub fn comparable_key(&self) -> (String, u32, u32, String, String, String, TimingMethod) {
+        (
+            self.name.clone(),
+            self.vendor,
+            self.device,
+            self.backend.clone(),
+            self.driver.clone(),
+            self.driver_info.clone(),
+            self.timing.method,
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsUsed {
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_workgroup_size_x: u32,
+    pub max_compute_workgroup_size_y: u32,
+    pub max_compute_workgroup_size_z: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_workgroup_storage_size: u32,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimingMethod {
+    /// Timestamp queries written at the start and end of each dispatch's compute pass.
+    GpuTimestamps,
+    /// Host clock around submit and wait: includes submission and wake-up latency.
+    WallClock,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimingInfo {
+    pub method: TimingMethod,
+    /// Nanoseconds per timestamp tick, when timestamps are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_period_ns: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KernelResult {
+    pub id: String,
+    /// `MxKxN` for matmul, `N` for reduce.
+    pub shape: String,
+    pub seed: u64,
+    pub status: KernelStatus,
+    /// Why the kernel was skipped or could not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<Launch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// One entry per timed dispatch, in nanoseconds, in the order they ran.
+    #[serde(default)]
+    pub samples_ns: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<Throughput>,
+}
+
+impl KernelResult {
+    /// The key `compare` and `history` pair results by.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.id, self.shape)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelStatus {
+    /// Verified against the CPU reference and deterministic.
+    Pass,
+    /// Ran, and the result was wrong or not reproducible.
+    Fail,
+    /// Not run on this adapter (reason given); never counted as a pass.
+    Skipped,
+    /// Could not run because the environment failed (reason given).
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    pub workgroup_size: [u32; 3],
+    /// Workgroups dispatched per pass, summed over the kernel's passes.
+    pub workgroups: Vec<[u32; 3]>,
+    /// Output tile per workgroup (`[rows, cols, k-step]` for matmul).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile: Option<[u32; 3]>,
+    /// `checked` or `unchecked` (see `RunSettings::runtime_checks`).
+    pub runtime_checks: String,
+    /// Pipeline-overridable constants the kernel was compiled with.
+    #[serde(default)]
+    pub constants: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    /// `full` (every element), `freivalds+sampled`, or `exact`-prefixed variants for
+    /// integer kernels.
+    pub method: String,
+    pub passed: bool,
+    /// Elements compared one by one against the reference.
+    pub checked_elements: u64,
+    /// Largest |actual - expected| seen.
+    pub max_error: f64,
+    /// The bound at the element (or row) with the largest error/bound ratio.
+    pub bound: f64,
+    /// Largest error/bound ratio: below 1 passes.
+    pub max_error_ratio: f64,
+    /// FNV-1a 64 of the output bytes, hex.
+    pub checksum: String,
+    /// True when the checksum must be identical on every correct device (integer kernels).
+    pub checksum_exact: bool,
+    /// A second execution gave bitwise the same output.
+    pub deterministic: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_mismatch: Option<Mismatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mismatch {
+    /// Flat index into the output.
+    pub index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub col: Option<u64>,
+    pub expected: f64,
+    pub actual: f64,
+    pub error: f64,
+    pub bound: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stats {
+    pub n: u32,
+    pub min_ns: f64,
+    pub median_ns: f64,
+    pub mean_ns: f64,
+    pub p95_ns: f64,
+    pub max_ns: f64,
+    pub stddev_ns: f64,
+    /// Median absolute deviation (unscaled).
+    pub mad_ns: f64,
+    /// Distribution-free confidence interval of the median (order statistics).
+    pub median_ci_low_ns: f64,
+    pub median_ci_high_ns: f64,
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Throughput {
+    /// `GFLOP/s` or `GB/s`.
+    pub unit: String,
+    /// Work per dispatch: floating-point (or integer) operations, or bytes read.
+    pub work_per_run: f64,
+    /// At the median time.
+    pub median: f64,
+    /// At the upper and lower ends of the median's confidence interval.
+    pub low: f64,
+    pub high: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every kernel that ran verified.
+    Pass,
+    /// A kernel's result was wrong.
+    Fail,
+    /// The environment failed.
+    Error,
+    /// A signal stopped the run.
+    Cancelled,
+    /// Not finished yet (the file is rewritten as the run goes).
+    Running,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stop {
+    /// `timeout`, `cancelled`, or the environment failure's kind.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// `init`, `prepare`, `compile`, `upload`, `warmup`, `dispatch`, `wait`, `readback`,
+    /// `verify`, `artifacts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    pub message: String,
+}
+
+impl Stop {
+    pub fn env_reason(kind: EnvKind) -> String {
+        serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{kind:?}"))
+    }
+}
+
+/// GPU state before and after the run (NVML), and what it implies for timing.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hygiene {
+    /// `nvml`, or `unavailable`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<GpuSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<GpuSnapshot>,
+    /// Another process was using the GPU when the run started.
+    pub busy_at_start: bool,
+    /// The GPU reported throttling (thermal, power, clocks) when the run ended.
+    pub throttled_at_end: bool,
+    /// Findings in words, for the summary.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl Hygiene {
+    /// Timings from such a run cannot support a regression verdict.
+    pub fn timing_suspect(&self) -> bool {
+        self.busy_at_start || self.throttled_at_end
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSnapshot {
+    pub name: String,
+    pub driver: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_mhz: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_clock_mhz: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+    #[serde(default)]
+    pub throttle_reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecc_uncorrected_volatile: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecc_corrected_volatile: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization_percent: Option<u32>,
+    /// Other processes with a compute or graphics context on the GPU.
+    #[serde(default)]
+    pub other_processes: Vec<u32>,
+}
+
+/// Reads a `result.json`, refusing anything that is not one this version understands.
+/// The error is one line naming the file and the problem.
+pub fn read_report(path: &std::path::Path) -> Result<RunReport, String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        if e.is_eof() {
+            format!("{name}: truncated JSON ({e}); the run that wrote it was probably killed mid-write, use a complete result.json")
+        } else {
+            format!("{name}: not JSON ({e})")
+        }
+    })?;
+    let tool = value
+        .get("tool")
+        .and_then(|t| t.get("name"))
+        .and_then(|n| n.as_str());
+    if tool != Some(TOOL_NAME) {
+        return Err(format!(
+            "{name}: not a gpu-canary result (no \"tool.name\": \"{TOOL_NAME}\"); pass a result.json written by `gpu-canary run --out`"
+        ));
+    }
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(format!(
+                "{name}: schema_version {v}, but this gpu-canary reads schema_version {SCHEMA_VERSION}; use the gpu-canary release that wrote it"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "{name}: no schema_version; not a gpu-canary result this version can read"
+            ));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| format!("{name}: not a valid gpu-canary result: {e}"))
+}
