@@ -158,14 +158,17 @@ fn worker(shared: &Shared) -> Result<()> {
     let monitor = Monitor::open(&gpu.info.name);
     let before = monitor.snapshot();
 
-    // Injected faults hit the first case that runs.
-    let mut fault = cfg.fault;
-    for case in &cfg.cases {
-        let key = format!("{case:?}");
-        let skip = over_limit
-            .get(&key)
+    let skip_reason = |case: &crate::config::Case| {
+        over_limit
+            .get(&format!("{case:?}"))
             .cloned()
-            .or_else(|| case.kernel.unsupported(&gpu));
+            .or_else(|| case.kernel.unsupported(&gpu))
+    };
+    // Injected faults hit the last case that runs, so the test of each fault also shows
+    // that what was measured before it is kept.
+    let fault_at = cfg.cases.iter().rposition(|c| skip_reason(c).is_none());
+    for (i, case) in cfg.cases.iter().enumerate() {
+        let skip = skip_reason(case);
         if let Some(reason) = skip {
             let r = runner::skipped(case, cfg.seed, reason.clone());
             shared.print(&crate::export::markdown::kernel_line(&r));
@@ -189,7 +192,7 @@ fn worker(shared: &Shared) -> Result<()> {
             } else {
                 kernels::RuntimeChecks::Checked
             },
-            fault: fault.take(),
+            fault: cfg.fault.filter(|_| Some(i) == fault_at),
             progress: &shared.progress,
         };
         match runner::run_case(&gpu, case, &opt) {
@@ -235,7 +238,15 @@ fn install_tracing(cfg: &RunConfig) -> Option<TraceGuard> {
         .writer(file)
         .include_args(true)
         .build();
-    tracing_subscriber::registry().with(layer).try_init().ok()?;
+    // Our own spans; from wgpu and the driver only warnings (their debug logs would
+    // make the trace megabytes long).
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::WARN)
+        .with_target("gpu_canary", tracing::Level::TRACE);
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init()
+        .ok()?;
     Some(guard)
 }
 

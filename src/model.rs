@@ -16,6 +16,57 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The value of `tool.name`, the first thing `compare` checks.
 pub const TOOL_NAME: &str = "gpu-canary";
 
+/// How a float that may be NaN or infinite is written: JSON has no such numbers, so
+/// they become the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (a GPU can return
+/// NaN, and an exact kernel's error ratio is infinite for any error).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Real {
+    Number(f64),
+    NonFinite(NonFinite),
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum NonFinite {
+    NaN,
+    Infinity,
+    #[serde(rename = "-Infinity")]
+    NegInfinity,
+}
+
+mod real {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match *v {
+            v if v.is_nan() => s.serialize_str("NaN"),
+            v if v == f64::INFINITY => s.serialize_str("Infinity"),
+            v if v == f64::NEG_INFINITY => s.serialize_str("-Infinity"),
+            v => s.serialize_f64(v),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Any {
+            N(f64),
+            S(String),
+        }
+        match Any::deserialize(d)? {
+            Any::N(v) => Ok(v),
+            Any::S(s) => match s.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!("not a number: {other}"))),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunReport {
@@ -259,10 +310,16 @@ pub struct Verification {
     /// Elements compared one by one against the reference.
     pub checked_elements: u64,
     /// Largest |actual - expected| seen.
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub max_error: f64,
     /// The bound at the element (or row) with the largest error/bound ratio.
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub bound: f64,
     /// Largest error/bound ratio: below 1 passes.
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub max_error_ratio: f64,
     /// FNV-1a 64 of the output bytes, hex.
     pub checksum: String,
@@ -283,9 +340,17 @@ pub struct Mismatch {
     pub row: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub col: Option<u64>,
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub expected: f64,
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub actual: f64,
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub error: f64,
+    #[serde(with = "real")]
+    #[schemars(with = "Real")]
     pub bound: f64,
 }
 

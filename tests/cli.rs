@@ -1,0 +1,243 @@
+//! Bad input: a one-line error naming the value and the fix, exit 2, nothing
+//! overwritten; and the documented exit codes.
+
+use predicates::prelude::*;
+
+use crate::common::*;
+
+fn usage_error(args: &[&str], needle: &str) {
+    let out = bin().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected '{needle}' in: {err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    bin().args(["run", "--help"]).assert().success().stdout(
+        predicate::str::contains("143  cancelled by SIGTERM")
+            .and(predicate::str::contains("3    environment failure")),
+    );
+    bin()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("4    compare: a kernel is slower"));
+    // Fault injection is for tests, not for --help.
+    bin()
+        .args(["run", "--help"])
+        .assert()
+        .stdout(predicate::str::contains("inject").not());
+}
+
+#[test]
+fn bad_values_are_refused_before_any_work() {
+    usage_error(
+        &["run", "--kernel", "matmul-f64"],
+        "unknown kernel 'matmul-f64'; use one of: matmul-f32",
+    );
+    usage_error(
+        &["run", "--kernel", "matmul-f32", "--size", "12x3"],
+        "use MxKxN",
+    );
+    usage_error(
+        &["run", "--kernel", "matmul-f32", "--size", "4x0x4"],
+        "sizes must be at least 1",
+    );
+    usage_error(
+        &["run", "--kernel", "matmul-f32", "--size", "axbxc"],
+        "'a' is not a whole number",
+    );
+    usage_error(&["run", "--kernel", "reduce-f32", "--size", "8x8"], "use N");
+    usage_error(
+        &["run", "--kernel", "reduce-f32", "--size", "5000000000"],
+        "does not fit in 32 bits",
+    );
+    usage_error(&["run", "--size", "8"], "--size needs --kernel");
+    usage_error(&["run", "--iterations", "0"], "invalid --iterations 0");
+    usage_error(&["run", "--input-scale", "NaN"], "inputs must be finite");
+    usage_error(&["run", "--input-scale", "inf"], "inputs must be finite");
+    usage_error(&["run", "--timeout=-1"], "invalid --timeout");
+    usage_error(&["run", "--backend", "glide"], "unknown backend 'glide'");
+    usage_error(&["run", "--bogus"], "unexpected argument '--bogus'");
+    usage_error(
+        &["run", "--suite", "huge"],
+        "invalid value 'huge' for '--suite <SUITE>' [possible values: quick, full]",
+    );
+    usage_error(
+        &["run", "--kernel", "reduce-f32", "--require-tensor-cores"],
+        "--require-tensor-cores needs matmul-f16",
+    );
+    usage_error(
+        &["compare", "a.json", "b.json", "--threshold", "0"],
+        "invalid --threshold 0",
+    );
+}
+
+#[test]
+fn sizes_over_the_adapters_limits_name_the_limit() {
+    // 2^16 x 2^16 f32 = 16 GiB: over any storage-binding limit wgpu reports today.
+    let out = bin()
+        .args(["run", "--kernel", "matmul-f32", "--size", "65536x65536x1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("max_storage_buffer_binding_size of ") && err.contains("use a smaller --size"),
+        "{err}"
+    );
+}
+
+#[test]
+fn out_must_be_a_writable_directory_and_results_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    usage_error(
+        &["run", "--out", file.to_str().unwrap()],
+        "is a file, not a directory",
+    );
+    usage_error(
+        &["run", "--out", "/proc/gpu-canary/out"],
+        "cannot create the directory",
+    );
+
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("result.json"), "{\"earlier\": true}").unwrap();
+    usage_error(
+        &["run", "--out", out.to_str().unwrap()],
+        "already holds a result.json; pass another directory, or --force",
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("result.json")).unwrap(),
+        "{\"earlier\": true}",
+        "kept"
+    );
+    bin()
+        .args([
+            "run",
+            "--kernel",
+            "reduce-f32",
+            "--size",
+            "7",
+            "--iterations",
+            "1",
+            "--force",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(0);
+    assert_schema_valid(&read_json(&out.join("result.json")));
+}
+
+#[test]
+fn out_on_a_full_disk_is_refused() {
+    // A 64 KiB tmpfs, mounted where the session may (root, in CI); elsewhere the
+    // read-only case above covers the same path.
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=32k", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipping: cannot mount a small tmpfs here");
+        return;
+    }
+    let out = bin()
+        .args(["run", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("umount")
+        .arg(dir.path())
+        .status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is not writable") && err.contains("free space"),
+        "{err}"
+    );
+}
+
+#[test]
+fn require_hardware_on_a_software_adapter_is_an_environment_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "--require-hardware", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let doc = read_json(&dir.path().join("result.json"));
+    if doc["adapter"]["device_type"] != "cpu" {
+        eprintln!("skipping: this machine has a hardware adapter");
+        return;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("is a software adapter"), "{err}");
+    assert_schema_valid(&doc);
+    assert_eq!(doc["stopped"]["reason"], "software-adapter");
+    assert_eq!(doc["verdict"], "error");
+}
+
+#[test]
+fn expect_vendor_refuses_another_gpu() {
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "reduce-f32",
+            "--size",
+            "5",
+            "--expect-vendor",
+            "no-such-vendor",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("--expect-vendor no-such-vendor: the lane handed over"),
+        "{err}"
+    );
+}
+
+#[test]
+fn adapters_lists_what_wgpu_sees() {
+    let out = bin().args(["adapters", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &list[0];
+    for field in [
+        "name",
+        "vendor",
+        "device",
+        "device_type",
+        "backend",
+        "driver",
+        "driver_info",
+        "timestamps",
+        "limits",
+    ] {
+        assert!(first.get(field).is_some(), "missing {field}");
+    }
+    assert!(
+        first["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    bin()
+        .arg("adapters")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("max storage binding"));
+}

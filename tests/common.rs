@@ -1,0 +1,78 @@
+//! Helpers: the binary with a quiet lavapipe, JSON results, the committed schema.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub fn bin() -> Command {
+    let mut c = Command::cargo_bin("gpu-canary").expect("binary built");
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("WGPU_BACKEND")
+        .env_remove("WGPU_ADAPTER_NAME")
+        .env_remove("GPU_CANARY_INJECT_FAULT")
+        .env_remove("GPU_CANARY_EXPECT_VENDOR");
+    c
+}
+
+pub fn bin_path() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("gpu-canary")
+}
+
+pub fn read_json(p: &Path) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+pub fn schema_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("results-schema/result.schema.json")
+}
+
+/// Validates against the committed schema; panics with every error found.
+pub fn assert_schema_valid(doc: &Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let v = VALIDATOR.get_or_init(|| {
+        jsonschema::validator_for(&read_json(&schema_path()))
+            .expect("the committed schema compiles")
+    });
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "result.json does not match the schema: {errors:#?}"
+    );
+}
+
+/// One quick-suite run shared by the artifact tests (a run costs seconds on lavapipe).
+pub fn suite_run() -> &'static (tempfile::TempDir, std::process::Output, String) {
+    static RUN: OnceLock<(tempfile::TempDir, std::process::Output, String)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = dir.path().join("step-summary.md");
+        let out = bin()
+            .args(["run", "--out"])
+            .arg(dir.path().join("out"))
+            .arg("--export-bmf")
+            .arg(dir.path().join("bmf.json"))
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env_remove("GITHUB_REPOSITORY")
+            .output()
+            .unwrap();
+        let step = std::fs::read_to_string(&summary).unwrap_or_default();
+        (dir, out, step)
+    })
+}
+
+/// A real lavapipe run of the quick suite with 20 samples per kernel, committed as the
+/// fixture the compare and history tests derive their cases from.
+pub fn fixture() -> Value {
+    read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lavapipe-result.json"))
+}

@@ -1,0 +1,153 @@
+//! Each kernel on several shapes, odd ones included, through the library with one
+//! shared device; plus exactness and determinism.
+
+use std::sync::OnceLock;
+
+use gpu_canary::config::Case;
+use gpu_canary::gpu::{AdapterFilter, Gpu};
+use gpu_canary::kernels::{self, RuntimeChecks, Shape};
+use gpu_canary::model::{KernelResult, KernelStatus};
+use gpu_canary::runner::{self, CaseOptions, Progress};
+
+fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        // SAFETY: set before any thread reads the environment (first use, test setup).
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+        Gpu::open(&AdapterFilter::default())
+            .expect("an adapter (install mesa-vulkan-drivers for lavapipe)")
+    })
+}
+
+fn run(id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
+    let case = Case {
+        kernel: kernels::find(id).unwrap(),
+        shape,
+        explicit: true,
+    };
+    let progress = Progress::default();
+    let opt = CaseOptions {
+        seed: 7,
+        warmup: 1,
+        iterations: 2,
+        input_scale: 1.0,
+        checks,
+        fault: None,
+        progress: &progress,
+    };
+    let r = runner::run_case(gpu(), &case, &opt)
+        .unwrap_or_else(|e| panic!("{id} {shape}: {e}"))
+        .result;
+    assert_eq!(r.status, KernelStatus::Pass, "{id} {shape}: {:?}", r.reason);
+    let v = r.verification.as_ref().unwrap();
+    assert!(
+        v.passed && v.deterministic && v.max_error_ratio <= 1.0,
+        "{id} {shape}: {v:?}"
+    );
+    assert_eq!(r.samples_ns.len(), 2);
+    r
+}
+
+fn mm(m: u32, k: u32, n: u32) -> Shape {
+    Shape::Matmul { m, k, n }
+}
+
+#[test]
+fn matmul_f32_on_odd_and_tile_edge_shapes() {
+    for s in [
+        mm(1, 1, 1),
+        mm(3, 5, 7),
+        mm(128, 8, 128),
+        mm(129, 9, 127),
+        mm(130, 257, 1),
+    ] {
+        let r = run("matmul-f32", s, RuntimeChecks::Checked);
+        assert_eq!(r.verification.unwrap().method, "full");
+    }
+}
+
+#[test]
+fn matmul_f32_large_shape_takes_the_freivalds_path() {
+    let r = run("matmul-f32", mm(1000, 999, 1001), RuntimeChecks::Checked);
+    let v = r.verification.unwrap();
+    assert_eq!(v.method, "freivalds+sampled");
+    assert!(v.checked_elements >= gpu_canary::verify::SAMPLED_ELEMENTS as u64);
+}
+
+#[test]
+fn matmul_f32_unchecked_gives_the_same_bits() {
+    let a = run("matmul-f32", mm(129, 65, 131), RuntimeChecks::Checked);
+    let b = run("matmul-f32", mm(129, 65, 131), RuntimeChecks::Unchecked);
+    assert_eq!(b.launch.unwrap().runtime_checks, "unchecked");
+    assert_eq!(
+        a.verification.unwrap().checksum,
+        b.verification.unwrap().checksum
+    );
+}
+
+#[test]
+fn matmul_u32_is_exact_and_its_checksum_is_the_cpu_one() {
+    for s in [mm(1, 1, 1), mm(3, 5, 7), mm(129, 33, 130)] {
+        let r = run("matmul-u32", s, RuntimeChecks::Checked);
+        let v = r.verification.unwrap();
+        assert!(v.checksum_exact && v.max_error == 0.0);
+        // The checksum of the CPU's own product: identical on every correct device.
+        let Shape::Matmul { m, k, n } = s else {
+            unreachable!()
+        };
+        let (m, k, n) = (m as usize, k as usize, n as usize);
+        let a = kernels::inputs::u32_values(7, kernels::inputs::stream::A, m * k);
+        let b = kernels::inputs::u32_values(7, kernels::inputs::stream::B, k * n);
+        let c: Vec<u32> = (0..m * n)
+            .map(|ij| {
+                (0..k).fold(0u32, |acc, p| {
+                    acc.wrapping_add(a[ij / n * k + p].wrapping_mul(b[p * n + ij % n]))
+                })
+            })
+            .collect();
+        assert_eq!(
+            v.checksum,
+            gpu_canary::verify::checksum(bytemuck::cast_slice(&c)),
+            "{s}"
+        );
+    }
+    let big = run("matmul-u32", mm(600, 600, 600), RuntimeChecks::Checked);
+    assert_eq!(big.verification.unwrap().method, "exact-freivalds+sampled");
+}
+
+#[test]
+fn reduce_f32_any_length() {
+    for n in [1, 3, 4, 5, 1023, 1024 * 256 * 4 + 1, (1 << 24) + 3] {
+        let r = run("reduce-f32", Shape::Reduce { n }, RuntimeChecks::Checked);
+        assert_eq!(r.launch.unwrap().constants.get("WG"), Some(&256.0));
+    }
+}
+
+#[test]
+fn reduce_f32_is_bitwise_reproducible_across_runs() {
+    let a = run(
+        "reduce-f32",
+        Shape::Reduce { n: 1_000_003 },
+        RuntimeChecks::Checked,
+    );
+    let b = run(
+        "reduce-f32",
+        Shape::Reduce { n: 1_000_003 },
+        RuntimeChecks::Checked,
+    );
+    assert_eq!(
+        a.verification.unwrap().checksum,
+        b.verification.unwrap().checksum
+    );
+}
+
+#[test]
+fn matmul_f16_reports_why_it_cannot_run_or_verifies() {
+    let k = kernels::find("matmul-f16").unwrap();
+    match k.unsupported(gpu()) {
+        Some(reason) => assert!(reason.contains("tensor cores"), "{reason}"),
+        None => {
+            run("matmul-f16", mm(17, 33, 15), RuntimeChecks::Checked);
+        }
+    }
+}

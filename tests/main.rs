@@ -1,0 +1,11 @@
+//! The one integration-test binary. Every test runs on whatever adapter wgpu finds
+//! (lavapipe in CI); see README.md.
+
+mod artifacts;
+mod cli;
+mod common;
+mod compare;
+mod kernels;
+mod reliability;
+mod shaders;
+mod workflows;
