@@ -139,8 +139,8 @@ impl RunConfig {
                 .collect(),
         };
         let (warmup, iterations) = match suite {
-            Suite::Quick => (a.warmup.unwrap_or(2), a.iterations.unwrap_or(10)),
-            Suite::Full => (a.warmup.unwrap_or(5), a.iterations.unwrap_or(30)),
+            Suite::Quick => (a.warmup.unwrap_or(2), a.iterations.unwrap_or(30)),
+            Suite::Full => (a.warmup.unwrap_or(5), a.iterations.unwrap_or(50)),
         };
         if iterations == 0 || iterations > 100_000 {
             return Err(Error::usage(format!(

@@ -1,1 +1,302 @@
-//! placeholder
+//! `compare` and `history` on a real lavapipe run (tests/fixtures) and variants of it:
+//! scaled samples, noise, another adapter, a wrong kernel, malformed files.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn write(dir: &Path, name: &str, doc: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string(doc).unwrap()).unwrap();
+    p
+}
+
+/// Every timed kernel's samples multiplied by `f(kernel index, sample index)`.
+fn scaled(f: impl Fn(usize, usize) -> f64) -> Value {
+    let mut doc = fixture();
+    for (ki, k) in doc["kernels"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        if let Some(s) = k["samples_ns"].as_array_mut() {
+            for (si, v) in s.iter_mut().enumerate() {
+                *v = ((v.as_f64().unwrap() * f(ki, si)).round() as u64).into();
+            }
+        }
+    }
+    doc
+}
+
+fn compare_json(base: &Value, cur: &Value, extra: &[&str]) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("compare")
+        .arg(write(dir.path(), "base.json", base))
+        .arg(write(dir.path(), "cur.json", cur))
+        .args(["--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).expect("compare --format json prints JSON"),
+    )
+}
+
+fn verdicts(c: &Value) -> Vec<String> {
+    c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["ratio"].is_number() || k["verdict"] == "not-comparable")
+        .map(|k| k["verdict"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A kernel's verdict must follow from its own interval: `inconclusive` is the answer
+/// exactly when the interval is wider than the threshold allows (lavapipe's dispatches
+/// on two cores are that noisy), and at least three kernels are decided.
+fn assert_consistent(c: &Value, expected: &str, threshold: f64) {
+    let mut decided = 0;
+    for k in c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["ratio"].is_number())
+    {
+        let ci = k["ratio_ci"].as_array().unwrap();
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        let decisive = match expected {
+            "unchanged" => lo >= 1.0 - threshold && hi <= 1.0 + threshold,
+            "slower" => lo > 1.0 + threshold,
+            "faster" => hi < 1.0 - threshold,
+            _ => unreachable!(),
+        };
+        let want = if decisive { expected } else { "inconclusive" };
+        assert_eq!(k["verdict"], want, "{}: CI [{lo}, {hi}]", k["key"]);
+        decided += usize::from(decisive);
+    }
+    assert!(decided >= 3, "{decided} decided");
+}
+
+#[test]
+fn a_run_compared_with_itself_is_unchanged() {
+    let (code, c) = compare_json(&fixture(), &fixture(), &[]);
+    assert_eq!(code, 0);
+    assert_consistent(&c, "unchanged", 0.05);
+    for k in c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["ratio"].is_number())
+    {
+        assert_eq!(k["ratio"], 1.0);
+    }
+}
+
+#[test]
+fn faster_by_a_fifth_is_faster_and_exits_0() {
+    let (code, c) = compare_json(&fixture(), &scaled(|_, _| 0.8), &[]);
+    assert_eq!(code, 0);
+    assert_consistent(&c, "faster", 0.05);
+}
+
+#[test]
+fn a_few_percent_of_noise_is_never_slower() {
+    for seed in 0..8u64 {
+        let noise = |k: usize, s: usize| {
+            1.0 + 0.04
+                * (((gpu_canary::kernels::inputs::word(seed, k as u64, s as u64) % 2001) as f64
+                    / 1000.0)
+                    - 1.0)
+        };
+        let (code, c) = compare_json(&fixture(), &scaled(noise), &[]);
+        assert_eq!(code, 0, "seed {seed}");
+        assert!(
+            verdicts(&c)
+                .iter()
+                .all(|v| v == "unchanged" || v == "inconclusive"),
+            "seed {seed}: {:?}",
+            verdicts(&c)
+        );
+    }
+}
+
+#[test]
+fn another_adapter_is_not_comparable_unless_allowed() {
+    let mut other = scaled(|_, _| 1.5);
+    other["adapter"]["driver_info"] = "Mesa 99.0".into();
+    let (code, c) = compare_json(&fixture(), &other, &[]);
+    assert_eq!(code, 0, "no regression is claimed across adapters");
+    assert_eq!(c["comparable"], false);
+    assert!(
+        c["adapter_differences"][0]
+            .as_str()
+            .unwrap()
+            .contains("driver")
+    );
+    assert!(verdicts(&c).iter().all(|v| v == "not-comparable"));
+    let (code, c) = compare_json(&fixture(), &other, &["--allow-different-adapter"]);
+    assert_eq!(code, 4);
+    assert!(verdicts(&c).iter().any(|v| v == "slower"));
+}
+
+#[test]
+fn correctness_is_reported_first_and_wins() {
+    let mut cur = scaled(|_, _| 1.25);
+    let ks = cur["kernels"].as_array_mut().unwrap();
+    let u32_idx = ks.iter().position(|k| k["id"] == "matmul-u32").unwrap();
+    ks[u32_idx]["verification"]["checksum"] = "0000000000000000".into();
+    let last_pass = ks.iter().rposition(|k| k["status"] == "pass").unwrap();
+    ks[last_pass]["status"] = "fail".into();
+    let (code, c) = compare_json(&fixture(), &cur, &[]);
+    assert_eq!(code, 1, "wrong beats slower");
+    let first: Vec<&str> = c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|k| k["correctness"].as_str().unwrap())
+        .collect();
+    assert!(
+        first.contains(&"checksum-changed") && first.contains(&"newly-wrong"),
+        "{first:?}"
+    );
+}
+
+#[test]
+fn text_and_markdown_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = (
+        write(dir.path(), "b.json", &fixture()),
+        write(dir.path(), "c.json", &scaled(|_, _| 1.25)),
+    );
+    let summary = dir.path().join("summary.md");
+    let out = bin()
+        .arg("compare")
+        .arg(&b)
+        .arg(&c)
+        .args(["--format", "md"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        md.contains("| kernel | correctness | baseline | current | ratio [95% CI] | verdict |")
+    );
+    assert_eq!(std::fs::read_to_string(&summary).unwrap().trim(), md.trim());
+    let out = bin().arg("compare").arg(&b).arg(&c).output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("slower"));
+}
+
+#[test]
+fn unreadable_inputs_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.json", &fixture());
+    let text = serde_json::to_string(&fixture()).unwrap();
+    let mut other_version = fixture();
+    other_version["schema_version"] = 999.into();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (dir.path().join("missing.json"), "cannot read"),
+        (
+            {
+                let p = dir.path().join("notjson.json");
+                std::fs::write(&p, "hello").unwrap();
+                p
+            },
+            "not JSON",
+        ),
+        (
+            {
+                let p = dir.path().join("truncated.json");
+                std::fs::write(&p, &text[..text.len() / 2]).unwrap();
+                p
+            },
+            "truncated JSON",
+        ),
+        (
+            write(dir.path(), "v999.json", &other_version),
+            "schema_version 999, but this gpu-canary reads schema_version 1",
+        ),
+        (
+            write(
+                dir.path(),
+                "other.json",
+                &serde_json::json!({"benchmarks": []}),
+            ),
+            "not a gpu-canary result",
+        ),
+    ];
+    for (path, needle) in cases {
+        let out = bin().arg("compare").arg(&good).arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains(needle),
+            "{}: {err}",
+            path.display()
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, f) in [1.0, 1.02, 0.98, 1.3].iter().enumerate() {
+        let mut doc = scaled(|_, _| *f);
+        doc["started_at"] = format!("2026-11-2{i}T10:00:00.000Z").into();
+        if i == 3 {
+            doc["adapter"]["driver_info"] = "Mesa 23.0".into();
+        }
+        let run = dir.path().join(format!("run{i}"));
+        std::fs::create_dir(&run).unwrap();
+        write(&run, "result.json", &doc);
+    }
+    let svg = dir.path().join("history.svg");
+    let md = dir.path().join("history.md");
+    bin()
+        .arg("history")
+        .arg(dir.path())
+        .arg("--svg")
+        .arg(&svg)
+        .arg("--md")
+        .arg(&md)
+        .assert()
+        .code(0);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the SVG is well-formed XML");
+    // Median lines are drawn 2 px wide; plotters' grid is 1 px polylines.
+    let series = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
+        .count();
+    let kernels = fixture()["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "pass")
+        .count();
+    assert_eq!(
+        series, kernels,
+        "one median line per kernel (one adapter here)"
+    );
+    assert!(
+        text.contains("driver llvmpipe Mesa 23.0"),
+        "the driver change is marked"
+    );
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert_eq!(table.lines().count(), 2 + 4 * kernels);
+    bin()
+        .arg("history")
+        .arg(dir.path().join("nope"))
+        .arg("--svg")
+        .arg(&svg)
+        .assert()
+        .code(2);
+}
