@@ -1,1 +1,139 @@
-fn main() {}
+//! `cargo bench`: every kernel through the library's own code (no copies), timed on the
+//! GPU with timestamp queries where the adapter has them, with throughput; and the CPU
+//! references. `GPU_CANARY_BENCH_QUICK=1` shrinks shapes and measurement time so a quick
+//! run fits CI.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use gpu_canary::gpu::timing::Timestamps;
+use gpu_canary::gpu::{AdapterFilter, Gpu};
+use gpu_canary::kernels::{self, CaseInput, Prepared, RuntimeChecks, Shape, inputs};
+use gpu_canary::runner;
+use gpu_canary::verify::{self, Dims};
+
+fn quick() -> bool {
+    std::env::var_os("GPU_CANARY_BENCH_QUICK").is_some()
+}
+
+fn shapes(id: &str) -> Vec<Shape> {
+    let mm = |s: u32| Shape::Matmul { m: s, k: s, n: s };
+    match (id, quick()) {
+        ("reduce-f32", true) => vec![Shape::Reduce { n: 1 << 16 }],
+        ("reduce-f32", false) => vec![Shape::Reduce { n: 1 << 22 }, Shape::Reduce { n: 1 << 26 }],
+        (_, true) => vec![mm(64)],
+        (_, false) => vec![mm(1024), mm(4096)],
+    }
+}
+
+/// Times `iters` executions: the GPU's own clock when timestamps exist (in batches, as
+/// a query set is bounded), else the wall clock around each submit and wait.
+fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
+    const BATCH: u64 = 256;
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH) as u32;
+        match Timestamps::new(gpu, n) {
+            Some(ts) => {
+                for i in 0..n {
+                    runner::dispatch(gpu, prepared, Some((&ts, i))).expect("dispatch");
+                }
+                let stamps = ts.read(gpu, n).expect("timestamps");
+                total +=
+                    Duration::from_nanos(stamps.iter().map(|(b, e)| e.saturating_sub(*b)).sum());
+            }
+            None => {
+                for _ in 0..n {
+                    total += runner::dispatch(gpu, prepared, None).expect("dispatch");
+                }
+            }
+        }
+        left -= u64::from(n);
+    }
+    total
+}
+
+fn gpu_kernels(c: &mut Criterion) {
+    // SAFETY: set before any thread reads the environment.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    let gpu = match Gpu::open(&AdapterFilter::default()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("no adapter, GPU benches skipped: {e}");
+            return;
+        }
+    };
+    for k in kernels::REGISTRY {
+        if let Some(reason) = k.unsupported(&gpu) {
+            eprintln!("{}: skipped: {reason}", k.id());
+            continue;
+        }
+        let mut group = c.benchmark_group(k.id());
+        for shape in shapes(k.id()) {
+            if let Err(e) = kernels::check_limits(*k, shape, &gpu.limits) {
+                eprintln!("{e}");
+                continue;
+            }
+            let input = CaseInput {
+                shape,
+                seed: 1,
+                input_scale: 1.0,
+                checks: RuntimeChecks::Checked,
+            };
+            let prepared = k.prepare(&gpu, &input).expect("prepare");
+            let (work, unit) = prepared.work();
+            // Criterion's "elements" are floating-point (or integer) operations here.
+            group.throughput(if unit == "GB/s" {
+                Throughput::Bytes(work as u64)
+            } else {
+                Throughput::Elements(work as u64)
+            });
+            group.bench_function(BenchmarkId::from_parameter(shape), |b| {
+                b.iter_custom(|iters| time(&gpu, prepared.as_ref(), iters))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn cpu_references(c: &mut Criterion) {
+    let s = if quick() { 128 } else { 1024 };
+    let d = Dims { m: s, k: s, n: s };
+    let a = inputs::f32_values(1, inputs::stream::A, s * s, 1.0);
+    let b = inputs::f32_values(1, inputs::stream::B, s * s, 1.0);
+    // A product that verifies, so the bench times the passing path.
+    let cmat: Vec<f32> = (0..s * s)
+        .map(|ij| {
+            (0..s)
+                .map(|p| f64::from(a[ij / s * s + p]) * f64::from(b[p * s + ij % s]))
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let mut group = c.benchmark_group("cpu-reference");
+    group.throughput(Throughput::Elements((s * s) as u64));
+    group.bench_function(
+        BenchmarkId::new("matmul-f32-check", format!("{s}^3")),
+        |bench| bench.iter(|| verify::float_matmul(&a, &b, &cmat, d, 1)),
+    );
+    let x = inputs::f32_values(1, inputs::stream::A, 1 << 22, 1.0);
+    group.throughput(Throughput::Bytes((x.len() * 4) as u64));
+    group.bench_function("reduce-f32-check/4Mi", |bench| {
+        bench.iter(|| verify::float_sum(&x, 0.0, 64))
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if quick() {
+        c.sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(500))
+    } else {
+        c
+    }
+}
+
+criterion_group! { name = benches; config = config(); targets = gpu_kernels, cpu_references }
+criterion_main!(benches);

@@ -41,10 +41,10 @@ impl Shared {
             return;
         }
         r.duration_s = self.started.elapsed().as_secs_f64();
-        if let Some(out) = &self.cfg.out {
-            if let Err(e) = export::write_atomic(&out.result(), &export::json::Json.render(&r)) {
-                eprintln!("warning: cannot write {}: {e}", out.result().display());
-            }
+        if let Some(out) = &self.cfg.out
+            && let Err(e) = export::write_atomic(&out.result(), &export::json::Json.render(&r))
+        {
+            eprintln!("warning: cannot write {}: {e}", out.result().display());
         }
     }
 
@@ -129,21 +129,22 @@ fn worker(shared: &Shared) -> Result<()> {
             ),
         ));
     }
-    if let Some(v) = &cfg.expect_vendor {
-        if !vendor_matches(v, &gpu.info) {
-            return Err(Error::env(
-                EnvKind::UnexpectedAdapter,
-                format!(
-                    "--expect-vendor {v}: the lane handed over '{}' (vendor 0x{:04x}{}); check the runner's GPU or the lane's expected vendor",
-                    gpu.info.name,
-                    gpu.info.vendor,
-                    vendor_name(gpu.info.vendor)
-                        .map(|n| format!(", {n}"))
-                        .unwrap_or_default()
-                ),
-            ));
-        }
+    if let Some(v) = &cfg.expect_vendor
+        && !vendor_matches(v, &gpu.info)
+    {
+        return Err(Error::env(
+            EnvKind::UnexpectedAdapter,
+            format!(
+                "--expect-vendor {v}: the lane handed over '{}' (vendor 0x{:04x}{}); check the runner's GPU or the lane's expected vendor",
+                gpu.info.name,
+                gpu.info.vendor,
+                vendor_name(gpu.info.vendor)
+                    .map(|n| format!(", {n}"))
+                    .unwrap_or_default()
+            ),
+        ));
     }
+
     // Sizes against the adapter's limits, all before the first kernel runs.
     let mut over_limit = std::collections::HashMap::new();
     for case in &cfg.cases {
@@ -467,10 +468,10 @@ fn write_artifacts(shared: &Shared, report: &RunReport, guard: Option<TraceGuard
             Err(e) => warn(&out.trace(), e),
         }
     }
-    if let Some(path) = &cfg.export_bmf {
-        if let Err(e) = export::write_atomic(path, &export::bmf::Bmf.render(report)) {
-            warn(path, e);
-        }
+    if let Some(path) = &cfg.export_bmf
+        && let Err(e) = export::write_atomic(path, &export::bmf::Bmf.render(report))
+    {
+        warn(path, e);
     }
     append_step_summary(&summary);
 }

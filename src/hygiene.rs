@@ -118,10 +118,10 @@ impl Monitor {
         if throttled {
             notes.push("GPU was throttled (power or thermal) when the run ended".into());
         }
-        if let (Some(b), Some(a)) = (&before, &after) {
-            if a.ecc_uncorrected_volatile.unwrap_or(0) > b.ecc_uncorrected_volatile.unwrap_or(0) {
-                notes.push("uncorrected ECC errors increased during the run".into());
-            }
+        if let (Some(b), Some(a)) = (&before, &after)
+            && a.ecc_uncorrected_volatile.unwrap_or(0) > b.ecc_uncorrected_volatile.unwrap_or(0)
+        {
+            notes.push("uncorrected ECC errors increased during the run".into());
         }
         Hygiene {
             source: if self.nvml.is_some() {

@@ -69,7 +69,9 @@ pub fn skipped(case: &Case, seed: u64, reason: String) -> KernelResult {
     }
 }
 
-fn dispatch(
+/// One execution of a prepared case in its own compute pass (timestamped into the `ts`
+/// slot when given), submitted and waited for; returns the wall time around both.
+pub fn dispatch(
     gpu: &Gpu,
     prepared: &dyn Prepared,
     ts: Option<(&Timestamps, u32)>,

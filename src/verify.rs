@@ -296,7 +296,9 @@ fn freivalds_float<T: Copy + Into<f64> + Sync>(
                 + slack_unit * (abs + cabs)
                 + d.n as f64 * d.k as f64 * f32::MIN_POSITIVE as f64;
             let err = (y - z).abs();
-            (!(err <= bound)).then_some((i, (i, z, y, bound)))
+            // NaN in the output compares false: it must count as beyond the bound.
+            let within = err.partial_cmp(&bound).is_some_and(|o| o.is_le());
+            (!within).then_some((i, (i, z, y, bound)))
         })
         .collect()
 }

@@ -1,1 +1,179 @@
-//! placeholder
+//! The canary workflow's contract (docs/lane.md), read from the YAML itself.
+
+use serde_yaml_ng::Value;
+
+fn load(name: &str) -> (Value, String) {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".github/workflows")
+        .join(name);
+    let text = std::fs::read_to_string(&p).unwrap();
+    (serde_yaml_ng::from_str(&text).unwrap(), text)
+}
+
+fn steps(job: &Value) -> Vec<&Value> {
+    job["steps"].as_sequence().unwrap().iter().collect()
+}
+
+fn run_text(step: &Value) -> &str {
+    step.get("run").and_then(Value::as_str).unwrap_or("")
+}
+
+#[test]
+fn the_canary_never_runs_code_from_pull_requests() {
+    let (wf, _) = load("gpu-canary.yml");
+    let on = wf["on"].as_mapping().unwrap();
+    for key in on.keys() {
+        let k = key.as_str().unwrap();
+        assert!(
+            !k.starts_with("pull_request"),
+            "trigger {k} would run fork code on the GPU runner"
+        );
+    }
+    assert!(
+        on.contains_key("push")
+            && on.contains_key("schedule")
+            && on.contains_key("workflow_dispatch")
+    );
+    let cron = wf["on"]["schedule"][0]["cron"].as_str().unwrap();
+    assert_ne!(cron.split_whitespace().next(), Some("0"), "not at minute 0");
+    for input in ["suite", "iterations", "ref"] {
+        assert!(
+            wf["on"]["workflow_dispatch"]["inputs"][input]["type"].is_string(),
+            "typed input {input}"
+        );
+    }
+}
+
+#[test]
+fn the_canary_runs_on_the_lane_with_hardware_required() {
+    let (wf, _) = load("gpu-canary.yml");
+    let canary = &wf["jobs"]["canary"];
+    let runs_on = canary["runs-on"].as_str().unwrap();
+    assert!(
+        runs_on.contains("vars.GPU_CANARY_LANE") && runs_on.contains("'honey-gpu'"),
+        "{runs_on}"
+    );
+    assert!(canary["environment"].is_string());
+    assert!(canary["timeout-minutes"].as_u64().unwrap() > 0);
+    let run = steps(canary)
+        .iter()
+        .map(|s| run_text(s))
+        .find(|r| r.contains(" run "))
+        .expect("a canary step");
+    assert!(
+        run.contains("gpu-canary\" run --require-hardware") && run.contains("--out"),
+        "{run}"
+    );
+    for s in steps(canary) {
+        assert!(!run_text(s).contains("cargo"), "the lane never compiles");
+    }
+    assert!(
+        wf["jobs"]["build"]["runs-on"]
+            .as_str()
+            .unwrap()
+            .starts_with("ubuntu")
+    );
+}
+
+#[test]
+fn artifacts_and_cleanup_survive_failures() {
+    let (wf, _) = load("gpu-canary.yml");
+    let s = steps(&wf["jobs"]["canary"]);
+    let upload = s
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        })
+        .unwrap();
+    assert_eq!(upload["if"].as_str(), Some("always()"));
+    let name = upload["with"]["name"].as_str().unwrap();
+    assert!(
+        name.contains("github.run_id") && name.contains("github.run_attempt"),
+        "{name}"
+    );
+    assert!(upload["with"]["retention-days"].as_u64().is_some());
+    let path = upload["with"]["path"].as_str().unwrap();
+    for f in ["result.json", "trace.json", "summary.md"] {
+        assert!(path.contains(f), "{f} uploaded");
+    }
+    let last = s.last().unwrap();
+    assert_eq!(
+        last["if"].as_str(),
+        Some("always()"),
+        "cleanup runs pass or fail"
+    );
+    assert!(run_text(last).contains("rm -rf"));
+}
+
+#[test]
+fn queueing_and_permissions() {
+    let (wf, _) = load("gpu-canary.yml");
+    assert!(
+        wf["concurrency"]["group"]
+            .as_str()
+            .unwrap()
+            .contains("GPU_CANARY_LANE")
+    );
+    assert_eq!(
+        wf["concurrency"]["cancel-in-progress"].as_bool(),
+        Some(false)
+    );
+    assert_eq!(wf["permissions"]["contents"].as_str(), Some("read"));
+    assert_eq!(
+        wf["jobs"]["canary"]["permissions"]["contents"].as_str(),
+        Some("read")
+    );
+    for (_, job) in wf["jobs"].as_mapping().unwrap() {
+        if let Some(p) = job.get("permissions").and_then(Value::as_mapping) {
+            for (k, v) in p {
+                assert_eq!(v.as_str(), Some("read"), "{k:?} must be read-only");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_action_is_pinned_to_a_commit() {
+    for name in ["gpu-canary.yml", "ci.yml"] {
+        let (_, text) = load(name);
+        let uses: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses:"))
+            .map(str::trim)
+            .collect();
+        assert!(!uses.is_empty());
+        for u in uses {
+            let (action, rest) = u
+                .split_once('@')
+                .unwrap_or_else(|| panic!("{name}: {u} has no ref"));
+            let sha: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{name}: {action} is not pinned to a SHA"
+            );
+            assert!(
+                rest.contains("# v"),
+                "{name}: {action} names its version in a comment"
+            );
+        }
+    }
+}
+
+#[test]
+fn hosted_ci_runs_the_same_test_command_as_the_readme() {
+    let (wf, _) = load("ci.yml");
+    let runs: Vec<&str> = steps(&wf["jobs"]["test"])
+        .into_iter()
+        .map(run_text)
+        .collect();
+    assert!(runs.contains(&"scripts/test"));
+    assert!(runs.iter().any(|r| r.contains("mesa-vulkan-drivers")));
+    assert!(runs.iter().any(|r| r.contains("cargo bench --no-run")));
+    assert!(runs.iter().any(|r| r.contains("actionlint")));
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    assert!(readme.contains("scripts/test") && readme.contains("scripts/canary"));
+}

@@ -411,7 +411,7 @@ impl Gpu {
 
 pub fn limits_used(l: &wgpu::Limits) -> LimitsUsed {
     LimitsUsed {
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
         max_buffer_size: l.max_buffer_size,
         max_compute_workgroup_size_x: l.max_compute_workgroup_size_x,
         max_compute_workgroup_size_y: l.max_compute_workgroup_size_y,

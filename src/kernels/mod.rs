@@ -248,7 +248,7 @@ pub fn check_limits(
     limits: &wgpu::Limits,
 ) -> std::result::Result<(), String> {
     for (name, bytes) in kernel.buffers(shape) {
-        if bytes > limits.max_storage_buffer_binding_size as u64 {
+        if bytes > limits.max_storage_buffer_binding_size {
             return Err(format!(
                 "{} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size",
                 kernel.id(),
