@@ -151,8 +151,19 @@ pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
             .y_label_area_size(70)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5).max(0.5), 0.0..ymax)
             .map_err(|e| e.to_string())?;
+        let x_label = |x: &f64| {
+            if x.fract() == 0.0 && *x >= 0.0 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        };
+        let y_label = |y: &f64| format!("{y:.3e}");
         chart
             .configure_mesh()
+            .x_labels(n.clamp(2, 20) * 2 + 1)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
             .x_desc("run (oldest → newest)")
             .y_desc(unit.as_str())
             .draw()
