@@ -446,6 +446,7 @@ fn write_artifacts(shared: &Shared, report: &RunReport, guard: Option<TraceGuard
     };
     let summary = export::markdown::Markdown.render(report);
     if let Some(out) = &cfg.out {
+        let span = tracing::info_span!("write_artifacts").entered();
         if let Err(e) = export::write_atomic(&out.result(), &export::json::Json.render(report)) {
             warn(&out.result(), e);
         }
@@ -453,6 +454,7 @@ fn write_artifacts(shared: &Shared, report: &RunReport, guard: Option<TraceGuard
             warn(&out.summary(), e);
         }
         // Closing the guard finishes tracing-chrome's file; then the GPU track is added.
+        drop(span);
         drop(guard);
         let cpu = std::fs::read_to_string(out.cpu_trace()).unwrap_or_default();
         let name = report

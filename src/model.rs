@@ -287,6 +287,11 @@ pub enum KernelStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Launch {
+    /// Which implementation ran (a kernel may have several, chosen by the adapter's
+    /// features), e.g. `workgroup-tree` or `subgroup-shuffle` for reduce-f32. Optional,
+    /// so results written before it was recorded still read.
+    #[serde(default)]
+    pub variant: String,
     pub workgroup_size: [u32; 3],
     /// Workgroups dispatched per pass, summed over the kernel's passes.
     pub workgroups: Vec<[u32; 3]>,

@@ -229,6 +229,7 @@ fn gpu_events_fall_inside_their_dispatch_spans() {
         "verify",
         "submit",
         "wait",
+        "write_artifacts",
     ] {
         assert!(
             events.iter().any(|e| e["name"] == phase),

@@ -94,6 +94,61 @@ fn sizes_over_the_adapters_limits_name_the_limit() {
 }
 
 #[test]
+fn sizes_whose_bytes_overflow_are_refused() {
+    // 2^32-1 squared elements of 4 bytes: more than u64 can count.
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "matmul-u32",
+            "--size",
+            "4294967295x4294967295x1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("use a smaller --size"), "{err}");
+}
+
+#[test]
+fn require_tensor_cores_turns_the_skip_into_an_environment_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "matmul-f16",
+            "--size",
+            "16x16x16",
+            "--require-tensor-cores",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let doc = read_json(&dir.path().join("result.json"));
+    assert_schema_valid(&doc);
+    if doc["kernels"][0]["status"] != "skipped" {
+        eprintln!("skipping: this adapter has tensor cores");
+        return;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("--require-tensor-cores: tensor cores not available"),
+        "{err}"
+    );
+    assert_eq!(doc["stopped"]["reason"], "missing-feature");
+    // Without the flag the same run is not a pass either: nothing ran.
+    let out = bin()
+        .args(["run", "--kernel", "matmul-f16", "--size", "16x16x16"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
 fn out_must_be_a_writable_directory_and_results_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");

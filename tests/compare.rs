@@ -300,3 +300,25 @@ fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_busy_or_throttled_gpu_makes_timing_inconclusive() {
+    let mut cur = scaled(|_, _| 1.25);
+    cur["hygiene"] = serde_json::json!({
+        "source": "nvml", "busy_at_start": false, "throttled_at_end": true,
+        "notes": ["GPU was throttled (power or thermal) when the run ended"]
+    });
+    assert_schema_valid(&cur);
+    let (code, c) = compare_json(&fixture(), &cur, &[]);
+    assert_eq!(code, 0, "no regression is claimed from a throttled run");
+    let timed: Vec<&Value> = c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["ratio"].is_number())
+        .collect();
+    assert!(!timed.is_empty());
+    for k in timed {
+        assert_eq!(k["verdict"], "inconclusive", "{}", k["key"]);
+    }
+}

@@ -124,6 +124,40 @@ fn reduce_f32_any_length() {
 }
 
 #[test]
+fn reduce_f32_without_subgroups_uses_the_workgroup_tree() {
+    let plain = Gpu::open_without(&AdapterFilter::default(), wgpu::Features::SUBGROUP).unwrap();
+    let case = Case {
+        kernel: kernels::find("reduce-f32").unwrap(),
+        shape: Shape::Reduce { n: 100_003 },
+        explicit: true,
+    };
+    let progress = Progress::default();
+    let opt = CaseOptions {
+        seed: 7,
+        warmup: 1,
+        iterations: 2,
+        input_scale: 1.0,
+        checks: RuntimeChecks::Checked,
+        fault: None,
+        progress: &progress,
+    };
+    let r = runner::run_case(&plain, &case, &opt).unwrap().result;
+    assert_eq!(r.status, KernelStatus::Pass, "{:?}", r.reason);
+    assert_eq!(r.launch.unwrap().variant, "workgroup-tree");
+    let with = run(
+        "reduce-f32",
+        Shape::Reduce { n: 100_003 },
+        RuntimeChecks::Checked,
+    );
+    let expected = if gpu().features.contains(wgpu::Features::SUBGROUP) {
+        "subgroup-shuffle"
+    } else {
+        "workgroup-tree"
+    };
+    assert_eq!(with.launch.unwrap().variant, expected);
+}
+
+#[test]
 fn reduce_f32_is_bitwise_reproducible_across_runs() {
     let a = run(
         "reduce-f32",

@@ -200,13 +200,26 @@ fn wanted_features(
 
 impl Gpu {
     pub fn open(filter: &AdapterFilter) -> Result<Gpu> {
-        let adapter = choose_adapter(filter)?;
-        Self::from_adapter(adapter)
+        Self::open_without(filter, wgpu::Features::empty())
     }
 
-    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+    /// Opens a device without `off`, to exercise the fallbacks kernels have for
+    /// adapters that lack a feature (e.g. reduce-f32 without subgroups).
+    pub fn open_without(filter: &AdapterFilter, off: wgpu::Features) -> Result<Gpu> {
+        let adapter = choose_adapter(filter)?;
+        Self::from_adapter(adapter, off)
+    }
+
+    pub fn from_adapter(adapter: wgpu::Adapter, off: wgpu::Features) -> Result<Gpu> {
         let mut info = adapter.get_info();
         let (features, cooperative_matrix) = wanted_features(&adapter);
+        let features = features - off;
+        let cooperative_matrix =
+            if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+                cooperative_matrix
+            } else {
+                Vec::new()
+            };
         let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
             // SAFETY: requested only for the cooperative-matrix kernel, whose shader is
             // validated by naga and whose every index is in range (see matmul_f16.rs).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{self, CaseInput, Checked, Prepared, Shape};
+use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite};
 use crate::model::Launch;
 use crate::verify::{self, Dims};
 
@@ -49,6 +49,39 @@ pub fn suite(suite: kernels::Suite) -> Vec<Shape> {
 pub enum Operands {
     F32(Vec<f32>, Vec<f32>),
     U32(Vec<u32>, Vec<u32>),
+}
+
+/// A kernel on the tiled shader: what differs between f32 and u32 is the id and the
+/// operands (which also fix the element type the shader is compiled with).
+pub struct Tiled {
+    pub id: &'static str,
+    pub describe: &'static str,
+    pub operands: fn(&CaseInput, Dims) -> Operands,
+}
+
+impl Kernel for Tiled {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn describe(&self) -> &'static str {
+        self.describe
+    }
+    fn shape_kind(&self) -> ShapeKind {
+        ShapeKind::Matmul
+    }
+    fn suite(&self, s: Suite) -> Vec<Shape> {
+        suite(s)
+    }
+    fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)> {
+        buffers(shape, 4)
+    }
+    fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
+        let operands = {
+            let _s = tracing::info_span!("generate_inputs").entered();
+            (self.operands)(input, dims(input.shape))
+        };
+        TiledMatmul::prepare(gpu, input, self.id, operands)
+    }
 }
 
 pub struct TiledMatmul {
@@ -114,6 +147,7 @@ impl TiledMatmul {
 impl Prepared for TiledMatmul {
     fn launch(&self) -> Launch {
         Launch {
+            variant: "tiled-128x128x8-reg8x8".into(),
             workgroup_size: WORKGROUP,
             workgroups: vec![self.groups],
             tile: Some(TILE),
@@ -123,9 +157,7 @@ impl Prepared for TiledMatmul {
     }
 
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+        kernels::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
     }
 
     fn output(&self) -> (&wgpu::Buffer, u64) {

@@ -173,6 +173,7 @@ struct CoopMatmul {
 impl Prepared for CoopMatmul {
     fn launch(&self) -> Launch {
         Launch {
+            variant: "coop-mat16x16-2x2-per-subgroup".into(),
             workgroup_size: [WORKGROUP, 1, 1],
             workgroups: vec![[self.groups, 1, 1]],
             tile: Some(TILE),
@@ -182,9 +183,7 @@ impl Prepared for CoopMatmul {
     }
 
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.groups, 1, 1);
+        kernels::encode_one(pass, &self.pipeline, &self.bind_group, [self.groups, 1, 1]);
     }
 
     fn output(&self) -> (&wgpu::Buffer, u64) {

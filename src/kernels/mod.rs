@@ -17,8 +17,8 @@ use crate::verify::Tally;
 
 /// Every kernel gpu-canary knows, in suite order.
 pub static REGISTRY: &[&dyn Kernel] = &[
-    &matmul_f32::MatmulF32,
-    &matmul_u32::MatmulU32,
+    &matmul_f32::MATMUL_F32,
+    &matmul_u32::MATMUL_U32,
     &reduce_f32::ReduceF32,
     &matmul_f16::MatmulF16,
 ];
@@ -204,6 +204,18 @@ pub fn compile(
                 cache: None,
             })
     })
+}
+
+/// Records one dispatch of `pipeline` with `bind_group` at group 0.
+pub fn encode_one(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    groups: [u32; 3],
+) {
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind_group, &[]);
+    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
 }
 
 /// A bind group of `buffers` at bindings 0, 1, ... of group 0.

@@ -12,21 +12,37 @@ use crate::model::Launch;
 use crate::verify;
 
 pub const SHADER: &str = include_str!("../../shaders/reduce_f32.wgsl");
+/// The same reduction with subgroup shuffles, for adapters with `Features::SUBGROUP`.
+pub const SHADER_SUBGROUP: &str = include_str!("../../shaders/reduce_f32_subgroup.wgsl");
 /// Invocations per workgroup (a power of two: the tree halves it).
 pub const WG: u32 = 256;
 /// Pass 1's workgroup count is capped here: enough to fill any current GPU, few enough
 /// that pass 2 is one workgroup with a short sequential part.
 pub const MAX_GROUPS: u32 = 1024;
+/// Each invocation of pass 1 loads at least this many vec4s, so a small input does not
+/// launch a thousand mostly idle workgroups.
+pub const MIN_VEC4_PER_INVOCATION: u32 = 8;
 
 pub struct ReduceF32;
 
 /// Workgroups of pass 1 for `n4` vec4s.
 pub fn groups(n4: u32) -> u32 {
-    n4.div_ceil(WG).clamp(1, MAX_GROUPS)
+    n4.div_ceil(WG * MIN_VEC4_PER_INVOCATION)
+        .clamp(1, MAX_GROUPS)
+}
+
+/// The implementation for this device: subgroup shuffles where the device has them.
+pub fn variant(features: wgpu::Features) -> (&'static str, &'static str) {
+    if features.contains(wgpu::Features::SUBGROUP) {
+        ("subgroup-shuffle", SHADER_SUBGROUP)
+    } else {
+        ("workgroup-tree", SHADER)
+    }
 }
 
 /// Additions on the deepest path from an input to the result: pass 1's sequential
-/// loop, the lane combine (2) and the tree (log2 WG), then the same for pass 2.
+/// loop, the lane combine (2) and the tree (log2 WG: a workgroup tree, or a subgroup
+/// butterfly of log2 S levels then a tree of log2(WG/S) levels), then the same for pass 2.
 pub fn depth(n: u32) -> u64 {
     let n4 = n.div_ceil(4);
     let g = groups(n4);
@@ -72,7 +88,8 @@ impl Kernel for ReduceF32 {
         let n4 = n.div_ceil(4);
         let g = groups(n4);
         let constants = [("WG", f64::from(WG))];
-        let pipeline = kernels::compile(gpu, self.id(), SHADER, &constants, input.checks)?;
+        let (variant, shader) = variant(gpu.features);
+        let pipeline = kernels::compile(gpu, self.id(), shader, &constants, input.checks)?;
         let (xbuf, partials, out) = gpu.scoped("allocating reduce buffers", || {
             let mut padded = x.clone();
             padded.resize(n4 as usize * 4, 0.0);
@@ -96,6 +113,7 @@ impl Kernel for ReduceF32 {
             groups: g,
             x,
             checks: input.checks,
+            variant,
             constants: BTreeMap::from([("WG".to_owned(), f64::from(WG))]),
         }))
     }
@@ -109,12 +127,14 @@ struct Reduce {
     groups: u32,
     x: Vec<f32>,
     checks: kernels::RuntimeChecks,
+    variant: &'static str,
     constants: BTreeMap<String, f64>,
 }
 
 impl Prepared for Reduce {
     fn launch(&self) -> Launch {
         Launch {
+            variant: self.variant.to_owned(),
             workgroup_size: [WG, 1, 1],
             workgroups: vec![[self.groups, 1, 1], [1, 1, 1]],
             tile: None,
@@ -206,7 +226,11 @@ mod tests {
     fn depth_counts_the_paths() {
         // n = 1: one vec4, one group: 1 add + 2 + 8, then pass 2 over one vec4: 1 + 2 + 8.
         assert_eq!(depth(1), 22);
-        // 2^24 values → 2^22 vec4s over 1024·256 threads: 16 sequential adds in pass 1.
+        // 2^24 values → 2^22 vec4s over 1024·256 threads: 16 sequential adds in pass 1,
+        // then 1024 partials = 256 vec4s over 256 threads: 1 add in pass 2.
         assert_eq!(depth(1 << 24), 16 + 10 + 1 + 10);
+        // 2^20 values → 2^18 vec4s: 128 groups of 256 at 8 vec4 each.
+        assert_eq!(groups(1 << 18), 128);
+        assert_eq!(depth(1 << 20), 8 + 10 + 1 + 10);
     }
 }
