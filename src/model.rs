@@ -413,8 +413,9 @@ pub struct Stop {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
-    /// `init`, `prepare`, `compile`, `upload`, `warmup`, `dispatch`, `wait`, `readback`,
-    /// `verify`, `artifacts`.
+    /// `init` (adapter and device), `prepare` (inputs, compile, upload), `warmup`,
+    /// `dispatch` (submit and wait of a timed dispatch), `wait`, `readback`, `verify`,
+    /// `artifacts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     pub message: String,
