@@ -76,6 +76,7 @@ fn gpu_kernels(c: &mut Criterion) {
                 continue;
             }
             let input = CaseInput {
+                params: None,
                 shape,
                 seed: 1,
                 input_scale: 1.0,

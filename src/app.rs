@@ -69,6 +69,7 @@ fn settings(cfg: &RunConfig) -> RunSettings {
         timeout_s: cfg.timeout.map(|t| t.as_secs_f64()),
         input_scale: cfg.input_scale,
         fault: cfg.fault.map(|f| f.name().to_owned()),
+        tuning: cfg.tuning.as_ref().map(|(p, _)| p.display().to_string()),
     }
 }
 
@@ -113,6 +114,19 @@ fn worker(shared: &Shared) -> Result<()> {
     if cfg.fault == Some(Fault::SoftwareAdapter) {
         fp.device_type = "cpu".into();
     }
+    // Tuned launch parameters apply only on the adapter and driver they were made on.
+    let tuned = match &cfg.tuning {
+        Some((path, t)) => {
+            let (applied, note) = match t.for_adapter(&fp) {
+                Ok(best) => (Some(best), "applied".to_owned()),
+                Err(why) => (None, format!("not applied: {why}")),
+            };
+            shared.print(&format!("tuning: {} {note}", path.display()));
+            lock(&shared.report).config.tuning = Some(format!("{}: {note}", path.display()));
+            applied
+        }
+        None => None,
+    };
     lock(&shared.report).adapter = Some(fp.clone());
     shared.print(&format!(
         "adapter: {}",
@@ -195,6 +209,7 @@ fn worker(shared: &Shared) -> Result<()> {
             },
             fault: cfg.fault.filter(|_| Some(i) == fault_at),
             progress: &shared.progress,
+            params: tuned.and_then(|best| best.get(case.kernel.id())),
         };
         match runner::run_case(&gpu, case, &opt) {
             Ok(outcome) => {

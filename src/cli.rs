@@ -38,6 +38,9 @@ pub enum Command {
     History(HistoryArgs),
     /// List the kernels and their default shapes.
     Kernels,
+    /// Sweep launch parameters on this adapter, verify and time each, and write the best
+    /// as a tuning file for `run --tuning`.
+    Tune(TuneArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +128,9 @@ pub struct RunArgs {
     /// Inputs are uniform in [-SCALE, SCALE).
     #[arg(long, default_value_t = 1.0)]
     pub input_scale: f32,
+    /// Launch parameters from `gpu-canary tune`, applied when made on this adapter.
+    #[arg(long)]
+    pub tuning: Option<PathBuf>,
     /// Inject a fault, to prove the verdicts (testing only).
     #[arg(long, value_enum, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
     pub inject_fault: Option<FaultArg>,
@@ -162,4 +168,23 @@ pub struct HistoryArgs {
     /// Where to write the Markdown table (default: stdout).
     #[arg(long)]
     pub md: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TuneArgs {
+    /// Elements the reduction sums while each configuration is timed.
+    #[arg(long, default_value_t = 1 << 24)]
+    pub size: u32,
+    /// Timed executions per configuration.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: u32,
+    /// Backend to use: vulkan, gl, metal, dx12.
+    #[arg(long, env = "WGPU_BACKEND")]
+    pub backend: Option<String>,
+    /// Use the adapter whose name contains this (case-insensitive).
+    #[arg(long, env = "WGPU_ADAPTER_NAME")]
+    pub adapter: Option<String>,
+    /// Where to write the tuning file.
+    #[arg(long, default_value = "tune.json")]
+    pub out: PathBuf,
 }

@@ -85,6 +85,8 @@ pub struct RunConfig {
     pub timeout: Option<Duration>,
     pub input_scale: f32,
     pub fault: Option<Fault>,
+    /// Launch parameters from `gpu-canary tune`, with the file they came from.
+    pub tuning: Option<(PathBuf, crate::tune::Tuning)>,
 }
 
 impl RunConfig {
@@ -191,6 +193,13 @@ impl RunConfig {
             FaultArg::DeviceLost => Fault::DeviceLost,
             FaultArg::SoftwareAdapter => Fault::SoftwareAdapter,
         });
+        let tuning = match a.tuning {
+            Some(p) => Some((
+                p.clone(),
+                crate::tune::Tuning::read(&p).map_err(Error::Usage)?,
+            )),
+            None => None,
+        };
         let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
         Ok(RunConfig {
             suite: if a.size.is_some() || explicit_kernels {
@@ -224,6 +233,7 @@ impl RunConfig {
             timeout,
             input_scale: a.input_scale,
             fault,
+            tuning,
         })
     }
 }

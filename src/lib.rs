@@ -26,6 +26,7 @@ pub mod kernels;
 pub mod model;
 pub mod runner;
 pub mod stats;
+pub mod tune;
 pub mod verify;
 
 /// The JSON Schema of `result.json`, as published in `results-schema/`.

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         },
         Command::Compare(args) => compare::main(&args),
         Command::History(args) => history::main(&args),
+        Command::Tune(args) => gpu_canary::tune::main(&args),
         Command::Kernels => {
             for k in kernels::REGISTRY {
                 let shapes = |s| {

@@ -168,6 +168,9 @@ pub struct RunSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<f64>,
     pub input_scale: f32,
+    /// The tuning file given to `run --tuning`, and whether it applied to this adapter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<String>,
     /// Fault injected for testing the verdicts; absent on real runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,

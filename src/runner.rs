@@ -9,7 +9,7 @@ use crate::config::{Case, Fault};
 use crate::error::{EnvKind, Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
-use crate::kernels::{CaseInput, Prepared, RuntimeChecks, inputs};
+use crate::kernels::{self, CaseInput, Prepared, RuntimeChecks, inputs};
 use crate::model::{KernelResult, KernelStatus, Throughput, TimingMethod};
 use crate::stats;
 
@@ -46,6 +46,8 @@ pub struct CaseOptions<'a> {
     pub checks: RuntimeChecks,
     /// Faults injected into this case.
     pub fault: Option<Fault>,
+    /// Launch parameters other than the kernel's defaults (from a tuning file).
+    pub params: Option<&'a kernels::Params>,
     pub progress: &'a Progress,
 }
 
@@ -107,6 +109,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         seed: opt.seed,
         input_scale: opt.input_scale,
         checks: opt.checks,
+        params: opt.params,
     };
     let prepared = {
         let _s = tracing::info_span!("prepare").entered();

@@ -34,6 +34,7 @@ fn run(id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
         checks,
         fault: None,
         progress: &progress,
+        params: None,
     };
     let r = runner::run_case(gpu(), &case, &opt)
         .unwrap_or_else(|e| panic!("{id} {shape}: {e}"))
@@ -140,6 +141,7 @@ fn reduce_f32_without_subgroups_uses_the_workgroup_tree() {
         checks: RuntimeChecks::Checked,
         fault: None,
         progress: &progress,
+        params: None,
     };
     let r = runner::run_case(&plain, &case, &opt).unwrap().result;
     assert_eq!(r.status, KernelStatus::Pass, "{:?}", r.reason);

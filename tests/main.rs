@@ -8,4 +8,5 @@ mod compare;
 mod kernels;
 mod reliability;
 mod shaders;
+mod tune;
 mod workflows;

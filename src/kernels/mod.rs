@@ -119,13 +119,19 @@ impl RuntimeChecks {
     }
 }
 
+/// Named launch parameters for a kernel (from a tuning file); each kernel reads the
+/// names it knows and refuses others.
+pub type Params = std::collections::BTreeMap<String, f64>;
+
 /// What a case needs besides its shape.
 #[derive(Debug, Clone, Copy)]
-pub struct CaseInput {
+pub struct CaseInput<'a> {
     pub shape: Shape,
     pub seed: u64,
     pub input_scale: f32,
     pub checks: RuntimeChecks,
+    /// Launch parameters other than the kernel's defaults.
+    pub params: Option<&'a Params>,
 }
 
 pub trait Kernel: Sync {

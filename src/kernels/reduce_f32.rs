@@ -14,42 +14,109 @@ use crate::verify;
 pub const SHADER: &str = include_str!("../../shaders/reduce_f32.wgsl");
 /// The same reduction with subgroup shuffles, for adapters with `Features::SUBGROUP`.
 pub const SHADER_SUBGROUP: &str = include_str!("../../shaders/reduce_f32_subgroup.wgsl");
-/// Invocations per workgroup (a power of two: the tree halves it).
-pub const WG: u32 = 256;
 /// Pass 1's workgroup count is capped here: enough to fill any current GPU, few enough
 /// that pass 2 is one workgroup with a short sequential part.
 pub const MAX_GROUPS: u32 = 1024;
-/// Each invocation of pass 1 loads at least this many vec4s, so a small input does not
-/// launch a thousand mostly idle workgroups.
-pub const MIN_VEC4_PER_INVOCATION: u32 = 8;
 
-pub struct ReduceF32;
-
-/// Workgroups of pass 1 for `n4` vec4s.
-pub fn groups(n4: u32) -> u32 {
-    n4.div_ceil(WG * MIN_VEC4_PER_INVOCATION)
-        .clamp(1, MAX_GROUPS)
+/// The launch parameters (`gpu-canary tune` sweeps them; a tuning file supplies them
+/// by name: `WG`, `MIN_VEC4`, `SUBGROUPS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReduceParams {
+    /// Invocations per workgroup: a power of two (the trees halve it), a pipeline
+    /// override constant of the shader.
+    pub wg: u32,
+    /// Each invocation of pass 1 loads at least this many vec4s, so a small input does
+    /// not launch many mostly idle workgroups.
+    pub min_vec4: u32,
+    /// Use the subgroup-shuffle variant (only where the device has subgroups).
+    pub subgroups: bool,
 }
 
-/// The implementation for this device: subgroup shuffles where the device has them.
-pub fn variant(features: wgpu::Features) -> (&'static str, &'static str) {
-    if features.contains(wgpu::Features::SUBGROUP) {
-        ("subgroup-shuffle", SHADER_SUBGROUP)
-    } else {
-        ("workgroup-tree", SHADER)
+impl Default for ReduceParams {
+    fn default() -> Self {
+        ReduceParams {
+            wg: 256,
+            min_vec4: 8,
+            subgroups: true,
+        }
     }
 }
 
-/// Additions on the deepest path from an input to the result: pass 1's sequential
-/// loop, the lane combine (2) and the tree (log2 WG: a workgroup tree, or a subgroup
-/// butterfly of log2 S levels then a tree of log2(WG/S) levels), then the same for pass 2.
-pub fn depth(n: u32) -> u64 {
-    let n4 = n.div_ceil(4);
-    let g = groups(n4);
-    let lg = u64::from(WG.trailing_zeros());
-    let pass = |items: u32, threads: u32| u64::from(items.div_ceil(threads)) + 2 + lg;
-    pass(n4, g * WG) + pass(g.div_ceil(4), WG)
+impl ReduceParams {
+    /// From named parameters over the defaults; the error names the bad value.
+    pub fn from_named(
+        named: Option<&kernels::Params>,
+        gpu: &Gpu,
+    ) -> std::result::Result<ReduceParams, String> {
+        let mut p = ReduceParams::default();
+        if let Some(named) = named {
+            for (k, &v) in named {
+                match k.as_str() {
+                    "WG" => p.wg = v as u32,
+                    "MIN_VEC4" => p.min_vec4 = v as u32,
+                    "SUBGROUPS" => p.subgroups = v != 0.0,
+                    other => {
+                        return Err(format!(
+                            "reduce-f32 has no launch parameter '{other}' (it has WG, MIN_VEC4, SUBGROUPS)"
+                        ));
+                    }
+                }
+            }
+        }
+        let max = gpu
+            .limits
+            .max_compute_invocations_per_workgroup
+            .min(gpu.limits.max_compute_workgroup_size_x);
+        if !p.wg.is_power_of_two() || p.wg < 2 || p.wg > max {
+            return Err(format!(
+                "reduce-f32: WG {} must be a power of two from 2 to this adapter's {max}",
+                p.wg
+            ));
+        }
+        if p.min_vec4 == 0 {
+            return Err("reduce-f32: MIN_VEC4 must be at least 1".into());
+        }
+        p.subgroups &= gpu.features.contains(wgpu::Features::SUBGROUP);
+        Ok(p)
+    }
+
+    /// Workgroups of pass 1 for `n4` vec4s.
+    pub fn groups(&self, n4: u32) -> u32 {
+        n4.div_ceil(self.wg.saturating_mul(self.min_vec4))
+            .clamp(1, MAX_GROUPS)
+    }
+
+    /// The implementation and its shader.
+    pub fn variant(&self) -> (&'static str, &'static str) {
+        if self.subgroups {
+            ("subgroup-shuffle", SHADER_SUBGROUP)
+        } else {
+            ("workgroup-tree", SHADER)
+        }
+    }
+
+    /// Additions on the deepest path from an input to the result: pass 1's sequential
+    /// loop, the lane combine (2) and the tree (log2 WG: a workgroup tree, or a subgroup
+    /// butterfly of log2 S levels then a tree of log2(WG/S) levels), then the same for
+    /// pass 2.
+    pub fn depth(&self, n: u32) -> u64 {
+        let n4 = n.div_ceil(4);
+        let g = self.groups(n4);
+        let lg = u64::from(self.wg.trailing_zeros());
+        let pass = |items: u32, threads: u32| u64::from(items.div_ceil(threads)) + 2 + lg;
+        pass(n4, g * self.wg) + pass(g.div_ceil(4), self.wg)
+    }
+
+    pub fn named(&self) -> BTreeMap<String, f64> {
+        BTreeMap::from([
+            ("WG".to_owned(), f64::from(self.wg)),
+            ("MIN_VEC4".to_owned(), f64::from(self.min_vec4)),
+            ("SUBGROUPS".to_owned(), f64::from(u8::from(self.subgroups))),
+        ])
+    }
 }
+
+pub struct ReduceF32;
 
 impl Kernel for ReduceF32 {
     fn id(&self) -> &'static str {
@@ -85,10 +152,12 @@ impl Kernel for ReduceF32 {
             let _s = tracing::info_span!("generate_inputs").entered();
             inputs::f32_values(input.seed, stream::A, n as usize, input.input_scale)
         };
+        let params =
+            ReduceParams::from_named(input.params, gpu).map_err(crate::error::Error::Usage)?;
         let n4 = n.div_ceil(4);
-        let g = groups(n4);
-        let constants = [("WG", f64::from(WG))];
-        let (variant, shader) = variant(gpu.features);
+        let g = params.groups(n4);
+        let constants = [("WG", f64::from(params.wg))];
+        let (variant, shader) = params.variant();
         let pipeline = kernels::compile(gpu, self.id(), shader, &constants, input.checks)?;
         let (xbuf, partials, out) = gpu.scoped("allocating reduce buffers", || {
             let mut padded = x.clone();
@@ -114,7 +183,7 @@ impl Kernel for ReduceF32 {
             x,
             checks: input.checks,
             variant,
-            constants: BTreeMap::from([("WG".to_owned(), f64::from(WG))]),
+            params,
         }))
     }
 }
@@ -128,18 +197,18 @@ struct Reduce {
     x: Vec<f32>,
     checks: kernels::RuntimeChecks,
     variant: &'static str,
-    constants: BTreeMap<String, f64>,
+    params: ReduceParams,
 }
 
 impl Prepared for Reduce {
     fn launch(&self) -> Launch {
         Launch {
             variant: self.variant.to_owned(),
-            workgroup_size: [WG, 1, 1],
+            workgroup_size: [self.params.wg, 1, 1],
             workgroups: vec![[self.groups, 1, 1], [1, 1, 1]],
             tile: None,
             runtime_checks: self.checks.name().to_owned(),
-            constants: self.constants.clone(),
+            constants: self.params.named(),
         }
     }
 
@@ -159,7 +228,7 @@ impl Prepared for Reduce {
     fn verify(&self, output: &[u8]) -> Checked {
         let actual: f32 = bytemuck::cast_slice(output)[0];
         Checked {
-            tally: verify::float_sum(&self.x, actual, depth(self.x.len() as u32)),
+            tally: verify::float_sum(&self.x, actual, self.params.depth(self.x.len() as u32)),
             method: "full",
             exact: false,
         }
@@ -174,16 +243,17 @@ impl Prepared for Reduce {
 mod tests {
     use super::*;
 
-    /// The shader's order, on the CPU, for checking `depth` against a simulation.
-    fn simulate(x: &[f32]) -> f32 {
-        fn pass(v: &[[f32; 4]], g: u32) -> Vec<f32> {
-            let stride = (g * WG) as usize;
+    /// The workgroup-tree shader's order, on the CPU, for checking `depth` against it.
+    fn simulate(x: &[f32], p: ReduceParams) -> f32 {
+        let wg = p.wg;
+        let pass = |v: &[[f32; 4]], g: u32| -> Vec<f32> {
+            let stride = (g * wg) as usize;
             (0..g)
                 .map(|w| {
-                    let mut part: Vec<f32> = (0..WG)
+                    let mut part: Vec<f32> = (0..wg)
                         .map(|l| {
                             let mut acc = [0f32; 4];
-                            let mut i = (w * WG + l) as usize;
+                            let mut i = (w * wg + l) as usize;
                             while i < v.len() {
                                 for c in 0..4 {
                                     acc[c] += v[i][c];
@@ -193,7 +263,7 @@ mod tests {
                             (acc[0] + acc[1]) + (acc[2] + acc[3])
                         })
                         .collect();
-                    let mut s = WG as usize / 2;
+                    let mut s = wg as usize / 2;
                     while s > 0 {
                         for l in 0..s {
                             part[l] += part[l + s];
@@ -203,34 +273,53 @@ mod tests {
                     part[0]
                 })
                 .collect()
-        }
+        };
         let quads = |v: &[f32]| -> Vec<[f32; 4]> {
             v.chunks(4)
                 .map(|c| std::array::from_fn(|i| c.get(i).copied().unwrap_or(0.0)))
                 .collect()
         };
-        let p = pass(&quads(x), groups(x.len().div_ceil(4) as u32));
-        pass(&quads(&p), 1)[0]
+        let partials = pass(&quads(x), p.groups(x.len().div_ceil(4) as u32));
+        pass(&quads(&partials), 1)[0]
     }
 
     #[test]
     fn the_simulated_order_is_within_the_derived_bound() {
-        for n in [1u32, 3, 1000, (1 << 20) + 3] {
-            let x = inputs::f32_values(11, stream::A, n as usize, 1.0);
-            let t = verify::float_sum(&x, simulate(&x), depth(n));
-            assert!(t.first_mismatch.is_none(), "n={n}: {:?}", t.first_mismatch);
+        let small = ReduceParams {
+            wg: 32,
+            min_vec4: 1,
+            subgroups: false,
+        };
+        for p in [ReduceParams::default(), small] {
+            for n in [1u32, 3, 1000, (1 << 20) + 3] {
+                let x = inputs::f32_values(11, stream::A, n as usize, 1.0);
+                let t = verify::float_sum(&x, simulate(&x, p), p.depth(n));
+                assert!(
+                    t.first_mismatch.is_none(),
+                    "{p:?} n={n}: {:?}",
+                    t.first_mismatch
+                );
+            }
         }
     }
 
     #[test]
     fn depth_counts_the_paths() {
+        let p = ReduceParams::default();
         // n = 1: one vec4, one group: 1 add + 2 + 8, then pass 2 over one vec4: 1 + 2 + 8.
-        assert_eq!(depth(1), 22);
+        assert_eq!(p.depth(1), 22);
         // 2^24 values → 2^22 vec4s over 1024·256 threads: 16 sequential adds in pass 1,
         // then 1024 partials = 256 vec4s over 256 threads: 1 add in pass 2.
-        assert_eq!(depth(1 << 24), 16 + 10 + 1 + 10);
+        assert_eq!(p.depth(1 << 24), 16 + 10 + 1 + 10);
         // 2^20 values → 2^18 vec4s: 128 groups of 256 at 8 vec4 each.
-        assert_eq!(groups(1 << 18), 128);
-        assert_eq!(depth(1 << 20), 8 + 10 + 1 + 10);
+        assert_eq!(p.groups(1 << 18), 128);
+        assert_eq!(p.depth(1 << 20), 8 + 10 + 1 + 10);
+        // A smaller workgroup: 2^18 vec4s over 1024 groups of 64: 4 adds, 6 tree levels.
+        let q = ReduceParams {
+            wg: 64,
+            min_vec4: 4,
+            subgroups: false,
+        };
+        assert_eq!(q.depth(1 << 20), 4 + 8 + 4 + 8);
     }
 }
