@@ -110,6 +110,26 @@ impl Tally {
         }
     }
 
+    /// Records element (i, j) of an n-column matrix whose actual value is `c[i·n + j]`.
+    pub fn record_element<T: Copy + Into<f64>>(
+        &mut self,
+        n: usize,
+        i: usize,
+        j: usize,
+        expected: f64,
+        c: &[T],
+        bound: f64,
+    ) {
+        let idx = i * n + j;
+        self.record(
+            idx as u64,
+            Some((i as u64, j as u64)),
+            expected,
+            c[idx].into(),
+            bound,
+        );
+    }
+
     pub fn merge(mut self, other: Tally) -> Tally {
         self.checked += other.checked;
         if other.max_error > self.max_error || other.max_error.is_nan() {
@@ -182,14 +202,7 @@ fn check_float_row<T: Copy + Into<f64>>(a: &[T], b: &[T], c: &[f32], d: Dims, i:
     let (dot, abs) = float_row(a, b, d, i);
     let mut t = Tally::default();
     for j in 0..d.n {
-        let idx = i * d.n + j;
-        t.record(
-            idx as u64,
-            Some((i as u64, j as u64)),
-            dot[j],
-            f64::from(c[idx]),
-            dot_bound(d.k as u64, abs[j]),
-        );
+        t.record_element(d.n, i, j, dot[j], c, dot_bound(d.k as u64, abs[j]));
     }
     t
 }
@@ -332,14 +345,7 @@ fn sampled_float<T: Copy + Into<f64> + Sync>(
                 abs += prod.abs();
             }
             let mut t = Tally::default();
-            let idx = i * d.n + j;
-            t.record(
-                idx as u64,
-                Some((i as u64, j as u64)),
-                dot,
-                f64::from(c[idx]),
-                dot_bound(d.k as u64, abs),
-            );
+            t.record_element(d.n, i, j, dot, c, dot_bound(d.k as u64, abs));
             t
         })
         .reduce(Tally::default, Tally::merge)
@@ -360,14 +366,7 @@ fn u32_row(a: &[u32], b: &[u32], d: Dims, i: usize) -> Vec<u32> {
 fn check_u32_row(a: &[u32], b: &[u32], c: &[u32], d: Dims, i: usize) -> Tally {
     let mut t = Tally::default();
     for (j, e) in u32_row(a, b, d, i).into_iter().enumerate() {
-        let idx = i * d.n + j;
-        t.record(
-            idx as u64,
-            Some((i as u64, j as u64)),
-            f64::from(e),
-            f64::from(c[idx]),
-            0.0,
-        );
+        t.record_element(d.n, i, j, f64::from(e), c, 0.0);
     }
     t
 }
@@ -416,14 +415,7 @@ pub fn u32_matmul(a: &[u32], b: &[u32], c: &[u32], d: Dims, seed: u64) -> (Tally
                 s.wrapping_add(a[i * d.k + p].wrapping_mul(b[p * d.n + j]))
             });
             let mut t = Tally::default();
-            let idx = i * d.n + j;
-            t.record(
-                idx as u64,
-                Some((i as u64, j as u64)),
-                f64::from(e),
-                f64::from(c[idx]),
-                0.0,
-            );
+            t.record_element(d.n, i, j, f64::from(e), c, 0.0);
             t
         })
         .reduce(Tally::default, Tally::merge);

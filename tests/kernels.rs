@@ -20,6 +20,11 @@ fn gpu() -> &'static Gpu {
 }
 
 fn run(id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
+    run_on(gpu(), id, shape, checks)
+}
+
+/// Runs one case and asserts it verified and was deterministic.
+fn run_on(gpu: &Gpu, id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
     let case = Case {
         kernel: kernels::find(id).unwrap(),
         shape,
@@ -36,7 +41,7 @@ fn run(id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
         progress: &progress,
         params: None,
     };
-    let r = runner::run_case(gpu(), &case, &opt)
+    let r = runner::run_case(gpu, &case, &opt)
         .unwrap_or_else(|e| panic!("{id} {shape}: {e}"))
         .result;
     assert_eq!(r.status, KernelStatus::Pass, "{id} {shape}: {:?}", r.reason);
@@ -127,24 +132,12 @@ fn reduce_f32_any_length() {
 #[test]
 fn reduce_f32_without_subgroups_uses_the_workgroup_tree() {
     let plain = Gpu::open_without(&AdapterFilter::default(), wgpu::Features::SUBGROUP).unwrap();
-    let case = Case {
-        kernel: kernels::find("reduce-f32").unwrap(),
-        shape: Shape::Reduce { n: 100_003 },
-        explicit: true,
-    };
-    let progress = Progress::default();
-    let opt = CaseOptions {
-        seed: 7,
-        warmup: 1,
-        iterations: 2,
-        input_scale: 1.0,
-        checks: RuntimeChecks::Checked,
-        fault: None,
-        progress: &progress,
-        params: None,
-    };
-    let r = runner::run_case(&plain, &case, &opt).unwrap().result;
-    assert_eq!(r.status, KernelStatus::Pass, "{:?}", r.reason);
+    let r = run_on(
+        &plain,
+        "reduce-f32",
+        Shape::Reduce { n: 100_003 },
+        RuntimeChecks::Checked,
+    );
     assert_eq!(r.launch.unwrap().variant, "workgroup-tree");
     let with = run(
         "reduce-f32",
