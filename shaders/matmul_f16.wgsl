@@ -51,9 +51,22 @@ fn main(
             c10 = coopMultiplyAdd(a1, b0, c10);
             c11 = coopMultiplyAdd(a1, b1, c11);
         }
-        coopStoreT(c00, &c[row0 * p.np + col0], p.np);
-        coopStoreT(c01, &c[row0 * p.np + col0 + 16u], p.np);
-        coopStoreT(c10, &c[(row0 + 16u) * p.np + col0], p.np);
-        coopStoreT(c11, &c[(row0 + 16u) * p.np + col0 + 16u], p.np);
+        // Values, offsets and stride bound with `let` so they are evaluated before the
+        // stores: naga 30's SPIR-V writer needs every operand of coopStore emitted
+        // beforehand, and an expression written inside the call is not (the validator
+        // accepts it; the SPIR-V backend panics).
+        let np = p.np;
+        let r00 = c00;
+        let r01 = c01;
+        let r10 = c10;
+        let r11 = c11;
+        let o00 = row0 * np + col0;
+        let o01 = o00 + 16u;
+        let o10 = o00 + 16u * np;
+        let o11 = o10 + 16u;
+        coopStoreT(r00, &c[o00], np);
+        coopStoreT(r01, &c[o01], np);
+        coopStoreT(r10, &c[o10], np);
+        coopStoreT(r11, &c[o11], np);
     }
 }

@@ -46,3 +46,60 @@ fn the_cooperative_matrix_shader_needs_its_capability() {
             .is_err()
     );
 }
+
+/// The validator accepting a shader is not enough: wgpu hands naga's SPIR-V writer the
+/// module on Vulkan, and that writer can still fail (it once panicked on the
+/// cooperative-matrix store). Every shader must come out, checked and unchecked; where
+/// `spirv-val` is installed, the modules it understands must also pass it.
+#[test]
+fn every_shader_compiles_to_spirv() {
+    let dir = tempfile::tempdir().unwrap();
+    let spirv_val = std::process::Command::new("spirv-val")
+        .arg("--version")
+        .output()
+        .is_ok();
+    for (name, src) in gpu_canary::kernels::shader_sources() {
+        for (checked, robust) in [(true, false), (true, true), (false, false)] {
+            let words = gpu_canary::kernels::to_spirv(&src, checked, robust)
+                .unwrap_or_else(|e| panic!("{name} (checked {checked}): {e}"));
+            assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic");
+            // spirv-val from Debian 12 (2023.1) predates SPV_KHR_cooperative_matrix.
+            if spirv_val && checked && !robust && name != "matmul-f16" {
+                let file = dir.path().join(format!("{name}.spv"));
+                std::fs::write(
+                    &file,
+                    words
+                        .iter()
+                        .flat_map(|w| w.to_le_bytes())
+                        .collect::<Vec<u8>>(),
+                )
+                .unwrap();
+                let out = std::process::Command::new("spirv-val")
+                    .args(["--target-env", "vulkan1.2"])
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{name}: spirv-val: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bounds_checks_cost_clamps_that_unchecked_drops() {
+    // The --unchecked module of the tiled matmul is strictly smaller: the checks are
+    // really gone, not just recorded as gone.
+    let src = gpu_canary::kernels::matmul::SHADER;
+    let checked = gpu_canary::kernels::to_spirv(src, true, false).unwrap();
+    let unchecked = gpu_canary::kernels::to_spirv(src, false, false).unwrap();
+    assert!(
+        unchecked.len() < checked.len(),
+        "{} vs {}",
+        unchecked.len(),
+        checked.len()
+    );
+}

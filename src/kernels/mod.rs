@@ -284,6 +284,76 @@ pub fn check_limits(
     Ok(())
 }
 
+/// Every shader as the host compiles it, by name (the u32 matmul is the tiled shader
+/// with its element type swapped).
+pub fn shader_sources() -> Vec<(&'static str, String)> {
+    vec![
+        ("matmul-f32", matmul::SHADER.to_owned()),
+        (
+            "matmul-u32",
+            matmul::SHADER.replacen("alias Elem = f32;", "alias Elem = u32;", 1),
+        ),
+        ("reduce-f32", reduce_f32::SHADER.to_owned()),
+        (
+            "reduce-f32-subgroup",
+            reduce_f32::SHADER_SUBGROUP.to_owned(),
+        ),
+        ("matmul-f16", matmul_f16::SHADER.to_owned()),
+    ]
+}
+
+/// Compiles WGSL to SPIR-V as wgpu's Vulkan backend does, without a GPU: naga's
+/// validator, then its SPIR-V writer (overrides at their defaults) with the
+/// bounds-check policies of a checked or unchecked module. A writer panic is returned
+/// as an error: the validator accepting a shader does not mean the backend can emit it.
+pub fn to_spirv(
+    src: &str,
+    checked: bool,
+    robust_buffer_access: bool,
+) -> std::result::Result<Vec<u32>, String> {
+    use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy::*};
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string(src))?;
+    let (module, info) = naga::back::pipeline_constants::process_overrides(
+        &module,
+        &info,
+        None,
+        &Default::default(),
+    )
+    .map_err(|e| format!("overrides: {e}"))?;
+    let policies = BoundsCheckPolicies {
+        index: if checked { Restrict } else { Unchecked },
+        buffer: if checked && !robust_buffer_access {
+            Restrict
+        } else {
+            Unchecked
+        },
+        ..Default::default()
+    };
+    // SPIR-V 1.5 (Vulkan 1.2): subgroup operations need 1.3 or later.
+    let options = naga::back::spv::Options {
+        lang_version: (1, 5),
+        bounds_check_policies: policies,
+        ..Default::default()
+    };
+    std::panic::catch_unwind(|| naga::back::spv::write_vec(&module, &info, &options, None))
+        .map_err(|p| {
+            format!(
+                "naga's SPIR-V writer panicked: {}",
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default()
+            )
+        })?
+        .map_err(|e| format!("SPIR-V: {e}"))
+}
+
 /// Bytes for `count` elements of `size` bytes, refusing what overflows u64.
 pub fn bytes(count: &[u32], size: u64) -> u64 {
     count
