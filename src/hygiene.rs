@@ -8,11 +8,13 @@ use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, Temper
 
 use crate::model::{GpuSnapshot, Hygiene};
 
-/// Throttle reasons that slow a kernel down (idle and clock settings do not).
+/// Throttle reasons that make a run's timing suspect: thermal and hardware slowdowns.
+/// Idle and clock settings do not slow a kernel; nor is running at the power limit
+/// (SW_POWER_CAP) an anomaly under full load on a datacenter GPU. It is still recorded
+/// in `throttle_reasons`, and a lowered power limit shows up as a slower run.
 fn slowing(r: ThrottleReasons) -> bool {
     r.intersects(
-        ThrottleReasons::SW_POWER_CAP
-            | ThrottleReasons::HW_SLOWDOWN
+        ThrottleReasons::HW_SLOWDOWN
             | ThrottleReasons::SW_THERMAL_SLOWDOWN
             | ThrottleReasons::HW_THERMAL_SLOWDOWN
             | ThrottleReasons::HW_POWER_BRAKE_SLOWDOWN,
