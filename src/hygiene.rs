@@ -118,7 +118,8 @@ impl Monitor {
             _ => false,
         };
         if throttled {
-            notes.push("GPU was throttled (power or thermal) when the run ended".into());
+            notes
+                .push("GPU was throttled (thermal or hardware slowdown) when the run ended".into());
         }
         if let (Some(b), Some(a)) = (&before, &after)
             && a.ecc_uncorrected_volatile.unwrap_or(0) > b.ecc_uncorrected_volatile.unwrap_or(0)

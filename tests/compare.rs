@@ -306,7 +306,7 @@ fn a_busy_or_throttled_gpu_makes_timing_inconclusive() {
     let mut cur = scaled(|_, _| 1.25);
     cur["hygiene"] = serde_json::json!({
         "source": "nvml", "busy_at_start": false, "throttled_at_end": true,
-        "notes": ["GPU was throttled (power or thermal) when the run ended"]
+        "notes": ["GPU was throttled (thermal or hardware slowdown) when the run ended"]
     });
     assert_schema_valid(&cur);
     let (code, c) = compare_json(&fixture(), &cur, &[]);
