@@ -441,9 +441,10 @@ fn finish(shared: &Shared, outcome: Outcome, guard: Option<TraceGuard>) -> i32 {
             eprintln!("error: {reason}");
         }
     }
-    write_artifacts(shared, &report, guard);
+    let json = export::json::Json.render(&report);
+    write_artifacts(shared, &report, &json, guard);
     if cfg.json {
-        let _ = std::io::stdout().write_all(&export::json::Json.render(&report));
+        let _ = std::io::stdout().write_all(&json);
     } else {
         println!(
             "verdict: {} (exit {code})",
@@ -454,7 +455,8 @@ fn finish(shared: &Shared, outcome: Outcome, guard: Option<TraceGuard>) -> i32 {
     code
 }
 
-fn write_artifacts(shared: &Shared, report: &RunReport, guard: Option<TraceGuard>) {
+/// `json` is `report` already rendered (stdout may need it too).
+fn write_artifacts(shared: &Shared, report: &RunReport, json: &[u8], guard: Option<TraceGuard>) {
     let cfg = &shared.cfg;
     let warn = |what: &std::path::Path, e: std::io::Error| {
         eprintln!("warning: cannot write {}: {e}", what.display())
@@ -462,7 +464,7 @@ fn write_artifacts(shared: &Shared, report: &RunReport, guard: Option<TraceGuard
     let summary = export::markdown::Markdown.render(report);
     if let Some(out) = &cfg.out {
         let span = tracing::info_span!("write_artifacts").entered();
-        if let Err(e) = export::write_atomic(&out.result(), &export::json::Json.render(report)) {
+        if let Err(e) = export::write_atomic(&out.result(), json) {
             warn(&out.result(), e);
         }
         if let Err(e) = export::write_atomic(&out.summary(), &summary) {

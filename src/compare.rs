@@ -11,7 +11,6 @@
 //! is reported before any timing and makes the exit code 1.
 
 use std::io::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -388,8 +387,7 @@ pub fn main(a: &CompareArgs) -> i32 {
         );
         return exit::USAGE;
     }
-    let read = |p: &Path| read_report(p);
-    let (b, c) = match (read(&a.baseline), read(&a.current)) {
+    let (b, c) = match (read_report(&a.baseline), read_report(&a.current)) {
         (Ok(b), Ok(c)) => (b, c),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");

@@ -171,12 +171,7 @@ impl RunConfig {
                 )));
             }
         };
-        let backends = a
-            .backend
-            .as_deref()
-            .map(crate::gpu::parse_backend)
-            .transpose()
-            .map_err(|e| Error::usage(format!("invalid --backend/WGPU_BACKEND: {e}")))?;
+        let backends = crate::gpu::backends_arg(a.backend.as_deref())?;
         if a.require_tensor_cores && !cases.iter().any(|c| c.kernel.id() == "matmul-f16") {
             return Err(Error::usage(
                 "--require-tensor-cores needs matmul-f16 among the kernels; drop --kernel or add matmul-f16",

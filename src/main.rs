@@ -22,12 +22,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Adapters(a) => match a
-            .backend
-            .as_deref()
-            .map(gpu_canary::gpu::parse_backend)
-            .transpose()
-        {
+        Command::Adapters(a) => match gpu_canary::gpu::backends_arg(a.backend.as_deref()) {
             Ok(backends) => {
                 let list = adapters::list(backends);
                 if a.json {
@@ -45,8 +40,8 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("error: invalid --backend/WGPU_BACKEND: {e}");
-                exit::USAGE
+                eprintln!("error: {e}");
+                e.exit_code()
             }
         },
         Command::Run(args) => match config::RunConfig::from_args(args) {

@@ -170,14 +170,9 @@ pub fn main(a: &TuneArgs) -> i32 {
             "tune: --size and --iterations must be at least 1",
         ));
     }
-    let backends = match a
-        .backend
-        .as_deref()
-        .map(crate::gpu::parse_backend)
-        .transpose()
-    {
+    let backends = match crate::gpu::backends_arg(a.backend.as_deref()) {
         Ok(b) => b,
-        Err(e) => return fail(Error::usage(format!("invalid --backend/WGPU_BACKEND: {e}"))),
+        Err(e) => return fail(e),
     };
     let gpu = match Gpu::open(&AdapterFilter {
         backends,

@@ -75,6 +75,14 @@ pub fn parse_backend(s: &str) -> std::result::Result<wgpu::Backends, String> {
     Ok(out)
 }
 
+/// `--backend` (or `WGPU_BACKEND`) as given on the command line: absent means every
+/// backend; a bad value is a usage error naming it.
+pub fn backends_arg(arg: Option<&str>) -> Result<Option<wgpu::Backends>> {
+    arg.map(parse_backend)
+        .transpose()
+        .map_err(|e| Error::usage(format!("invalid --backend/WGPU_BACKEND: {e}")))
+}
+
 /// Every adapter wgpu can see on the requested backends.
 pub fn enumerate(backends: Option<wgpu::Backends>) -> Vec<wgpu::Adapter> {
     let inst = instance(backends);
