@@ -96,6 +96,37 @@ fn gpu_kernels(c: &mut Criterion) {
         }
         group.finish();
     }
+    matmul_variants(c, &gpu);
+}
+
+/// The tiled matmul's I/O (element-wise or 16-byte) and naga's runtime checks (on or
+/// off), side by side on one shape: what each costs on this adapter.
+fn matmul_variants(c: &mut Criterion, gpu: &Gpu) {
+    let k = kernels::find("matmul-f32").expect("registered");
+    let shape = *shapes("matmul-f32").last().expect("a shape");
+    if kernels::check_limits(k, shape, &gpu.limits).is_err() {
+        return;
+    }
+    let mut group = c.benchmark_group("matmul-f32-variants");
+    for (io, vec4) in [("scalar-io", 0.0), ("vec4-io", 1.0)] {
+        for checks in [RuntimeChecks::Checked, RuntimeChecks::Unchecked] {
+            let params = kernels::Params::from([("VEC4".to_owned(), vec4)]);
+            let input = CaseInput {
+                params: Some(&params),
+                shape,
+                seed: 1,
+                input_scale: 1.0,
+                checks,
+            };
+            let prepared = k.prepare(gpu, &input).expect("prepare");
+            group.throughput(Throughput::Elements(prepared.work().0 as u64));
+            group.bench_function(
+                BenchmarkId::new(format!("{io}-{}", checks.name()), shape),
+                |b| b.iter_custom(|iters| time(gpu, prepared.as_ref(), iters)),
+            );
+        }
+    }
+    group.finish();
 }
 
 fn cpu_references(c: &mut Criterion) {

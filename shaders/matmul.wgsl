@@ -1,19 +1,19 @@
 // C = A·B, row-major. A is M×K, B is K×N, C is M×N.
 //
-// Bindings (group 0): 0 A (read), 1 B (read), 2 C (read_write), 3 uniform {m, k, n}.
-// Element type: `Elem`. The f32 kernel compiles this file as it is; the u32 kernel
-// compiles it with `alias Elem = u32;` (WGSL's u32 `*` and `+` wrap, so that product is
-// exact modulo 2^32).
+// The host compiles this body after what it chooses: `alias Elem = f32;` or
+// `alias Elem = u32;` (WGSL's u32 `*` and `+` wrap, so that product is exact modulo
+// 2^32), and one of the I/O files, `matmul_io_scalar.wgsl` (any shape) or
+// `matmul_io_vec4.wgsl` (K and N multiples of 4: one 16-byte load or store per quad).
+// Both define the bindings 0 A, 1 B, 2 C, `stage_a` (A's tile into As), `load_b4` and
+// `store4`; they read zeros outside the matrices and never store outside C, so no index
+// is ever out of range and the host may compile this kernel without runtime checks.
 //
-// Tiling: a 16×16 workgroup computes a 128×128 tile of C, stepping K by 8 through
-// workgroup memory. Each invocation owns an 8×8 register tile: rows ty*4+{0..3} and
-// 64+ty*4+{0..3}, columns tx*4+{0..3} and 64+tx*4+{0..3}, so neighbouring invocations
-// read neighbouring vec4s of the tiles. The accumulators are sixteen named vec4s, not an
-// indexed array: under naga's bounds checks an indexed local array leaves registers.
-// Every global access is guarded by the shape, so no index is ever out of range and the
-// host may compile this kernel without runtime checks.
-
-alias Elem = f32;
+// Tiling: a WG_X×WG_Y workgroup computes a BM×BN tile of C (BM = 8·WG_Y, BN = 8·WG_X),
+// stepping K by BK through workgroup memory. Each invocation owns an 8×8 register tile:
+// rows 4·ty+{0..3} and BM/2+4·ty+{0..3}, columns 4·tx+{0..3} and BN/2+4·tx+{0..3}, so
+// neighbouring invocations read neighbouring vec4s of the tiles. The accumulators are
+// sixteen named vec4s, not an indexed array: under naga's bounds checks an indexed local
+// array leaves registers.
 
 struct Params {
     m: u32,
@@ -22,57 +22,33 @@ struct Params {
     pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<Elem>;
-@group(0) @binding(1) var<storage, read> b: array<Elem>;
-@group(0) @binding(2) var<storage, read_write> c: array<Elem>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
-const BK: u32 = 8u;
+// Launch parameters, set by the host as pipeline constants (`gpu-canary tune` sweeps
+// them). BK must be a multiple of 4.
+override WG_X: u32 = 16u;
+override WG_Y: u32 = 16u;
+override BK: u32 = 8u;
 
-// [BK][BM/4] and [BK][BN/4]: tile column kk, vec4 q holds rows (cols) 4q..4q+3.
-var<workgroup> As: array<vec4<Elem>, 256>;
-var<workgroup> Bs: array<vec4<Elem>, 256>;
+// Tile rows and columns in vec4s, and the tiles' lengths.
+override BM4: u32 = 2u * WG_Y;
+override BN4: u32 = 2u * WG_X;
+override AS_LEN: u32 = BK * BM4;
+override BS_LEN: u32 = BK * BN4;
 
-fn load_a(row: u32, col: u32) -> Elem {
-    if (row < p.m && col < p.k) {
-        return a[row * p.k + col];
-    }
-    return Elem(0);
-}
+// As[kk·BM4 + q] holds rows 4q..4q+3 of tile column kk; Bs[kk·BN4 + q] holds columns
+// 4q..4q+3 of tile row kk.
+var<workgroup> As: array<vec4<Elem>, AS_LEN>;
+var<workgroup> Bs: array<vec4<Elem>, BS_LEN>;
 
-fn load_b(row: u32, col: u32) -> Elem {
-    if (row < p.k && col < p.n) {
-        return b[row * p.n + col];
-    }
-    return Elem(0);
-}
-
-fn store4(row: u32, col: u32, v: vec4<Elem>) {
-    if (row >= p.m) {
-        return;
-    }
-    let base = row * p.n;
-    if (col < p.n) { c[base + col] = v.x; }
-    if (col + 1u < p.n) { c[base + col + 1u] = v.y; }
-    if (col + 2u < p.n) { c[base + col + 2u] = v.z; }
-    if (col + 3u < p.n) { c[base + col + 3u] = v.w; }
-}
-
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid.x;
     let ty = lid.y;
-    let t = ty * 16u + tx;
-    let m0 = wid.y * BM;
-    let n0 = wid.x * BN;
-
-    // Loader roles: A as 8 k-columns × 32 row-quads, B as 8 k-rows × 32 column-quads.
-    let a_k = t % 8u;
-    let a_q = t / 8u;
-    let b_k = t / 32u;
-    let b_q = t % 32u;
+    let t = ty * WG_X + tx;
+    let threads = WG_X * WG_Y;
+    let m0 = wid.y * BM4 * 4u;
+    let n0 = wid.x * BN4 * 4u;
 
     var c00 = vec4<Elem>(); var c01 = vec4<Elem>();
     var c10 = vec4<Elem>(); var c11 = vec4<Elem>();
@@ -86,27 +62,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let tiles = (p.k + BK - 1u) / BK;
     for (var tile = 0u; tile < tiles; tile++) {
         let k0 = tile * BK;
-        let ar = m0 + a_q * 4u;
-        As[a_k * 32u + a_q] = vec4<Elem>(
-            load_a(ar, k0 + a_k),
-            load_a(ar + 1u, k0 + a_k),
-            load_a(ar + 2u, k0 + a_k),
-            load_a(ar + 3u, k0 + a_k),
-        );
-        let bc = n0 + b_q * 4u;
-        Bs[b_k * 32u + b_q] = vec4<Elem>(
-            load_b(k0 + b_k, bc),
-            load_b(k0 + b_k, bc + 1u),
-            load_b(k0 + b_k, bc + 2u),
-            load_b(k0 + b_k, bc + 3u),
-        );
+        stage_a(t, threads, m0, k0);
+        // B: consecutive invocations load consecutive quads along a row of B.
+        for (var i = t; i < BS_LEN; i += threads) {
+            let kr = i / BN4;
+            let q = i % BN4;
+            Bs[i] = load_b4(k0 + kr, n0 + q * 4u);
+        }
         workgroupBarrier();
 
         for (var kk = 0u; kk < BK; kk++) {
-            let a0 = As[kk * 32u + ty];
-            let a1 = As[kk * 32u + 16u + ty];
-            let b0 = Bs[kk * 32u + tx];
-            let b1 = Bs[kk * 32u + 16u + tx];
+            let a0 = As[kk * BM4 + ty];
+            let a1 = As[kk * BM4 + WG_Y + ty];
+            let b0 = Bs[kk * BN4 + tx];
+            let b1 = Bs[kk * BN4 + WG_X + tx];
             c00 += a0.x * b0; c01 += a0.x * b1;
             c10 += a0.y * b0; c11 += a0.y * b1;
             c20 += a0.z * b0; c21 += a0.z * b1;
@@ -120,9 +89,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
 
     let r0 = m0 + ty * 4u;
-    let r1 = m0 + 64u + ty * 4u;
+    let r1 = m0 + WG_Y * 4u + ty * 4u;
     let q0 = n0 + tx * 4u;
-    let q1 = n0 + 64u + tx * 4u;
+    let q1 = n0 + WG_X * 4u + tx * 4u;
     store4(r0, q0, c00); store4(r0, q1, c01);
     store4(r0 + 1u, q0, c10); store4(r0 + 1u, q1, c11);
     store4(r0 + 2u, q0, c20); store4(r0 + 2u, q1, c21);

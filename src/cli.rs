@@ -172,9 +172,15 @@ pub struct HistoryArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct TuneArgs {
-    /// Elements the reduction sums while each configuration is timed.
-    #[arg(long, default_value_t = 1 << 24)]
-    pub size: u32,
+    /// Kernels to tune (repeat or comma-separate); default: matmul-f32, matmul-u32,
+    /// reduce-f32.
+    #[arg(long, value_delimiter = ',')]
+    pub kernel: Vec<String>,
+    /// Shape to time each configuration at: MxKxN for the matmul kernels, N for reduce
+    /// (one of each kind; repeat or comma-separate). Default: each kernel's largest
+    /// shape of the full suite, or of the quick suite on a software adapter.
+    #[arg(long, value_delimiter = ',')]
+    pub size: Vec<String>,
     /// Timed executions per configuration.
     #[arg(long, default_value_t = 20)]
     pub iterations: u32,

@@ -4,8 +4,10 @@
 //! that `run --tuning` applies only on the same adapter and driver, recording the
 //! choice in each kernel's launch configuration.
 //!
-//! Swept today: `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
-//! workgroup-tree variant). The tiled matmul's tile is fixed by its register layout.
+//! Swept: the tiled matmul (`matmul-f32`, `matmul-u32`: workgroup shape, hence the
+//! output tile, and K step, all pipeline constants; plus the element-wise I/O as a
+//! reference) and `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
+//! workgroup-tree variant).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +18,7 @@ use crate::cli::TuneArgs;
 use crate::config::Case;
 use crate::error::{Error, exit};
 use crate::gpu::{AdapterFilter, Gpu};
-use crate::kernels::{self, Params, RuntimeChecks, Shape};
+use crate::kernels::{self, Kernel, Params, RuntimeChecks, Shape, ShapeKind, Suite};
 use crate::model::{AdapterFingerprint, KernelStatus};
 use crate::runner::{self, CaseOptions, Progress};
 
@@ -110,18 +112,88 @@ pub fn reduce_candidates(gpu: &Gpu) -> Vec<Params> {
     out
 }
 
-/// Runs every candidate; returns the trials and the fastest verified one.
-pub fn sweep(gpu: &Gpu, n: u32, iterations: u32) -> Result<(Vec<Trial>, Option<Params>), Error> {
-    let kernel = kernels::find("reduce-f32").expect("reduce-f32 is registered");
+/// (WG_X, WG_Y, BK) of the tiled matmul worth trying: output tiles from 64×64 to
+/// 128×256, K steps of 8 to 32.
+pub fn matmul_grid() -> Vec<(u32, u32, u32)> {
+    let mut out = Vec::new();
+    for (x, y) in [(8, 8), (16, 8), (8, 16), (16, 16), (32, 16), (16, 32)] {
+        for bk in [8, 16, 32] {
+            out.push((x, y, bk));
+        }
+    }
+    out
+}
+
+/// The tiled matmul configurations that fit `gpu`'s limits, with 16-byte I/O, and the
+/// default tile with element-wise I/O as the reference the vec4 loads are measured
+/// against.
+pub fn matmul_candidates(gpu: &Gpu, id: &str) -> Vec<Params> {
+    let named = |x: u32, y: u32, bk: u32, vec4: bool| {
+        Params::from([
+            ("WG_X".to_owned(), f64::from(x)),
+            ("WG_Y".to_owned(), f64::from(y)),
+            ("BK".to_owned(), f64::from(bk)),
+            ("VEC4".to_owned(), f64::from(u8::from(vec4))),
+        ])
+    };
+    let d = kernels::matmul::MatmulParams::default();
+    std::iter::once(named(d.wg_x, d.wg_y, d.bk, false))
+        .chain(
+            matmul_grid()
+                .into_iter()
+                .map(|(x, y, bk)| named(x, y, bk, true)),
+        )
+        .filter(|p| kernels::matmul::MatmulParams::from_named(id, Some(p), &gpu.limits).is_ok())
+        .collect()
+}
+
+/// The kernels `tune` knows how to sweep.
+pub const TUNABLE: &[&str] = &["matmul-f32", "matmul-u32", "reduce-f32"];
+
+fn candidates(gpu: &Gpu, id: &str) -> Vec<Params> {
+    match id {
+        "reduce-f32" => reduce_candidates(gpu),
+        _ => matmul_candidates(gpu, id),
+    }
+}
+
+/// The shape a kernel is tuned at unless `--size` says otherwise: the largest of the
+/// full suite on a GPU, of the quick suite on a software adapter (where the full
+/// suite's shapes take minutes per configuration).
+pub fn default_shape(kernel: &dyn Kernel, gpu: &Gpu) -> Shape {
+    let suite = if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        Suite::Quick
+    } else {
+        Suite::Full
+    };
+    let work = |s: &Shape| match *s {
+        Shape::Matmul { m, k, n } => u64::from(m) * u64::from(k) * u64::from(n),
+        Shape::Reduce { n } => u64::from(n),
+    };
+    kernel
+        .suite(suite)
+        .into_iter()
+        .max_by_key(work)
+        .expect("every kernel has shapes")
+}
+
+/// Runs every candidate of one kernel at `shape`; returns the trials and the fastest
+/// verified one.
+pub fn sweep(
+    gpu: &Gpu,
+    kernel: &'static dyn Kernel,
+    shape: Shape,
+    iterations: u32,
+) -> Result<(Vec<Trial>, Option<Params>), Error> {
     let case = Case {
         kernel,
-        shape: Shape::Reduce { n },
+        shape,
         explicit: true,
     };
     kernels::check_limits(kernel, case.shape, &gpu.limits).map_err(Error::Usage)?;
     let progress = Progress::default();
     let mut trials = Vec::new();
-    for params in reduce_candidates(gpu) {
+    for params in candidates(gpu, kernel.id()) {
         let opt = CaseOptions {
             seed: crate::config::DEFAULT_SEED,
             warmup: 2,
@@ -165,11 +237,57 @@ pub fn main(a: &TuneArgs) -> i32 {
         eprintln!("error: {e}");
         e.exit_code()
     };
-    if a.iterations == 0 || a.size == 0 {
-        return fail(Error::usage(
-            "tune: --size and --iterations must be at least 1",
-        ));
+    if a.iterations == 0 {
+        return fail(Error::usage("tune: --iterations must be at least 1"));
     }
+    let ids: Vec<String> = if a.kernel.is_empty() {
+        TUNABLE.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        a.kernel.clone()
+    };
+    let mut chosen: Vec<&'static dyn Kernel> = Vec::new();
+    for id in &ids {
+        match kernels::find(id).filter(|k| TUNABLE.contains(&k.id())) {
+            Some(k) => chosen.push(k),
+            None => {
+                return fail(Error::usage(format!(
+                    "tune: no tunable kernel '{id}'; choose from {}",
+                    TUNABLE.join(", ")
+                )));
+            }
+        }
+    }
+    // Each --size belongs to the kernels of its kind: MxKxN to matmul, N to reduce.
+    let mut sizes: BTreeMap<&str, Shape> = BTreeMap::new();
+    for size in &a.size {
+        let kind = if size.contains(['x', 'X']) {
+            ShapeKind::Matmul
+        } else {
+            ShapeKind::Reduce
+        };
+        if !chosen.iter().any(|k| k.shape_kind() == kind) {
+            return fail(Error::usage(format!(
+                "tune: --size {size} fits none of the kernels being tuned ({}); choose them with --kernel",
+                ids.join(", ")
+            )));
+        }
+        let shape = match Shape::parse(kind, size) {
+            Ok(s) => s,
+            Err(e) => return fail(Error::usage(format!("tune: {e}"))),
+        };
+        for k in chosen.iter().filter(|k| k.shape_kind() == kind) {
+            if sizes.insert(k.id(), shape).is_some() {
+                return fail(Error::usage(format!(
+                    "tune: two --size values for {}; give one shape per kind",
+                    k.id()
+                )));
+            }
+        }
+    }
+    let kernels_shapes: Vec<(&'static dyn Kernel, Option<Shape>)> = chosen
+        .into_iter()
+        .map(|k| (k, sizes.get(k.id()).copied()))
+        .collect();
     let backends = match crate::gpu::backends_arg(a.backend.as_deref()) {
         Ok(b) => b,
         Err(e) => return fail(e),
@@ -184,39 +302,54 @@ pub fn main(a: &TuneArgs) -> i32 {
     };
     let fp = gpu.fingerprint();
     println!("adapter: {}", crate::export::markdown::adapter_line(&fp));
-    let (trials, best) = match sweep(&gpu, a.size, a.iterations) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    for t in &trials {
-        let p: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let rate = t
-            .throughput
-            .map(|v| format!("{v:.3} {}", t.unit))
-            .unwrap_or_default();
-        println!(
-            "reduce-f32 {:<10} {:<34} {:<9} {rate}",
-            t.shape,
-            p.join(" "),
-            if t.verified { "verified" } else { "WRONG" }
-        );
+    let mut all_trials = Vec::new();
+    let mut best_all = BTreeMap::new();
+    let mut wrong = false;
+    for (kernel, shape) in kernels_shapes {
+        let shape = shape.unwrap_or_else(|| default_shape(kernel, &gpu));
+        println!("{}: {shape}", kernel.id());
+        let (trials, best) = match sweep(&gpu, kernel, shape, a.iterations) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        for t in &trials {
+            let p: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let rate = t
+                .throughput
+                .map(|v| format!("{v:.3} {}", t.unit))
+                .unwrap_or_default();
+            println!(
+                "  {:<34} {:<9} {rate}",
+                p.join(" "),
+                if t.verified { "verified" } else { "WRONG" }
+            );
+        }
+        // A configuration that computes wrong results is a finding, not a slow
+        // candidate: the tuning file is still written, but the exit code says so.
+        wrong |= trials.iter().any(|t| !t.verified);
+        match best {
+            Some(best) => {
+                println!(
+                    "  best: {}",
+                    best.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+                best_all.insert(kernel.id().to_owned(), best);
+            }
+            None => eprintln!(
+                "error: {}: no configuration verified on this adapter",
+                kernel.id()
+            ),
+        }
+        all_trials.extend(trials);
     }
-    let Some(best) = best else {
-        eprintln!("error: no configuration verified on this adapter; nothing to tune");
-        return exit::WRONG_RESULT;
-    };
-    println!(
-        "best: {}",
-        best.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
     let tuning = Tuning {
         format: FORMAT.into(),
         adapter: fp,
-        best: BTreeMap::from([("reduce-f32".to_owned(), best)]),
-        trials,
+        best: best_all,
+        trials: all_trials,
     };
     let text = serde_json::to_string_pretty(&tuning).expect("a tuning serialises") + "\n";
     if let Err(e) = crate::export::write_atomic(&a.out, text.as_bytes()) {
@@ -226,5 +359,9 @@ pub fn main(a: &TuneArgs) -> i32 {
         )));
     }
     println!("wrote {}", a.out.display());
+    if wrong {
+        eprintln!("error: some configurations computed wrong results (WRONG above)");
+        return exit::WRONG_RESULT;
+    }
     exit::OK
 }

@@ -25,6 +25,16 @@ fn run(id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
 
 /// Runs one case and asserts it verified and was deterministic.
 fn run_on(gpu: &Gpu, id: &str, shape: Shape, checks: RuntimeChecks) -> KernelResult {
+    run_with(gpu, id, shape, checks, None)
+}
+
+fn run_with(
+    gpu: &Gpu,
+    id: &str,
+    shape: Shape,
+    checks: RuntimeChecks,
+    params: Option<&kernels::Params>,
+) -> KernelResult {
     let case = Case {
         kernel: kernels::find(id).unwrap(),
         shape,
@@ -39,12 +49,17 @@ fn run_on(gpu: &Gpu, id: &str, shape: Shape, checks: RuntimeChecks) -> KernelRes
         checks,
         fault: None,
         progress: &progress,
-        params: None,
+        params,
     };
     let r = runner::run_case(gpu, &case, &opt)
-        .unwrap_or_else(|e| panic!("{id} {shape}: {e}"))
+        .unwrap_or_else(|e| panic!("{id} {shape} {params:?}: {e}"))
         .result;
-    assert_eq!(r.status, KernelStatus::Pass, "{id} {shape}: {:?}", r.reason);
+    assert_eq!(
+        r.status,
+        KernelStatus::Pass,
+        "{id} {shape} {params:?}: {:?}",
+        r.reason
+    );
     let v = r.verification.as_ref().unwrap();
     assert!(
         v.passed && v.deterministic && v.max_error_ratio <= 1.0,
@@ -88,6 +103,56 @@ fn matmul_f32_unchecked_gives_the_same_bits() {
     assert_eq!(
         a.verification.unwrap().checksum,
         b.verification.unwrap().checksum
+    );
+}
+
+#[test]
+fn the_tiled_matmul_verifies_in_every_configuration_tune_tries() {
+    // Shapes for both I/O variants, each with partial tiles in every dimension and, at
+    // K = 12, fewer K than one step of the larger BKs.
+    let shapes = [mm(3, 5, 7), mm(129, 12, 36), mm(67, 40, 132)];
+    for id in ["matmul-f32", "matmul-u32"] {
+        let candidates = gpu_canary::tune::matmul_candidates(gpu(), id);
+        assert!(candidates.len() >= 10, "{}", candidates.len());
+        for p in &candidates {
+            for s in shapes {
+                let r = run_with(gpu(), id, s, RuntimeChecks::Checked, Some(p));
+                let launch = r.launch.unwrap();
+                let Shape::Matmul { k, n, .. } = s else {
+                    unreachable!()
+                };
+                let vec4 = p["VEC4"] == 1.0 && k % 4 == 0 && n % 4 == 0;
+                assert!(
+                    launch
+                        .variant
+                        .ends_with(if vec4 { "vec4-io" } else { "scalar-io" }),
+                    "{id} {s}: {}",
+                    launch.variant
+                );
+                assert_eq!(&launch.constants, p);
+                assert_eq!(
+                    launch.workgroup_size,
+                    [p["WG_X"] as u32, p["WG_Y"] as u32, 1]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn vec4_and_element_wise_io_give_the_same_bits() {
+    // Same tile and K step, so the same sums in the same order: only the loads differ.
+    let shape = mm(70, 44, 136);
+    let with = |vec4: f64| {
+        let p = kernels::Params::from([("VEC4".to_owned(), vec4)]);
+        run_with(gpu(), "matmul-f32", shape, RuntimeChecks::Checked, Some(&p))
+    };
+    let (v, s) = (with(1.0), with(0.0));
+    assert!(v.launch.unwrap().variant.ends_with("vec4-io"));
+    assert!(s.launch.unwrap().variant.ends_with("scalar-io"));
+    assert_eq!(
+        v.verification.unwrap().checksum,
+        s.verification.unwrap().checksum
     );
 }
 

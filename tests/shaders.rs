@@ -13,24 +13,69 @@ fn validate(name: &str, src: &str) {
 
 #[test]
 fn every_shader_validates() {
+    let sources = gpu_canary::kernels::shader_sources();
+    for (name, src) in &sources {
+        validate(name, src);
+    }
+    // Every file in shaders/ is part of something the host compiles, so none escapes
+    // the checks here.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "wgsl") {
-            validate(
-                &p.display().to_string(),
-                &std::fs::read_to_string(&p).unwrap(),
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                sources.iter().any(|(_, s)| s.contains(&text)),
+                "{} is compiled by no kernel",
+                p.display()
             );
             n += 1;
         }
     }
-    assert!(n >= 3);
-    // The u32 variant of the tiled matmul, as the host compiles it.
-    validate(
-        "matmul u32",
-        &gpu_canary::kernels::matmul::SHADER.replacen("alias Elem = f32;", "alias Elem = u32;", 1),
-    );
+    assert!(n >= 6);
+}
+
+#[test]
+fn the_tiled_matmul_validates_at_every_tuned_size() {
+    // Pipeline constants size the workgroup tiles: every configuration the tuner tries
+    // must come out of naga, for both I/O variants.
+    for (wg_x, wg_y, bk) in gpu_canary::tune::matmul_grid() {
+        for vec4 in [false, true] {
+            let src = gpu_canary::kernels::matmul::source("f32", vec4);
+            let module = naga::front::wgsl::parse_str(&src).unwrap();
+            let info = Validator::new(ValidationFlags::all(), Capabilities::all())
+                .validate(&module)
+                .unwrap();
+            let constants: naga::back::PipelineConstants = [
+                ("WG_X".to_owned(), f64::from(wg_x)),
+                ("WG_Y".to_owned(), f64::from(wg_y)),
+                ("BK".to_owned(), f64::from(bk)),
+            ]
+            .into_iter()
+            .collect();
+            let (module, _) =
+                naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                    .unwrap_or_else(|e| panic!("{wg_x}x{wg_y} BK {bk}: {e}"));
+            let ep = &module.entry_points[0];
+            assert_eq!(ep.workgroup_size, [wg_x, wg_y, 1]);
+            let tiles: Vec<u32> = module
+                .global_variables
+                .iter()
+                .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+                .map(|(_, g)| match module.types[g.ty].inner {
+                    naga::TypeInner::Array { size, .. } => {
+                        match size.resolve(module.to_ctx()).unwrap() {
+                            naga::proc::IndexableLength::Known(n) => n,
+                            other => panic!("tile length {other:?}"),
+                        }
+                    }
+                    ref other => panic!("tile type {other:?}"),
+                })
+                .collect();
+            assert_eq!(tiles, [bk * 2 * wg_y, bk * 2 * wg_x]);
+        }
+    }
 }
 
 #[test]
@@ -93,9 +138,9 @@ fn every_shader_compiles_to_spirv() {
 fn bounds_checks_cost_clamps_that_unchecked_drops() {
     // The --unchecked module of the tiled matmul is strictly smaller: the checks are
     // really gone, not just recorded as gone.
-    let src = gpu_canary::kernels::matmul::SHADER;
-    let checked = gpu_canary::kernels::to_spirv(src, true, false).unwrap();
-    let unchecked = gpu_canary::kernels::to_spirv(src, false, false).unwrap();
+    let src = gpu_canary::kernels::matmul::source("f32", true);
+    let checked = gpu_canary::kernels::to_spirv(&src, true, false).unwrap();
+    let unchecked = gpu_canary::kernels::to_spirv(&src, false, false).unwrap();
     assert!(
         unchecked.len() < checked.len(),
         "{} vs {}",

@@ -3,22 +3,35 @@
 
 use crate::common::*;
 
-#[test]
-fn tune_writes_verified_best_parameters_that_run_applies() {
+/// Runs `tune --kernel KERNELS --size SIZE`; returns the directory holding the tuning
+/// file, the file, and its JSON.
+fn tune(
+    kernels: &str,
+    size: &str,
+    iterations: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tune.json");
     let out = bin()
-        .args(["tune", "--size", "65539", "--iterations", "3", "--out"])
+        .args(["tune", "--kernel", kernels, "--size", size])
+        .args(["--iterations", iterations, "--out"])
         .arg(&file)
         .output()
         .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let t = read_json(&file);
+    (dir, file, t)
+}
+
+#[test]
+fn tune_writes_verified_best_parameters_that_run_applies() {
+    let (dir, file, t) = tune("reduce-f32", "65539", "3");
     let trials = t["trials"].as_array().unwrap();
     assert!(trials.len() >= 6 && trials.iter().all(|t| t["verified"] == true));
     let best = t["best"]["reduce-f32"].clone();
@@ -75,6 +88,75 @@ fn tune_writes_verified_best_parameters_that_run_applies() {
             .contains("not applied: made on")
     );
     assert_eq!(doc["kernels"][0]["launch"]["constants"]["WG"], 256.0);
+}
+
+#[test]
+fn tune_sweeps_the_tiled_matmul_and_run_applies_its_tile() {
+    let (_dir, file, t) = tune("matmul-f32,matmul-u32", "96x64x100", "2");
+    for id in ["matmul-f32", "matmul-u32"] {
+        let trials: Vec<_> = t["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kernel"] == id)
+            .collect();
+        assert!(trials.len() >= 10, "{id}: {}", trials.len());
+        assert!(trials.iter().all(|x| x["verified"] == true));
+        // The element-wise I/O is among them, as the reference for the vec4 loads.
+        assert!(trials.iter().any(|x| x["params"]["VEC4"] == 0.0));
+        assert!(t["best"][id]["WG_X"].as_f64().is_some());
+    }
+    let best = t["best"]["matmul-f32"].clone();
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "matmul-f32",
+            "--size",
+            "33x20x40",
+            "--iterations",
+            "2",
+            "--json",
+            "--tuning",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema_valid(&doc);
+    let launch = &doc["kernels"][0]["launch"];
+    assert_eq!(launch["constants"], best);
+    assert_eq!(launch["workgroup_size"][0].as_f64(), best["WG_X"].as_f64());
+    assert_eq!(launch["workgroup_size"][1].as_f64(), best["WG_Y"].as_f64());
+    assert_eq!(launch["tile"][2].as_f64(), best["BK"].as_f64());
+}
+
+#[test]
+fn tune_refuses_sizes_that_fit_no_kernel_and_unknown_kernels() {
+    for (args, needle) in [
+        (
+            vec!["tune", "--size", "1000,2000"],
+            "two --size values for reduce-f32",
+        ),
+        (
+            vec!["tune", "--kernel", "matmul-f16"],
+            "no tunable kernel 'matmul-f16'",
+        ),
+        (
+            vec!["tune", "--kernel", "reduce-f32", "--size", "8x8x8"],
+            "fits none of the kernels",
+        ),
+        (vec!["tune", "--size", "8x0x8"], "at least 1"),
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && err.trim().lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -1,18 +1,138 @@
 //! Host side shared by the tiled matmul kernels (f32 and u32 compile the same shader
-//! with a different element type): buffers, dispatch grid, and the reference check.
+//! with a different element type): launch parameters, buffers, dispatch grid, and the
+//! reference check.
 
 use std::collections::BTreeMap;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite};
 use crate::model::Launch;
 use crate::verify::{self, Dims};
 
+/// The tiled body; [`source`] puts the element type and an I/O file in front of it.
 pub const SHADER: &str = include_str!("../../shaders/matmul.wgsl");
-/// Output tile of one workgroup: [rows, cols, k-step].
-pub const TILE: [u32; 3] = [128, 128, 8];
-pub const WORKGROUP: [u32; 3] = [16, 16, 1];
+/// Element-wise guarded loads and stores: any shape.
+pub const IO_SCALAR: &str = include_str!("../../shaders/matmul_io_scalar.wgsl");
+/// One 16-byte access per quad: K and N multiples of 4.
+pub const IO_VEC4: &str = include_str!("../../shaders/matmul_io_vec4.wgsl");
+
+/// The shader as compiled: element type (`f32` or `u32`), I/O, then the body.
+pub fn source(elem: &str, vec4: bool) -> String {
+    let io = if vec4 { IO_VEC4 } else { IO_SCALAR };
+    format!("alias Elem = {elem};\n\n{io}\n{SHADER}")
+}
+
+/// The tiled kernel's launch parameters (`gpu-canary tune` sweeps them; a tuning file
+/// supplies them by name: `WG_X`, `WG_Y`, `BK`, `VEC4`). The register tile is 8×8, so
+/// the workgroup's output tile is 8·WG_Y rows by 8·WG_X columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulParams {
+    /// Invocations across (pipeline constant `WG_X`).
+    pub wg_x: u32,
+    /// Invocations down (pipeline constant `WG_Y`).
+    pub wg_y: u32,
+    /// K step through workgroup memory, a multiple of 4 (pipeline constant `BK`).
+    pub bk: u32,
+    /// Move quads with 16-byte loads and stores where the shape allows it (K and N
+    /// multiples of 4); 0 forces the element-wise I/O everywhere.
+    pub vec4: bool,
+}
+
+impl Default for MatmulParams {
+    fn default() -> Self {
+        MatmulParams {
+            wg_x: 16,
+            wg_y: 16,
+            bk: 8,
+            vec4: true,
+        }
+    }
+}
+
+impl MatmulParams {
+    /// From named parameters over the defaults, checked against the adapter's limits;
+    /// the error names the bad value.
+    pub fn from_named(
+        id: &str,
+        named: Option<&kernels::Params>,
+        limits: &wgpu::Limits,
+    ) -> std::result::Result<MatmulParams, String> {
+        let mut p = MatmulParams::default();
+        for (k, &v) in named.into_iter().flatten() {
+            let whole = || -> std::result::Result<u32, String> {
+                if v.fract() == 0.0 && (1.0..=65536.0).contains(&v) {
+                    Ok(v as u32)
+                } else {
+                    Err(format!(
+                        "{id}: {k} {v} must be a whole number from 1 to 65536"
+                    ))
+                }
+            };
+            match k.as_str() {
+                "WG_X" => p.wg_x = whole()?,
+                "WG_Y" => p.wg_y = whole()?,
+                "BK" => p.bk = whole()?,
+                "VEC4" => p.vec4 = v != 0.0,
+                other => {
+                    return Err(format!(
+                        "{id} has no launch parameter '{other}' (it has WG_X, WG_Y, BK, VEC4)"
+                    ));
+                }
+            }
+        }
+        if p.bk % 4 != 0 {
+            return Err(format!("{id}: BK {} must be a multiple of 4", p.bk));
+        }
+        let threads = p.wg_x * p.wg_y;
+        if p.wg_x > limits.max_compute_workgroup_size_x
+            || p.wg_y > limits.max_compute_workgroup_size_y
+            || threads > limits.max_compute_invocations_per_workgroup
+        {
+            return Err(format!(
+                "{id}: a {}x{} workgroup is over this adapter's limits ({}x{}, {} invocations)",
+                p.wg_x,
+                p.wg_y,
+                limits.max_compute_workgroup_size_x,
+                limits.max_compute_workgroup_size_y,
+                limits.max_compute_invocations_per_workgroup
+            ));
+        }
+        if p.workgroup_bytes() > u64::from(limits.max_compute_workgroup_storage_size) {
+            return Err(format!(
+                "{id}: tiles of {} bytes are over this adapter's max_compute_workgroup_storage_size of {}; lower BK, WG_X or WG_Y",
+                p.workgroup_bytes(),
+                limits.max_compute_workgroup_storage_size
+            ));
+        }
+        Ok(p)
+    }
+
+    /// [rows, cols, k-step] of a workgroup's output tile.
+    pub fn tile(&self) -> [u32; 3] {
+        [8 * self.wg_y, 8 * self.wg_x, self.bk]
+    }
+
+    /// Workgroup memory of the two tiles: BK·(BM + BN) elements of 4 bytes.
+    pub fn workgroup_bytes(&self) -> u64 {
+        let [bm, bn, bk] = self.tile();
+        4 * u64::from(bk) * (u64::from(bm) + u64::from(bn))
+    }
+
+    /// Whether a shape gets the 16-byte I/O: asked for, and every quad aligned.
+    pub fn vec4_for(&self, d: Dims) -> bool {
+        self.vec4 && d.k.is_multiple_of(4) && d.n.is_multiple_of(4)
+    }
+
+    pub fn named(&self) -> BTreeMap<String, f64> {
+        BTreeMap::from([
+            ("WG_X".to_owned(), f64::from(self.wg_x)),
+            ("WG_Y".to_owned(), f64::from(self.wg_y)),
+            ("BK".to_owned(), f64::from(self.bk)),
+            ("VEC4".to_owned(), f64::from(u8::from(self.vec4))),
+        ])
+    }
+}
 
 pub fn dims(shape: Shape) -> Dims {
     match shape {
@@ -84,6 +204,26 @@ impl Kernel for Tiled {
     }
 }
 
+/// The workgroup grid [across N, down M, 1], or why the adapter cannot launch it.
+pub fn grid(
+    id: &str,
+    shape: Shape,
+    p: &MatmulParams,
+    limits: &wgpu::Limits,
+) -> std::result::Result<[u32; 3], String> {
+    let d = dims(shape);
+    let [bm, bn, _] = p.tile();
+    let groups = [(d.n as u32).div_ceil(bn), (d.m as u32).div_ceil(bm), 1];
+    let max = limits.max_compute_workgroups_per_dimension;
+    if groups[0] > max || groups[1] > max {
+        return Err(format!(
+            "{id} {shape}: a {}x{} grid of workgroups is over this adapter's max_compute_workgroups_per_dimension of {max}; use a smaller --size",
+            groups[0], groups[1]
+        ));
+    }
+    Ok(groups)
+}
+
 pub struct TiledMatmul {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
@@ -94,6 +234,8 @@ pub struct TiledMatmul {
     operands: Operands,
     seed: u64,
     checks: kernels::RuntimeChecks,
+    params: MatmulParams,
+    vec4: bool,
 }
 
 impl TiledMatmul {
@@ -104,32 +246,28 @@ impl TiledMatmul {
         operands: Operands,
     ) -> Result<Box<dyn Prepared>> {
         let d = dims(input.shape);
-        let (source, a, b) = match &operands {
-            Operands::F32(a, b) => (
-                SHADER.to_owned(),
-                bytemuck::cast_slice(a),
-                bytemuck::cast_slice(b),
-            ),
-            Operands::U32(a, b) => (
-                SHADER.replacen("alias Elem = f32;", "alias Elem = u32;", 1),
-                bytemuck::cast_slice(a),
-                bytemuck::cast_slice(b),
-            ),
+        let params =
+            MatmulParams::from_named(label, input.params, &gpu.limits).map_err(Error::Usage)?;
+        let groups = grid(label, input.shape, &params, &gpu.limits).map_err(Error::Usage)?;
+        let vec4 = params.vec4_for(d);
+        let (elem, a, b) = match &operands {
+            Operands::F32(a, b) => ("f32", bytemuck::cast_slice(a), bytemuck::cast_slice(b)),
+            Operands::U32(a, b) => ("u32", bytemuck::cast_slice(a), bytemuck::cast_slice(b)),
         };
-        let pipeline = kernels::compile(gpu, label, &source, &[], input.checks)?;
+        let constants = [
+            ("WG_X", f64::from(params.wg_x)),
+            ("WG_Y", f64::from(params.wg_y)),
+            ("BK", f64::from(params.bk)),
+        ];
+        let pipeline = kernels::compile(gpu, label, &source(elem, vec4), &constants, input.checks)?;
         let (abuf, bbuf, out, out_bytes) = gpu.scoped("allocating matmul buffers", || {
             let abuf = gpu.upload("A", a);
             let bbuf = gpu.upload("B", b);
             let out_bytes = (d.m * d.n * 4) as u64;
             (abuf, bbuf, gpu.output("C", out_bytes), out_bytes)
         })?;
-        let params = kernels::params(gpu, &[d.m as u32, d.k as u32, d.n as u32, 0]);
-        let bind_group = kernels::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &params])?;
-        let groups = [
-            (d.n as u32).div_ceil(TILE[1]),
-            (d.m as u32).div_ceil(TILE[0]),
-            1,
-        ];
+        let uniform = kernels::params(gpu, &[d.m as u32, d.k as u32, d.n as u32, 0]);
+        let bind_group = kernels::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &uniform])?;
         Ok(Box::new(TiledMatmul {
             pipeline,
             bind_group,
@@ -140,19 +278,23 @@ impl TiledMatmul {
             operands,
             seed: input.seed,
             checks: input.checks,
+            params,
+            vec4,
         }))
     }
 }
 
 impl Prepared for TiledMatmul {
     fn launch(&self) -> Launch {
+        let [bm, bn, bk] = self.params.tile();
+        let io = if self.vec4 { "vec4" } else { "scalar" };
         Launch {
-            variant: "tiled-128x128x8-reg8x8".into(),
-            workgroup_size: WORKGROUP,
+            variant: format!("tiled-{bm}x{bn}x{bk}-reg8x8-{io}-io"),
+            workgroup_size: [self.params.wg_x, self.params.wg_y, 1],
             workgroups: vec![self.groups],
-            tile: Some(TILE),
+            tile: Some(self.params.tile()),
             runtime_checks: self.checks.name().to_owned(),
-            constants: BTreeMap::new(),
+            constants: self.params.named(),
         }
     }
 
@@ -189,5 +331,70 @@ impl Prepared for TiledMatmul {
 
     fn work(&self) -> (f64, &'static str) {
         (2.0 * self.dims.macs() as f64, "GFLOP/s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, f64)]) -> std::result::Result<MatmulParams, String> {
+        let named: kernels::Params = pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
+        MatmulParams::from_named("matmul-f32", Some(&named), &wgpu::Limits::default())
+    }
+
+    #[test]
+    fn launch_parameters_are_checked_before_anything_compiles() {
+        let p = parse(&[("WG_X", 8.0), ("BK", 16.0), ("VEC4", 0.0)]).unwrap();
+        assert_eq!((p.wg_x, p.wg_y, p.bk, p.vec4), (8, 16, 16, false));
+        assert_eq!(p.tile(), [128, 64, 16]);
+        // 16·(128 + 64)·4 bytes of tiles.
+        assert_eq!(p.workgroup_bytes(), 12288);
+        let err = |pairs: &[(&str, f64)]| parse(pairs).unwrap_err();
+        assert!(err(&[("BK", 6.0)]).contains("multiple of 4"));
+        assert!(err(&[("BK", 0.0)]).contains("whole number"));
+        assert!(err(&[("WG_X", 2.5)]).contains("whole number"));
+        assert!(err(&[("TM", 8.0)]).contains("no launch parameter 'TM'"));
+        // The default limits allow 256 invocations and 16 KiB of workgroup memory.
+        assert!(err(&[("WG_X", 32.0)]).contains("over this adapter's limits"));
+        assert!(err(&[("BK", 32.0)]).contains("max_compute_workgroup_storage_size"));
+        // 16·(128 + 128)·4 = 16384 bytes: exactly the limit, allowed.
+        assert!(parse(&[("BK", 16.0)]).is_ok());
+    }
+
+    #[test]
+    fn vec4_io_only_where_every_quad_is_aligned() {
+        let p = MatmulParams::default();
+        let d = |m, k, n| Dims { m, k, n };
+        assert!(p.vec4_for(d(3, 4, 8)));
+        assert!(!p.vec4_for(d(3, 5, 8)));
+        assert!(!p.vec4_for(d(3, 4, 6)));
+        let off = MatmulParams { vec4: false, ..p };
+        assert!(!off.vec4_for(d(4, 4, 4)));
+    }
+
+    #[test]
+    fn a_grid_over_the_adapters_limit_is_a_usage_error() {
+        let limits = wgpu::Limits::default();
+        let p = MatmulParams::default();
+        let fits = Shape::Matmul {
+            m: 128 * 65535,
+            k: 1,
+            n: 1,
+        };
+        assert_eq!(
+            grid("matmul-f32", fits, &p, &limits).unwrap(),
+            [1, 65535, 1]
+        );
+        let over = Shape::Matmul {
+            m: 128 * 65535 + 1,
+            k: 1,
+            n: 1,
+        };
+        assert!(
+            grid("matmul-f32", over, &p, &limits)
+                .unwrap_err()
+                .contains("max_compute_workgroups_per_dimension of 65535")
+        );
     }
 }

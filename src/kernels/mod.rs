@@ -284,15 +284,14 @@ pub fn check_limits(
     Ok(())
 }
 
-/// Every shader as the host compiles it, by name (the u32 matmul is the tiled shader
-/// with its element type swapped).
+/// Every shader as the host compiles it, by name (the tiled matmul in each element type
+/// and I/O).
 pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
-        ("matmul-f32", matmul::SHADER.to_owned()),
-        (
-            "matmul-u32",
-            matmul::SHADER.replacen("alias Elem = f32;", "alias Elem = u32;", 1),
-        ),
+        ("matmul-f32", matmul::source("f32", false)),
+        ("matmul-f32-vec4", matmul::source("f32", true)),
+        ("matmul-u32", matmul::source("u32", false)),
+        ("matmul-u32-vec4", matmul::source("u32", true)),
         ("reduce-f32", reduce_f32::SHADER.to_owned()),
         (
             "reduce-f32-subgroup",
