@@ -172,3 +172,87 @@ fn a_bad_tuning_file_is_refused_in_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
+    // scripts/gpu-measure is what a session with a lent GPU runs once; here its small
+    // mode runs the same steps on whatever adapter there is, so a renamed flag fails
+    // the tests rather than the GPU lease.
+    let out = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-measure"))
+        .env("OUT", out.path())
+        .env("GPU_CANARY_MEASURE", "small")
+        .env("GPU_CANARY_BIN", bin_path())
+        .output()
+        .unwrap();
+    let steps = std::fs::read_to_string(out.path().join("steps.txt")).unwrap();
+    assert!(status.status.success(), "{steps}");
+    for step in ["adapters", "suite", "tune", "full", "unchecked"] {
+        assert!(
+            steps.contains(&format!("{step} exit 0 ")),
+            "{step}: {steps}\n{}",
+            std::fs::read_to_string(out.path().join(format!("{step}.log"))).unwrap_or_default()
+        );
+    }
+    let table = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(
+        table.contains("| matmul-f32 | 96x64x100 | unchecked |")
+            && table.contains("| matmul-u32 | 512x512x512 | checked |")
+            && table.contains("- reduce-f32: "),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_measurement_table_divides_by_the_anchor_of_the_same_shape() {
+    let out = tempfile::tempdir().unwrap();
+    std::fs::create_dir(out.path().join("full")).unwrap();
+    // The fixture's matmul-f32 512³ median is 10.979 GFLOP/s.
+    std::fs::write(
+        out.path().join("full/result.json"),
+        serde_json::to_string(&fixture()).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        out.path().join("anchors.txt"),
+        "torch fp32 (no tf32) matmul n=512: 13.422 ms -> 20.0 GFLOP/s\n\
+         torch f32 sum n=16777219: 1.0 ms -> 5.0 GB/s\n",
+    )
+    .unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = std::process::Command::new("python3")
+        .arg(root.join("scripts/gpu-measure-table"))
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let table = String::from_utf8(run.stdout).unwrap();
+    let row = |prefix: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {table}"))
+            .to_owned()
+    };
+    assert!(
+        row("| matmul-f32 | 512x512x512 |").contains("| 0.549 |"),
+        "{table}"
+    );
+    // No anchor for a non-square product.
+    assert!(row("| matmul-f32 | 127x129x131 |").contains("| - | - |"));
+    let reduce = fixture()["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "reduce-f32" && k["shape"] == "16777219")
+        .unwrap()["throughput"]["median"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        row("| reduce-f32 | 16777219 |").contains(&format!("| {:.3} |", reduce / 5.0)),
+        "{table}"
+    );
+    assert!(table.contains("(unchecked run missing)"));
+}
