@@ -173,7 +173,7 @@ pub struct HistoryArgs {
 #[derive(Debug, clap::Args)]
 pub struct TuneArgs {
     /// Kernels to tune (repeat or comma-separate); default: matmul-f32, matmul-u32,
-    /// reduce-f32.
+    /// reduce-f32, and matmul-f16 where the adapter can run it.
     #[arg(long, value_delimiter = ',')]
     pub kernel: Vec<String>,
     /// Shape to time each configuration at: MxKxN for the matmul kernels, N for reduce

@@ -6,8 +6,9 @@
 //!
 //! Swept: the tiled matmul (`matmul-f32`, `matmul-u32`: workgroup shape, hence the
 //! output tile, and K step, all pipeline constants; plus the element-wise I/O as a
-//! reference) and `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
-//! workgroup-tree variant).
+//! reference), `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
+//! workgroup-tree variant) and, where the adapter has cooperative matrices,
+//! `matmul-f16` (direct, or staged with its tile and K step).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::TuneArgs;
 use crate::config::Case;
-use crate::error::{Error, exit};
+use crate::error::{EnvKind, Error, exit};
 use crate::gpu::{AdapterFilter, Gpu};
 use crate::kernels::{self, Kernel, Params, RuntimeChecks, Shape, ShapeKind, Suite};
 use crate::model::{AdapterFingerprint, KernelStatus};
@@ -147,12 +148,41 @@ pub fn matmul_candidates(gpu: &Gpu, id: &str) -> Vec<Params> {
         .collect()
 }
 
+/// (BM, BN, BK) of the staged matmul-f16 worth trying.
+pub fn f16_grid() -> Vec<(u32, u32, u32)> {
+    let mut out = Vec::new();
+    for (bm, bn) in [(64, 64), (128, 64), (64, 128), (128, 128)] {
+        for bk in [16, 32, 64] {
+            out.push((bm, bn, bk));
+        }
+    }
+    out
+}
+
+/// The direct matmul-f16 and the staged tiles that fit `gpu`.
+pub fn f16_candidates(gpu: &Gpu) -> Vec<Params> {
+    std::iter::once(Params::from([("STAGED".to_owned(), 0.0)]))
+        .chain(f16_grid().into_iter().map(|(bm, bn, bk)| {
+            Params::from([
+                ("STAGED".to_owned(), 1.0),
+                ("BM".to_owned(), f64::from(bm)),
+                ("BN".to_owned(), f64::from(bn)),
+                ("BK".to_owned(), f64::from(bk)),
+            ])
+        }))
+        .filter(|p| {
+            kernels::matmul_f16::F16Params::from_named(Some(p), &gpu.info, &gpu.limits).is_ok()
+        })
+        .collect()
+}
+
 /// The kernels `tune` knows how to sweep.
-pub const TUNABLE: &[&str] = &["matmul-f32", "matmul-u32", "reduce-f32"];
+pub const TUNABLE: &[&str] = &["matmul-f32", "matmul-u32", "reduce-f32", "matmul-f16"];
 
 fn candidates(gpu: &Gpu, id: &str) -> Vec<Params> {
     match id {
         "reduce-f32" => reduce_candidates(gpu),
+        "matmul-f16" => f16_candidates(gpu),
         _ => matmul_candidates(gpu, id),
     }
 }
@@ -306,6 +336,18 @@ pub fn main(a: &TuneArgs) -> i32 {
     let mut best_all = BTreeMap::new();
     let mut wrong = false;
     for (kernel, shape) in kernels_shapes {
+        if let Some(why) = kernel.unsupported(&gpu) {
+            // Asked for by name, a kernel this adapter cannot run is the environment's
+            // failure; among the defaults it is only noted.
+            if !a.kernel.is_empty() {
+                return fail(Error::env(
+                    EnvKind::MissingFeature,
+                    format!("tune: {} cannot run on this adapter: {why}", kernel.id()),
+                ));
+            }
+            println!("{}: not tuned: {why}", kernel.id());
+            continue;
+        }
         let shape = shape.unwrap_or_else(|| default_shape(kernel, &gpu));
         println!("{}: {shape}", kernel.id());
         let (trials, best) = match sweep(&gpu, kernel, shape, a.iterations) {

@@ -140,8 +140,8 @@ fn tune_refuses_sizes_that_fit_no_kernel_and_unknown_kernels() {
             "two --size values for reduce-f32",
         ),
         (
-            vec!["tune", "--kernel", "matmul-f16"],
-            "no tunable kernel 'matmul-f16'",
+            vec!["tune", "--kernel", "matmul-f64"],
+            "no tunable kernel 'matmul-f64'",
         ),
         (
             vec!["tune", "--kernel", "reduce-f32", "--size", "8x8x8"],
@@ -157,6 +157,31 @@ fn tune_refuses_sizes_that_fit_no_kernel_and_unknown_kernels() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn tuning_a_kernel_the_adapter_cannot_run_is_an_environment_failure() {
+    let adapters = bin().args(["adapters", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&adapters.stdout).unwrap();
+    if list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["cooperative_matrix"] == true)
+    {
+        return; // this adapter can run matmul-f16: nothing to refuse
+    }
+    let out = bin()
+        .args(["tune", "--kernel", "matmul-f16"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("matmul-f16 cannot run on this adapter: tensor cores not available")
+            && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]

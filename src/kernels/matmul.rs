@@ -60,15 +60,7 @@ impl MatmulParams {
     ) -> std::result::Result<MatmulParams, String> {
         let mut p = MatmulParams::default();
         for (k, &v) in named.into_iter().flatten() {
-            let whole = || -> std::result::Result<u32, String> {
-                if v.fract() == 0.0 && (1.0..=65536.0).contains(&v) {
-                    Ok(v as u32)
-                } else {
-                    Err(format!(
-                        "{id}: {k} {v} must be a whole number from 1 to 65536"
-                    ))
-                }
-            };
+            let whole = || kernels::whole_param(id, k, v);
             match k.as_str() {
                 "WG_X" => p.wg_x = whole()?,
                 "WG_Y" => p.wg_y = whole()?,

@@ -3,10 +3,15 @@
 //! offers no 16×16×16 f16→f32 shape the kernel reports itself skipped, never passed.
 //! The reference is f64 over the exact f16 inputs; the bound is the f32 one (products
 //! of two f16 are exact in f32, so only the accumulation rounds).
+//!
+//! Two implementations: `direct` (the default: fragments loaded straight from the
+//! storage buffers, 2×2 per subgroup) and `staged` (`STAGED=1`: the workgroup's tiles
+//! of A and B staged in workgroup memory, double-buffered; tile sizes as pipeline
+//! constants), which `gpu-canary tune` sweeps and verifies like any configuration.
 
 use std::collections::BTreeMap;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::inputs::{self, stream};
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite};
@@ -14,9 +19,133 @@ use crate::model::Launch;
 use crate::verify::{self, Dims};
 
 pub const SHADER: &str = include_str!("../../shaders/matmul_f16.wgsl");
-/// Rows and columns of C per subgroup tile; K advances by one fragment.
+/// Tiles staged in workgroup memory, double-buffered (`STAGED=1`).
+pub const SHADER_STAGED: &str = include_str!("../../shaders/matmul_f16_staged.wgsl");
+/// Rows and columns of C per subgroup tile; K advances by one fragment (direct).
 pub const TILE: [u32; 3] = [32, 32, 16];
 pub const WORKGROUP: u32 = 64;
+
+/// Launch parameters (`gpu-canary tune` sweeps them; a tuning file supplies them by
+/// name: `STAGED`, and with it `BM`, `BN`, `BK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct F16Params {
+    pub staged: bool,
+    /// The staged kernel's workgroup tile: rows and columns of C (multiples of 32, one
+    /// 32×32 sub-tile per subgroup) and the K step (a multiple of 16).
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    /// The adapter's fixed subgroup size (the staged kernel's workgroup is one
+    /// subgroup per sub-tile).
+    pub subgroup: u32,
+}
+
+impl F16Params {
+    /// From named parameters over the defaults, checked against the adapter; the error
+    /// names the bad value.
+    pub fn from_named(
+        named: Option<&kernels::Params>,
+        info: &wgpu::AdapterInfo,
+        limits: &wgpu::Limits,
+    ) -> std::result::Result<F16Params, String> {
+        let mut p = F16Params {
+            staged: false,
+            bm: 64,
+            bn: 64,
+            bk: 32,
+            subgroup: info.subgroup_min_size,
+        };
+        let mut tile_given = false;
+        for (k, &v) in named.into_iter().flatten() {
+            let whole = || kernels::whole_param("matmul-f16", k, v);
+            match k.as_str() {
+                "STAGED" => p.staged = v != 0.0,
+                "BM" => (p.bm, tile_given) = (whole()?, true),
+                "BN" => (p.bn, tile_given) = (whole()?, true),
+                "BK" => (p.bk, tile_given) = (whole()?, true),
+                other => {
+                    return Err(format!(
+                        "matmul-f16 has no launch parameter '{other}' (it has STAGED, BM, BN, BK)"
+                    ));
+                }
+            }
+        }
+        if !p.staged {
+            if tile_given {
+                return Err("matmul-f16: BM, BN and BK apply only with STAGED=1".into());
+            }
+            return Ok(p);
+        }
+        if !p.bm.is_multiple_of(32) || !p.bn.is_multiple_of(32) || !p.bk.is_multiple_of(16) {
+            return Err(format!(
+                "matmul-f16: BM {} and BN {} must be multiples of 32, BK {} of 16",
+                p.bm, p.bn, p.bk
+            ));
+        }
+        if info.subgroup_min_size != info.subgroup_max_size || info.subgroup_min_size == 0 {
+            return Err(format!(
+                "matmul-f16: STAGED=1 needs a fixed subgroup size; this adapter's ranges from {} to {}",
+                info.subgroup_min_size, info.subgroup_max_size
+            ));
+        }
+        let wg = p.workgroup();
+        if wg > limits.max_compute_invocations_per_workgroup
+            || wg > limits.max_compute_workgroup_size_x
+        {
+            return Err(format!(
+                "matmul-f16: a {}x{} tile needs {wg} invocations, over this adapter's {}",
+                p.bm,
+                p.bn,
+                limits
+                    .max_compute_invocations_per_workgroup
+                    .min(limits.max_compute_workgroup_size_x)
+            ));
+        }
+        if p.workgroup_bytes() > u64::from(limits.max_compute_workgroup_storage_size) {
+            return Err(format!(
+                "matmul-f16: staged tiles of {} bytes are over this adapter's max_compute_workgroup_storage_size of {}; lower BM, BN or BK",
+                p.workgroup_bytes(),
+                limits.max_compute_workgroup_storage_size
+            ));
+        }
+        Ok(p)
+    }
+
+    /// [rows, cols, k-step] C and K are padded to.
+    pub fn tile(&self) -> [u32; 3] {
+        if self.staged {
+            [self.bm, self.bn, self.bk]
+        } else {
+            TILE
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub fn workgroup(&self) -> u32 {
+        if self.staged {
+            (self.bm / 32) * (self.bn / 32) * self.subgroup
+        } else {
+            WORKGROUP
+        }
+    }
+
+    /// Workgroup memory of the staged kernel: two stages of A (BM rows of BK+8 halves)
+    /// and B (BK rows of BN+8 halves).
+    pub fn workgroup_bytes(&self) -> u64 {
+        let (bm, bn, bk) = (u64::from(self.bm), u64::from(self.bn), u64::from(self.bk));
+        2 * 2 * (bm * (bk + 8) + bk * (bn + 8))
+    }
+
+    pub fn named(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::from([("STAGED".to_owned(), f64::from(u8::from(self.staged)))]);
+        if self.staged {
+            m.insert("BM".into(), f64::from(self.bm));
+            m.insert("BN".into(), f64::from(self.bn));
+            m.insert("BK".into(), f64::from(self.bk));
+        }
+        m
+    }
+}
 
 /// The cooperative-matrix shape this kernel is written for.
 pub fn usable_shape(p: &wgpu::CooperativeMatrixProperties) -> bool {
@@ -27,14 +156,24 @@ pub fn usable_shape(p: &wgpu::CooperativeMatrixProperties) -> bool {
         && p.cr_type == wgpu::CooperativeScalarType::F32
 }
 
-/// Padded dimensions: rows and columns to the tile, K to the fragment.
-pub fn padded(d: Dims) -> Dims {
+/// Padded dimensions: rows and columns to the tile's, K to its step.
+pub fn padded(d: Dims, tile: [u32; 3]) -> Dims {
     let up = |v: usize, t: u32| v.div_ceil(t as usize) * t as usize;
     Dims {
-        m: up(d.m, TILE[0]),
-        k: up(d.k, TILE[2]),
-        n: up(d.n, TILE[1]),
+        m: up(d.m, tile[0]),
+        k: up(d.k, tile[2]),
+        n: up(d.n, tile[1]),
     }
+}
+
+/// Device buffers of the padded operands, as (name, bytes).
+fn padded_buffers(p: Dims) -> Vec<(&'static str, u64)> {
+    let b = |r: usize, c: usize, e: u64| (r as u64).saturating_mul(c as u64).saturating_mul(e);
+    vec![
+        ("A", b(p.m, p.k, 2)),
+        ("B", b(p.k, p.n, 2)),
+        ("C", b(p.m, p.n, 4)),
+    ]
 }
 
 /// Copies a rows×cols row-major matrix into the top-left of a zeroed prows×pcols one.
@@ -82,17 +221,14 @@ impl Kernel for MatmulF16 {
         let Shape::Matmul { m, k, n } = shape else {
             unreachable!("matmul shape")
         };
-        let p = padded(Dims {
-            m: m as usize,
-            k: k as usize,
-            n: n as usize,
-        });
-        let b = |r: usize, c: usize, e: u64| (r as u64).saturating_mul(c as u64).saturating_mul(e);
-        vec![
-            ("A", b(p.m, p.k, 2)),
-            ("B", b(p.k, p.n, 2)),
-            ("C", b(p.m, p.n, 4)),
-        ]
+        padded_buffers(padded(
+            Dims {
+                m: m as usize,
+                k: k as usize,
+                n: n as usize,
+            },
+            TILE,
+        ))
     }
     fn unsupported(&self, gpu: &Gpu) -> Option<String> {
         if gpu.cooperative_matrix.is_empty() {
@@ -116,7 +252,21 @@ impl Kernel for MatmulF16 {
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
         let d = crate::kernels::matmul::dims(input.shape);
-        let p = padded(d);
+        let params =
+            F16Params::from_named(input.params, &gpu.info, &gpu.limits).map_err(Error::Usage)?;
+        let p = padded(d, params.tile());
+        // The default padding was checked before the run; a staged tile may pad more.
+        for (name, bytes) in padded_buffers(p) {
+            if bytes > gpu.limits.max_storage_buffer_binding_size {
+                return Err(Error::usage(format!(
+                    "matmul-f16 {}: buffer {name} padded to the {}x{} tile needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size or tile",
+                    input.shape,
+                    params.tile()[0],
+                    params.tile()[1],
+                    gpu.limits.max_storage_buffer_binding_size
+                )));
+            }
+        }
         let (a, b) = {
             let _s = tracing::info_span!("generate_inputs").entered();
             (
@@ -124,7 +274,34 @@ impl Kernel for MatmulF16 {
                 inputs::f16_values(input.seed, stream::B, d.k * d.n, input.input_scale),
             )
         };
-        let pipeline = kernels::compile(gpu, self.id(), SHADER, &[], input.checks)?;
+        let max = gpu.limits.max_compute_workgroups_per_dimension;
+        let (pipeline, groups, tiles_n) = if params.staged {
+            let constants = [
+                ("WG", f64::from(params.workgroup())),
+                ("BM", f64::from(params.bm)),
+                ("BN", f64::from(params.bn)),
+                ("BK", f64::from(params.bk)),
+            ];
+            let groups = [p.n as u32 / params.bn, p.m as u32 / params.bm, 1];
+            if groups[0] > max || groups[1] > max {
+                return Err(Error::usage(format!(
+                    "matmul-f16 {}: a {}x{} grid of workgroups is over this adapter's max_compute_workgroups_per_dimension of {max}; use a smaller --size",
+                    input.shape, groups[0], groups[1]
+                )));
+            }
+            let pipeline =
+                kernels::compile(gpu, self.id(), SHADER_STAGED, &constants, input.checks)?;
+            (pipeline, groups, 0)
+        } else {
+            let tiles_n = (p.n as u32) / TILE[1];
+            let tiles = (p.m as u32 / TILE[0]) * tiles_n;
+            // One subgroup per tile at the smallest subgroup size; the grid-stride loop
+            // in the shader covers the rest if subgroups are larger.
+            let per_group = (WORKGROUP / gpu.info.subgroup_min_size.max(1)).max(1);
+            let groups = [tiles.div_ceil(per_group).clamp(1, max), 1, 1];
+            let pipeline = kernels::compile(gpu, self.id(), SHADER, &[], input.checks)?;
+            (pipeline, groups, tiles_n)
+        };
         let (abuf, bbuf, out) = gpu.scoped("allocating matmul-f16 buffers", || {
             (
                 gpu.upload("A", bytemuck::cast_slice(&pad(&a, d.m, d.k, p.m, p.k))),
@@ -132,16 +309,8 @@ impl Kernel for MatmulF16 {
                 gpu.output("C", (p.m * p.n * 4) as u64),
             )
         })?;
-        let tiles_n = (p.n as u32) / TILE[1];
-        let params = kernels::params(gpu, &[p.m as u32, p.k as u32, p.n as u32, tiles_n]);
-        let bind_group = kernels::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &params])?;
-        let tiles = (p.m as u32 / TILE[0]) * tiles_n;
-        // One subgroup per tile at the smallest subgroup size; the grid-stride loop in
-        // the shader covers the rest if subgroups are larger.
-        let per_group = (WORKGROUP / gpu.info.subgroup_min_size.max(1)).max(1);
-        let groups = tiles
-            .div_ceil(per_group)
-            .clamp(1, gpu.limits.max_compute_workgroups_per_dimension);
+        let uniform = kernels::params(gpu, &[p.m as u32, p.k as u32, p.n as u32, tiles_n]);
+        let bind_group = kernels::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &uniform])?;
         Ok(Box::new(CoopMatmul {
             pipeline,
             bind_group,
@@ -149,6 +318,7 @@ impl Kernel for MatmulF16 {
             dims: d,
             padded: p,
             groups,
+            params,
             a,
             b,
             seed: input.seed,
@@ -163,7 +333,8 @@ struct CoopMatmul {
     out: wgpu::Buffer,
     dims: Dims,
     padded: Dims,
-    groups: u32,
+    groups: [u32; 3],
+    params: F16Params,
     a: Vec<half::f16>,
     b: Vec<half::f16>,
     seed: u64,
@@ -172,18 +343,23 @@ struct CoopMatmul {
 
 impl Prepared for CoopMatmul {
     fn launch(&self) -> Launch {
+        let [bm, bn, bk] = self.params.tile();
         Launch {
-            variant: "coop-mat16x16-2x2-per-subgroup".into(),
-            workgroup_size: [WORKGROUP, 1, 1],
-            workgroups: vec![[self.groups, 1, 1]],
-            tile: Some(TILE),
+            variant: if self.params.staged {
+                format!("coop-mat16x16-staged-{bm}x{bn}x{bk}-double-buffered")
+            } else {
+                "coop-mat16x16-2x2-per-subgroup".into()
+            },
+            workgroup_size: [self.params.workgroup(), 1, 1],
+            workgroups: vec![self.groups],
+            tile: Some(self.params.tile()),
             runtime_checks: self.checks.name().to_owned(),
-            constants: BTreeMap::new(),
+            constants: self.params.named(),
         }
     }
 
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        kernels::encode_one(pass, &self.pipeline, &self.bind_group, [self.groups, 1, 1]);
+        kernels::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
     }
 
     fn output(&self) -> (&wgpu::Buffer, u64) {
@@ -217,8 +393,10 @@ mod tests {
     #[test]
     fn padding_round_trips_and_adds_zeros() {
         let d = Dims { m: 3, k: 5, n: 7 };
-        let p = padded(d);
+        let p = padded(d, TILE);
         assert_eq!((p.m, p.k, p.n), (32, 16, 32));
+        let p = padded(d, [128, 64, 32]);
+        assert_eq!((p.m, p.k, p.n), (128, 32, 64));
         let src: Vec<u16> = (1..=15).collect();
         let padded = pad(&src, 3, 5, 32, 16);
         assert_eq!(padded.len(), 32 * 16);
@@ -227,10 +405,11 @@ mod tests {
     }
 
     /// The padded product, computed on the CPU, equals the unpadded one in its corner
-    /// and verifies against the f64 reference of the exact f16 inputs.
+    /// and verifies against the f64 reference of the exact f16 inputs, for the direct
+    /// kernel's padding and staged tiles'.
     #[test]
     fn padded_product_verifies_for_odd_shapes() {
-        for d in [
+        let shapes = [
             Dims { m: 1, k: 1, n: 1 },
             Dims {
                 m: 17,
@@ -242,8 +421,14 @@ mod tests {
                 k: 100,
                 n: 50,
             },
-        ] {
-            let p = padded(d);
+        ];
+        let tiles = [TILE, [64, 64, 32], [128, 64, 64]];
+        for (d, tile) in shapes
+            .into_iter()
+            .flat_map(|d| tiles.into_iter().map(move |t| (d, t)))
+        {
+            let p = padded(d, tile);
+            assert!(p.m.is_multiple_of(tile[0] as usize) && p.k.is_multiple_of(tile[2] as usize));
             let a = inputs::f16_values(3, stream::A, d.m * d.k, 1.0);
             let b = inputs::f16_values(3, stream::B, d.k * d.n, 1.0);
             let (pa, pb) = (pad(&a, d.m, d.k, p.m, p.k), pad(&b, d.k, d.n, p.k, p.n));
@@ -258,7 +443,11 @@ mod tests {
             }
             let corner = unpad(&c, d.m, d.n, p.n);
             let (t, _) = verify::float_matmul(&a, &b, &corner, d, 3);
-            assert!(t.first_mismatch.is_none(), "{d:?}: {:?}", t.first_mismatch);
+            assert!(
+                t.first_mismatch.is_none(),
+                "{d:?} {tile:?}: {:?}",
+                t.first_mismatch
+            );
             let mut bad = corner.clone();
             bad[d.m * d.n - 1] += 0.25;
             assert!(
@@ -268,5 +457,69 @@ mod tests {
                     .is_some()
             );
         }
+    }
+
+    fn info(min: u32, max: u32) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            subgroup_min_size: min,
+            subgroup_max_size: max,
+            ..wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan)
+        }
+    }
+
+    fn parse(pairs: &[(&str, f64)], min: u32, max: u32) -> std::result::Result<F16Params, String> {
+        let named: kernels::Params = pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
+        let limits = wgpu::Limits {
+            max_compute_workgroup_storage_size: 49152,
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_size_x: 1024,
+            ..wgpu::Limits::default()
+        };
+        F16Params::from_named(Some(&named), &info(min, max), &limits)
+    }
+
+    #[test]
+    fn staged_parameters_are_checked_against_the_adapter() {
+        let p = parse(&[("STAGED", 1.0), ("BM", 128.0), ("BN", 64.0)], 32, 32).unwrap();
+        // One subgroup of 32 per 32×32 sub-tile: 4·2·32.
+        assert_eq!(p.workgroup(), 256);
+        assert_eq!(p.tile(), [128, 64, 32]);
+        // Two stages of 128·(32+8) + 32·(64+8) halves.
+        assert_eq!(p.workgroup_bytes(), 2 * 2 * (128 * 40 + 32 * 72));
+        assert_eq!(p.named()["BM"], 128.0);
+        let direct = parse(&[("STAGED", 0.0)], 32, 32).unwrap();
+        assert_eq!((direct.tile(), direct.workgroup()), (TILE, WORKGROUP));
+        assert_eq!(direct.named().len(), 1);
+        let err = |pairs: &[(&str, f64)], min, max| parse(pairs, min, max).unwrap_err();
+        assert!(err(&[("STAGED", 1.0)], 32, 64).contains("fixed subgroup size"));
+        assert!(err(&[("STAGED", 1.0), ("BK", 24.0)], 32, 32).contains("of 16"));
+        assert!(err(&[("STAGED", 1.0), ("BM", 48.0)], 32, 32).contains("multiples of 32"));
+        assert!(err(&[("BM", 128.0)], 32, 32).contains("only with STAGED=1"));
+        // 256×128 at a subgroup of 32 is 32 sub-tiles: 1024 invocations, allowed; at
+        // 64, 2048: refused.
+        assert!(
+            parse(
+                &[("STAGED", 1.0), ("BM", 256.0), ("BN", 128.0), ("BK", 16.0)],
+                32,
+                32
+            )
+            .is_ok()
+        );
+        assert!(
+            err(
+                &[("STAGED", 1.0), ("BM", 256.0), ("BN", 128.0), ("BK", 16.0)],
+                64,
+                64
+            )
+            .contains("invocations")
+        );
+        assert!(
+            err(
+                &[("STAGED", 1.0), ("BM", 128.0), ("BN", 128.0), ("BK", 128.0)],
+                8,
+                8
+            )
+            .contains("max_compute_workgroup_storage_size")
+        );
     }
 }

@@ -123,6 +123,17 @@ impl RuntimeChecks {
 /// names it knows and refuses others.
 pub type Params = std::collections::BTreeMap<String, f64>;
 
+/// A size-like launch parameter: a whole number from 1 to 65536, or an error naming it.
+pub fn whole_param(id: &str, name: &str, v: f64) -> std::result::Result<u32, String> {
+    if v.fract() == 0.0 && (1.0..=65536.0).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(format!(
+            "{id}: {name} {v} must be a whole number from 1 to 65536"
+        ))
+    }
+}
+
 /// What a case needs besides its shape.
 #[derive(Debug, Clone, Copy)]
 pub struct CaseInput<'a> {
@@ -298,6 +309,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
             reduce_f32::SHADER_SUBGROUP.to_owned(),
         ),
         ("matmul-f16", matmul_f16::SHADER.to_owned()),
+        ("matmul-f16-staged", matmul_f16::SHADER_STAGED.to_owned()),
     ]
 }
 
@@ -310,6 +322,17 @@ pub fn to_spirv(
     checked: bool,
     robust_buffer_access: bool,
 ) -> std::result::Result<Vec<u32>, String> {
+    to_spirv_with(src, checked, robust_buffer_access, &[]).map(|(words, _)| words)
+}
+
+/// [`to_spirv`] with pipeline constants; also returns the module after the overrides
+/// are applied (its workgroup size and array lengths resolved).
+pub fn to_spirv_with(
+    src: &str,
+    checked: bool,
+    robust_buffer_access: bool,
+    constants: &[(&str, f64)],
+) -> std::result::Result<(Vec<u32>, naga::Module), String> {
     use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy::*};
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
     let info = naga::valid::Validator::new(
@@ -318,13 +341,11 @@ pub fn to_spirv(
     )
     .validate(&module)
     .map_err(|e| e.emit_to_string(src))?;
-    let (module, info) = naga::back::pipeline_constants::process_overrides(
-        &module,
-        &info,
-        None,
-        &Default::default(),
-    )
-    .map_err(|e| format!("overrides: {e}"))?;
+    let constants: naga::back::PipelineConstants =
+        constants.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+            .map_err(|e| format!("overrides: {e}"))?;
     let policies = BoundsCheckPolicies {
         index: if checked { Restrict } else { Unchecked },
         buffer: if checked && !robust_buffer_access {
@@ -340,17 +361,19 @@ pub fn to_spirv(
         bounds_check_policies: policies,
         ..Default::default()
     };
-    std::panic::catch_unwind(|| naga::back::spv::write_vec(&module, &info, &options, None))
-        .map_err(|p| {
-            format!(
-                "naga's SPIR-V writer panicked: {}",
-                p.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default()
-            )
-        })?
-        .map_err(|e| format!("SPIR-V: {e}"))
+    let words =
+        std::panic::catch_unwind(|| naga::back::spv::write_vec(&module, &info, &options, None))
+            .map_err(|p| {
+                format!(
+                    "naga's SPIR-V writer panicked: {}",
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_default()
+                )
+            })?
+            .map_err(|e| format!("SPIR-V: {e}"))?;
+    Ok((words, module.into_owned()))
 }
 
 /// Bytes for `count` elements of `size` bytes, refusing what overflows u64.
