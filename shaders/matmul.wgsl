@@ -4,12 +4,14 @@
 // `alias Elem = u32;` (WGSL's u32 `*` and `+` wrap, so that product is exact modulo
 // 2^32), and one of the I/O files, `matmul_io_scalar.wgsl` (any shape) or
 // `matmul_io_vec4.wgsl` (K and N multiples of 4: one 16-byte load or store per quad).
-// Both define the bindings 0 A, 1 B, 2 C, `stage_a` (A's tile into As), `load_b4` and
-// `store4`; they read zeros outside the matrices and never store outside C, so no index
+// Both define the bindings 0 A, 1 B, 2 C, `stage_a` (A's tile into a stage of As),
+// `load_b4` and `store4`; they read zeros outside the matrices and never store outside C, so no index
 // is ever out of range and the host may compile this kernel without runtime checks.
 //
 // Tiling: a WG_X×WG_Y workgroup computes a BM×BN tile of C (BM = 8·WG_Y, BN = 8·WG_X),
-// stepping K by BK through workgroup memory. Each invocation owns an 8×8 register tile:
+// stepping K by BK through workgroup memory, in one stage (fill, barrier, compute,
+// barrier) or two (the next step's tiles fill one stage while the other is read: one
+// barrier per step, twice the memory). Each invocation owns an 8×8 register tile:
 // rows 4·ty+{0..3} and BM/2+4·ty+{0..3}, columns 4·tx+{0..3} and BN/2+4·tx+{0..3}, so
 // neighbouring invocations read neighbouring vec4s of the tiles. The accumulators are
 // sixteen named vec4s, not an indexed array: under naga's bounds checks an indexed local
@@ -25,21 +27,36 @@ struct Params {
 @group(0) @binding(3) var<uniform> p: Params;
 
 // Launch parameters, set by the host as pipeline constants (`gpu-canary tune` sweeps
-// them). BK must be a multiple of 4.
+// them). BK must be a multiple of 4, STAGES 1 or 2.
 override WG_X: u32 = 16u;
 override WG_Y: u32 = 16u;
 override BK: u32 = 8u;
+override STAGES: u32 = 1u;
 
-// Tile rows and columns in vec4s, and the tiles' lengths.
+// Tile rows and columns in vec4s, one stage's tiles, and all stages'.
 override BM4: u32 = 2u * WG_Y;
 override BN4: u32 = 2u * WG_X;
-override AS_LEN: u32 = BK * BM4;
-override BS_LEN: u32 = BK * BN4;
+override A_STAGE: u32 = BK * BM4;
+override B_STAGE: u32 = BK * BN4;
+override AS_LEN: u32 = STAGES * A_STAGE;
+override BS_LEN: u32 = STAGES * B_STAGE;
 
-// As[kk·BM4 + q] holds rows 4q..4q+3 of tile column kk; Bs[kk·BN4 + q] holds columns
-// 4q..4q+3 of tile row kk.
+// In the stage at As[base..], As[base + kk·BM4 + q] holds rows 4q..4q+3 of tile column
+// kk; likewise Bs[base + kk·BN4 + q] holds columns 4q..4q+3 of tile row kk.
 var<workgroup> As: array<vec4<Elem>, AS_LEN>;
 var<workgroup> Bs: array<vec4<Elem>, BS_LEN>;
+
+// The K step at k0 of the workgroup's tiles into stage `s`.
+fn stage(s: u32, t: u32, threads: u32, m0: u32, n0: u32, k0: u32) {
+    stage_a(t, threads, m0, k0, s * A_STAGE);
+    // B: consecutive invocations load consecutive quads along a row of B.
+    let base = s * B_STAGE;
+    for (var i = t; i < B_STAGE; i += threads) {
+        let kr = i / BN4;
+        let q = i % BN4;
+        Bs[base + i] = load_b4(k0 + kr, n0 + q * 4u);
+    }
+}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -59,23 +76,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var c60 = vec4<Elem>(); var c61 = vec4<Elem>();
     var c70 = vec4<Elem>(); var c71 = vec4<Elem>();
 
+    // K ≥ 1, so there is at least one step.
     let tiles = (p.k + BK - 1u) / BK;
+    stage(0u, t, threads, m0, n0, 0u);
+    workgroupBarrier();
     for (var tile = 0u; tile < tiles; tile++) {
-        let k0 = tile * BK;
-        stage_a(t, threads, m0, k0);
-        // B: consecutive invocations load consecutive quads along a row of B.
-        for (var i = t; i < BS_LEN; i += threads) {
-            let kr = i / BN4;
-            let q = i % BN4;
-            Bs[i] = load_b4(k0 + kr, n0 + q * 4u);
+        let cur = tile % STAGES;
+        let more = tile + 1u < tiles;
+        // Two stages: fill the other one now; it was last read in the previous step,
+        // before that step's barrier.
+        if (STAGES == 2u && more) {
+            stage(1u - cur, t, threads, m0, n0, (tile + 1u) * BK);
         }
-        workgroupBarrier();
-
+        let ab = cur * A_STAGE;
+        let bb = cur * B_STAGE;
         for (var kk = 0u; kk < BK; kk++) {
-            let a0 = As[kk * BM4 + ty];
-            let a1 = As[kk * BM4 + WG_Y + ty];
-            let b0 = Bs[kk * BN4 + tx];
-            let b1 = Bs[kk * BN4 + WG_X + tx];
+            let a0 = As[ab + kk * BM4 + ty];
+            let a1 = As[ab + kk * BM4 + WG_Y + ty];
+            let b0 = Bs[bb + kk * BN4 + tx];
+            let b1 = Bs[bb + kk * BN4 + WG_X + tx];
             c00 += a0.x * b0; c01 += a0.x * b1;
             c10 += a0.y * b0; c11 += a0.y * b1;
             c20 += a0.z * b0; c21 += a0.z * b1;
@@ -86,6 +105,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             c70 += a1.w * b0; c71 += a1.w * b1;
         }
         workgroupBarrier();
+        // One stage: refill it once every invocation has read it.
+        if (STAGES == 1u && more) {
+            stage(0u, t, threads, m0, n0, (tile + 1u) * BK);
+            workgroupBarrier();
+        }
     }
 
     let r0 = m0 + ty * 4u;

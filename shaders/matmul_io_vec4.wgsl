@@ -14,10 +14,11 @@ fn load_a4(row: u32, k: u32) -> vec4<Elem> {
     return vec4<Elem>();
 }
 
-// A's BM×BK tile at (m0, k0) into As: each step loads a 4×4 block as four row quads,
-// transposes it in registers and stores four whole tile-column vec4s. Consecutive
-// invocations take consecutive quads along a row of A (coalesced loads).
-fn stage_a(t: u32, threads: u32, m0: u32, k0: u32) {
+// A's BM×BK tile at (m0, k0) into the stage at As[base..]: each step loads a 4×4 block
+// as four row quads, transposes it in registers and stores four whole tile-column
+// vec4s. Consecutive invocations take consecutive quads along a row of A (coalesced
+// loads).
+fn stage_a(t: u32, threads: u32, m0: u32, k0: u32, base: u32) {
     let k4s = BK / 4u;
     for (var i = t; i < BM4 * k4s; i += threads) {
         let q = i / k4s;
@@ -28,7 +29,7 @@ fn stage_a(t: u32, threads: u32, m0: u32, k0: u32) {
         let x1 = load_a4(row + 1u, k);
         let x2 = load_a4(row + 2u, k);
         let x3 = load_a4(row + 3u, k);
-        let at = kq * 4u * BM4 + q;
+        let at = base + kq * 4u * BM4 + q;
         As[at] = vec4<Elem>(x0.x, x1.x, x2.x, x3.x);
         As[at + BM4] = vec4<Elem>(x0.y, x1.y, x2.y, x3.y);
         As[at + 2u * BM4] = vec4<Elem>(x0.z, x1.z, x2.z, x3.z);

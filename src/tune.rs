@@ -5,7 +5,7 @@
 //! choice in each kernel's launch configuration.
 //!
 //! Swept: the tiled matmul (`matmul-f32`, `matmul-u32`: workgroup shape, hence the
-//! output tile, and K step, all pipeline constants; plus the element-wise I/O as a
+//! output tile, K step and one or two stages, all pipeline constants; plus the element-wise I/O as a
 //! reference), `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
 //! workgroup-tree variant) and, where the adapter has cooperative matrices,
 //! `matmul-f16` (direct, or staged with its tile and K step).
@@ -113,13 +113,15 @@ pub fn reduce_candidates(gpu: &Gpu) -> Vec<Params> {
     out
 }
 
-/// (WG_X, WG_Y, BK) of the tiled matmul worth trying: output tiles from 64×64 to
-/// 128×256, K steps of 8 to 32.
-pub fn matmul_grid() -> Vec<(u32, u32, u32)> {
+/// (WG_X, WG_Y, BK, STAGES) of the tiled matmul worth trying: output tiles from 64×64
+/// to 128×256, K steps of 8 to 32, one or two stages.
+pub fn matmul_grid() -> Vec<(u32, u32, u32, u32)> {
     let mut out = Vec::new();
     for (x, y) in [(8, 8), (16, 8), (8, 16), (16, 16), (32, 16), (16, 32)] {
         for bk in [8, 16, 32] {
-            out.push((x, y, bk));
+            for stages in [1, 2] {
+                out.push((x, y, bk, stages));
+            }
         }
     }
     out
@@ -129,20 +131,21 @@ pub fn matmul_grid() -> Vec<(u32, u32, u32)> {
 /// default tile with element-wise I/O as the reference the vec4 loads are measured
 /// against.
 pub fn matmul_candidates(gpu: &Gpu, id: &str) -> Vec<Params> {
-    let named = |x: u32, y: u32, bk: u32, vec4: bool| {
+    let named = |x: u32, y: u32, bk: u32, stages: u32, vec4: bool| {
         Params::from([
             ("WG_X".to_owned(), f64::from(x)),
             ("WG_Y".to_owned(), f64::from(y)),
             ("BK".to_owned(), f64::from(bk)),
+            ("STAGES".to_owned(), f64::from(stages)),
             ("VEC4".to_owned(), f64::from(u8::from(vec4))),
         ])
     };
     let d = kernels::matmul::MatmulParams::default();
-    std::iter::once(named(d.wg_x, d.wg_y, d.bk, false))
+    std::iter::once(named(d.wg_x, d.wg_y, d.bk, d.stages, false))
         .chain(
             matmul_grid()
                 .into_iter()
-                .map(|(x, y, bk)| named(x, y, bk, true)),
+                .map(|(x, y, bk, stages)| named(x, y, bk, stages, true)),
         )
         .filter(|p| kernels::matmul::MatmulParams::from_named(id, Some(p), &gpu.limits).is_ok())
         .collect()

@@ -122,10 +122,14 @@ fn the_tiled_matmul_verifies_in_every_configuration_tune_tries() {
                     unreachable!()
                 };
                 let vec4 = p["VEC4"] == 1.0 && k % 4 == 0 && n % 4 == 0;
+                let io = if vec4 { "-vec4-io" } else { "-scalar-io" };
+                let db = if p["STAGES"] == 2.0 {
+                    "-double-buffered"
+                } else {
+                    ""
+                };
                 assert!(
-                    launch
-                        .variant
-                        .ends_with(if vec4 { "vec4-io" } else { "scalar-io" }),
+                    launch.variant.ends_with(&format!("{io}{db}")),
                     "{id} {s}: {}",
                     launch.variant
                 );

@@ -56,18 +56,22 @@ fn workgroup_lengths(module: &naga::Module) -> Vec<u32> {
 fn the_tiled_matmul_compiles_at_every_tuned_size() {
     // Pipeline constants size the workgroup tiles: every configuration the tuner tries
     // must come out of naga as SPIR-V, for both I/O variants, with the tiles it implies.
-    for (wg_x, wg_y, bk) in gpu_canary::tune::matmul_grid() {
+    for (wg_x, wg_y, bk, stages) in gpu_canary::tune::matmul_grid() {
         for vec4 in [false, true] {
             let src = gpu_canary::kernels::matmul::source("f32", vec4);
             let constants = [
                 ("WG_X", f64::from(wg_x)),
                 ("WG_Y", f64::from(wg_y)),
                 ("BK", f64::from(bk)),
+                ("STAGES", f64::from(stages)),
             ];
             let (_, module) = gpu_canary::kernels::to_spirv_with(&src, true, false, &constants)
                 .unwrap_or_else(|e| panic!("{wg_x}x{wg_y} BK {bk}: {e}"));
             assert_eq!(module.entry_points[0].workgroup_size, [wg_x, wg_y, 1]);
-            assert_eq!(workgroup_lengths(&module), [bk * 2 * wg_y, bk * 2 * wg_x]);
+            assert_eq!(
+                workgroup_lengths(&module),
+                [stages * bk * 2 * wg_y, stages * bk * 2 * wg_x]
+            );
         }
     }
 }

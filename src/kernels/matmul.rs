@@ -24,8 +24,8 @@ pub fn source(elem: &str, vec4: bool) -> String {
 }
 
 /// The tiled kernel's launch parameters (`gpu-canary tune` sweeps them; a tuning file
-/// supplies them by name: `WG_X`, `WG_Y`, `BK`, `VEC4`). The register tile is 8×8, so
-/// the workgroup's output tile is 8·WG_Y rows by 8·WG_X columns.
+/// supplies them by name: `WG_X`, `WG_Y`, `BK`, `STAGES`, `VEC4`). The register tile is
+/// 8×8, so the workgroup's output tile is 8·WG_Y rows by 8·WG_X columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatmulParams {
     /// Invocations across (pipeline constant `WG_X`).
@@ -34,6 +34,9 @@ pub struct MatmulParams {
     pub wg_y: u32,
     /// K step through workgroup memory, a multiple of 4 (pipeline constant `BK`).
     pub bk: u32,
+    /// Workgroup-memory stages: 1, or 2 to fill the next step's tiles while the
+    /// current ones are read (pipeline constant `STAGES`).
+    pub stages: u32,
     /// Move quads with 16-byte loads and stores where the shape allows it (K and N
     /// multiples of 4); 0 forces the element-wise I/O everywhere.
     pub vec4: bool,
@@ -45,6 +48,7 @@ impl Default for MatmulParams {
             wg_x: 16,
             wg_y: 16,
             bk: 8,
+            stages: 1,
             vec4: true,
         }
     }
@@ -65,16 +69,20 @@ impl MatmulParams {
                 "WG_X" => p.wg_x = whole()?,
                 "WG_Y" => p.wg_y = whole()?,
                 "BK" => p.bk = whole()?,
+                "STAGES" => p.stages = whole()?,
                 "VEC4" => p.vec4 = v != 0.0,
                 other => {
                     return Err(format!(
-                        "{id} has no launch parameter '{other}' (it has WG_X, WG_Y, BK, VEC4)"
+                        "{id} has no launch parameter '{other}' (it has WG_X, WG_Y, BK, STAGES, VEC4)"
                     ));
                 }
             }
         }
         if p.bk % 4 != 0 {
             return Err(format!("{id}: BK {} must be a multiple of 4", p.bk));
+        }
+        if !(1..=2).contains(&p.stages) {
+            return Err(format!("{id}: STAGES {} must be 1 or 2", p.stages));
         }
         let threads = p.wg_x * p.wg_y;
         if p.wg_x > limits.max_compute_workgroup_size_x
@@ -105,10 +113,10 @@ impl MatmulParams {
         [8 * self.wg_y, 8 * self.wg_x, self.bk]
     }
 
-    /// Workgroup memory of the two tiles: BK·(BM + BN) elements of 4 bytes.
+    /// Workgroup memory of the tiles: BK·(BM + BN) elements of 4 bytes per stage.
     pub fn workgroup_bytes(&self) -> u64 {
         let [bm, bn, bk] = self.tile();
-        4 * u64::from(bk) * (u64::from(bm) + u64::from(bn))
+        4 * u64::from(self.stages) * u64::from(bk) * (u64::from(bm) + u64::from(bn))
     }
 
     /// Whether a shape gets the 16-byte I/O: asked for, and every quad aligned.
@@ -121,6 +129,7 @@ impl MatmulParams {
             ("WG_X".to_owned(), f64::from(self.wg_x)),
             ("WG_Y".to_owned(), f64::from(self.wg_y)),
             ("BK".to_owned(), f64::from(self.bk)),
+            ("STAGES".to_owned(), f64::from(self.stages)),
             ("VEC4".to_owned(), f64::from(u8::from(self.vec4))),
         ])
     }
@@ -250,6 +259,7 @@ impl TiledMatmul {
             ("WG_X", f64::from(params.wg_x)),
             ("WG_Y", f64::from(params.wg_y)),
             ("BK", f64::from(params.bk)),
+            ("STAGES", f64::from(params.stages)),
         ];
         let pipeline = kernels::compile(gpu, label, &source(elem, vec4), &constants, input.checks)?;
         let (abuf, bbuf, out, out_bytes) = gpu.scoped("allocating matmul buffers", || {
@@ -280,8 +290,13 @@ impl Prepared for TiledMatmul {
     fn launch(&self) -> Launch {
         let [bm, bn, bk] = self.params.tile();
         let io = if self.vec4 { "vec4" } else { "scalar" };
+        let db = if self.params.stages == 2 {
+            "-double-buffered"
+        } else {
+            ""
+        };
         Launch {
-            variant: format!("tiled-{bm}x{bn}x{bk}-reg8x8-{io}-io"),
+            variant: format!("tiled-{bm}x{bn}x{bk}-reg8x8-{io}-io{db}"),
             workgroup_size: [self.params.wg_x, self.params.wg_y, 1],
             workgroups: vec![self.groups],
             tile: Some(self.params.tile()),
@@ -343,6 +358,13 @@ mod tests {
         // 16·(128 + 64)·4 bytes of tiles.
         assert_eq!(p.workgroup_bytes(), 12288);
         let err = |pairs: &[(&str, f64)]| parse(pairs).unwrap_err();
+        let two = parse(&[("WG_X", 8.0), ("BK", 8.0), ("STAGES", 2.0)]).unwrap();
+        assert_eq!(two.workgroup_bytes(), 12288);
+        assert!(err(&[("STAGES", 3.0)]).contains("1 or 2"));
+        // Two stages of the default 128×128×16 tiles: 32 KiB, over the default limit.
+        assert!(
+            err(&[("BK", 16.0), ("STAGES", 2.0)]).contains("max_compute_workgroup_storage_size")
+        );
         assert!(err(&[("BK", 6.0)]).contains("multiple of 4"));
         assert!(err(&[("BK", 0.0)]).contains("whole number"));
         assert!(err(&[("WG_X", 2.5)]).contains("whole number"));
