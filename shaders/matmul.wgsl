@@ -33,7 +33,8 @@ override WG_Y: u32 = 16u;
 override BK: u32 = 8u;
 override STAGES: u32 = 1u;
 
-// Tile rows and columns in vec4s, one stage's tiles, and all stages'.
+// Invocations, tile rows and columns in vec4s, one stage's tiles, and all stages'.
+override THREADS: u32 = WG_X * WG_Y;
 override BM4: u32 = 2u * WG_Y;
 override BN4: u32 = 2u * WG_X;
 override A_STAGE: u32 = BK * BM4;
@@ -46,15 +47,18 @@ override BS_LEN: u32 = STAGES * B_STAGE;
 var<workgroup> As: array<vec4<Elem>, AS_LEN>;
 var<workgroup> Bs: array<vec4<Elem>, BS_LEN>;
 
-// The K step at k0 of the workgroup's tiles into stage `s`.
-fn stage(s: u32, t: u32, threads: u32, m0: u32, n0: u32, k0: u32) {
-    stage_a(t, threads, m0, k0, s * A_STAGE);
+// The K step at k0 of the workgroup's tiles into stage `s`. The copy loops here and in
+// `stage_a` run a constant number of times (the tile over the workgroup, rounded up),
+// so the compiler can unroll them.
+fn stage(s: u32, t: u32, m0: u32, n0: u32, k0: u32) {
+    stage_a(t, m0, k0, s * A_STAGE);
     // B: consecutive invocations load consecutive quads along a row of B.
     let base = s * B_STAGE;
-    for (var i = t; i < B_STAGE; i += threads) {
-        let kr = i / BN4;
-        let q = i % BN4;
-        Bs[base + i] = load_b4(k0 + kr, n0 + q * 4u);
+    for (var j = 0u; j < (B_STAGE + THREADS - 1u) / THREADS; j++) {
+        let i = j * THREADS + t;
+        if (i < B_STAGE) {
+            Bs[base + i] = load_b4(k0 + i / BN4, n0 + (i % BN4) * 4u);
+        }
     }
 }
 
@@ -63,7 +67,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let tx = lid.x;
     let ty = lid.y;
     let t = ty * WG_X + tx;
-    let threads = WG_X * WG_Y;
     let m0 = wid.y * BM4 * 4u;
     let n0 = wid.x * BN4 * 4u;
 
@@ -78,7 +81,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
     // K ≥ 1, so there is at least one step.
     let tiles = (p.k + BK - 1u) / BK;
-    stage(0u, t, threads, m0, n0, 0u);
+    stage(0u, t, m0, n0, 0u);
     workgroupBarrier();
     for (var tile = 0u; tile < tiles; tile++) {
         let cur = tile % STAGES;
@@ -86,7 +89,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         // Two stages: fill the other one now; it was last read in the previous step,
         // before that step's barrier.
         if (STAGES == 2u && more) {
-            stage(1u - cur, t, threads, m0, n0, (tile + 1u) * BK);
+            stage(1u - cur, t, m0, n0, (tile + 1u) * BK);
         }
         let ab = cur * A_STAGE;
         let bb = cur * B_STAGE;
@@ -107,7 +110,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroupBarrier();
         // One stage: refill it once every invocation has read it.
         if (STAGES == 1u && more) {
-            stage(0u, t, threads, m0, n0, (tile + 1u) * BK);
+            stage(0u, t, m0, n0, (tile + 1u) * BK);
             workgroupBarrier();
         }
     }

@@ -49,29 +49,36 @@ var<workgroup> As: array<f16, AS_LEN>;
 var<workgroup> Bs: array<f16, BS_LEN>;
 
 // Copies the K step at k0 of this workgroup's tiles into `stage`. Consecutive
-// invocations take consecutive quads along a row (coalesced loads).
+// invocations take consecutive quads along a row (coalesced loads); each loop runs a
+// constant number of times, so the compiler can unroll it.
 fn stage_tiles(stage: u32, t: u32, m0: u32, n0: u32, k0: u32) {
     let aq = BK / 4u;
-    for (var i = t; i < BM * aq; i += WG) {
-        let r = i / aq;
-        let q = i % aq;
-        let v = a[((m0 + r) * p.kp + k0) / 4u + q];
-        let at = stage * A_STAGE + r * SA + q * 4u;
-        As[at] = v.x;
-        As[at + 1u] = v.y;
-        As[at + 2u] = v.z;
-        As[at + 3u] = v.w;
+    for (var j = 0u; j < (BM * aq + WG - 1u) / WG; j++) {
+        let i = j * WG + t;
+        if (i < BM * aq) {
+            let r = i / aq;
+            let q = i % aq;
+            let v = a[((m0 + r) * p.kp + k0) / 4u + q];
+            let at = stage * A_STAGE + r * SA + q * 4u;
+            As[at] = v.x;
+            As[at + 1u] = v.y;
+            As[at + 2u] = v.z;
+            As[at + 3u] = v.w;
+        }
     }
     let bq = BN / 4u;
-    for (var i = t; i < BK * bq; i += WG) {
-        let r = i / bq;
-        let q = i % bq;
-        let v = b[((k0 + r) * p.np + n0) / 4u + q];
-        let at = stage * B_STAGE + r * SB + q * 4u;
-        Bs[at] = v.x;
-        Bs[at + 1u] = v.y;
-        Bs[at + 2u] = v.z;
-        Bs[at + 3u] = v.w;
+    for (var j = 0u; j < (BK * bq + WG - 1u) / WG; j++) {
+        let i = j * WG + t;
+        if (i < BK * bq) {
+            let r = i / bq;
+            let q = i % bq;
+            let v = b[((k0 + r) * p.np + n0) / 4u + q];
+            let at = stage * B_STAGE + r * SB + q * 4u;
+            Bs[at] = v.x;
+            Bs[at + 1u] = v.y;
+            Bs[at + 2u] = v.z;
+            Bs[at + 3u] = v.w;
+        }
     }
 }
 

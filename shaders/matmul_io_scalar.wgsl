@@ -21,13 +21,16 @@ fn b_at(row: u32, col: u32) -> Elem {
 // A's BM×BK tile at (m0, k0) into the stage at As[base..]: each step loads four rows
 // of one column and stores them as one vec4. Consecutive invocations take consecutive
 // columns of a row.
-fn stage_a(t: u32, threads: u32, m0: u32, k0: u32, base: u32) {
-    for (var i = t; i < A_STAGE; i += threads) {
-        let kk = i % BK;
-        let q = i / BK;
-        let row = m0 + q * 4u;
-        let k = k0 + kk;
-        As[base + kk * BM4 + q] = vec4<Elem>(a_at(row, k), a_at(row + 1u, k), a_at(row + 2u, k), a_at(row + 3u, k));
+fn stage_a(t: u32, m0: u32, k0: u32, base: u32) {
+    for (var j = 0u; j < (A_STAGE + THREADS - 1u) / THREADS; j++) {
+        let i = j * THREADS + t;
+        if (i < A_STAGE) {
+            let kk = i % BK;
+            let q = i / BK;
+            let row = m0 + q * 4u;
+            let k = k0 + kk;
+            As[base + kk * BM4 + q] = vec4<Elem>(a_at(row, k), a_at(row + 1u, k), a_at(row + 2u, k), a_at(row + 3u, k));
+        }
     }
 }
 

@@ -18,22 +18,26 @@ fn load_a4(row: u32, k: u32) -> vec4<Elem> {
 // as four row quads, transposes it in registers and stores four whole tile-column
 // vec4s. Consecutive invocations take consecutive quads along a row of A (coalesced
 // loads).
-fn stage_a(t: u32, threads: u32, m0: u32, k0: u32, base: u32) {
+fn stage_a(t: u32, m0: u32, k0: u32, base: u32) {
     let k4s = BK / 4u;
-    for (var i = t; i < BM4 * k4s; i += threads) {
-        let q = i / k4s;
-        let kq = i % k4s;
-        let row = m0 + q * 4u;
-        let k = k0 + kq * 4u;
-        let x0 = load_a4(row, k);
-        let x1 = load_a4(row + 1u, k);
-        let x2 = load_a4(row + 2u, k);
-        let x3 = load_a4(row + 3u, k);
-        let at = base + kq * 4u * BM4 + q;
-        As[at] = vec4<Elem>(x0.x, x1.x, x2.x, x3.x);
-        As[at + BM4] = vec4<Elem>(x0.y, x1.y, x2.y, x3.y);
-        As[at + 2u * BM4] = vec4<Elem>(x0.z, x1.z, x2.z, x3.z);
-        As[at + 3u * BM4] = vec4<Elem>(x0.w, x1.w, x2.w, x3.w);
+    let blocks = BM4 * k4s;
+    for (var j = 0u; j < (blocks + THREADS - 1u) / THREADS; j++) {
+        let i = j * THREADS + t;
+        if (i < blocks) {
+            let q = i / k4s;
+            let kq = i % k4s;
+            let row = m0 + q * 4u;
+            let k = k0 + kq * 4u;
+            let x0 = load_a4(row, k);
+            let x1 = load_a4(row + 1u, k);
+            let x2 = load_a4(row + 2u, k);
+            let x3 = load_a4(row + 3u, k);
+            let at = base + kq * 4u * BM4 + q;
+            As[at] = vec4<Elem>(x0.x, x1.x, x2.x, x3.x);
+            As[at + BM4] = vec4<Elem>(x0.y, x1.y, x2.y, x3.y);
+            As[at + 2u * BM4] = vec4<Elem>(x0.z, x1.z, x2.z, x3.z);
+            As[at + 3u * BM4] = vec4<Elem>(x0.w, x1.w, x2.w, x3.w);
+        }
     }
 }
 
