@@ -8,7 +8,10 @@
 //! (the noise is wider than the threshold) or when either run has fewer than
 //! [`MIN_SAMPLES`] samples, or flagged its timing as suspect (busy or throttled GPU).
 //! Correctness comes first: a kernel wrong now, or an exact checksum that changed,
-//! is reported before any timing and makes the exit code 1.
+//! is reported before any timing and makes the exit code 1. A kernel whose launch
+//! configuration changed (variant, workgroup, constants, runtime checks: a tuning file,
+//! `--unchecked`, a new build) keeps its verdict, with a note naming the change, so a
+//! speed-up from tuning is not mistaken for one from the driver.
 
 use std::io::Write;
 
@@ -187,6 +190,39 @@ pub fn adapter_differences(b: &RunReport, c: &RunReport) -> Vec<String> {
     }
 }
 
+/// What differs between two runs' launch configurations of one kernel, in words.
+pub fn launch_change(b: &KernelResult, c: &KernelResult) -> Option<String> {
+    let (x, y) = (b.launch.as_ref()?, c.launch.as_ref()?);
+    let mut d = Vec::new();
+    // Results written before the variant was recorded have none: not a change.
+    if !x.variant.is_empty() && !y.variant.is_empty() && x.variant != y.variant {
+        d.push(format!("{} → {}", x.variant, y.variant));
+    }
+    if x.workgroup_size != y.workgroup_size {
+        d.push(format!(
+            "workgroup {:?} → {:?}",
+            x.workgroup_size, y.workgroup_size
+        ));
+    }
+    if x.runtime_checks != y.runtime_checks {
+        d.push(format!("{} → {}", x.runtime_checks, y.runtime_checks));
+    }
+    if x.constants != y.constants {
+        let show = |m: &std::collections::BTreeMap<String, f64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        d.push(format!(
+            "constants [{}] → [{}]",
+            show(&x.constants),
+            show(&y.constants)
+        ));
+    }
+    (!d.is_empty()).then(|| format!("launch changed: {}", d.join(", ")))
+}
+
 pub fn compare(
     b: &RunReport,
     c: &RunReport,
@@ -233,6 +269,12 @@ pub fn compare(
                 kc.verdict = PerfVerdict::Inconclusive;
                 kc.note = Some("a run flagged its GPU busy or throttled".into());
             }
+        }
+        if let Some(change) = launch_change(bk, ck) {
+            kc.note = Some(match kc.note.take() {
+                Some(n) => format!("{n}; {change}"),
+                None => change,
+            });
         }
         kernels.push(kc);
     }

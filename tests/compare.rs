@@ -322,3 +322,42 @@ fn a_busy_or_throttled_gpu_makes_timing_inconclusive() {
         assert_eq!(k["verdict"], "inconclusive", "{}", k["key"]);
     }
 }
+
+#[test]
+fn a_changed_launch_configuration_is_named_beside_the_verdict() {
+    // The same timings with a tuned tile and --unchecked in the current run: the
+    // verdict is the timing's, and the note says what else changed.
+    let mut cur = fixture();
+    let k = cur["kernels"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|k| k["id"] == "matmul-f32" && k["shape"] == "512x512x512")
+        .unwrap();
+    k["launch"]["workgroup_size"] = serde_json::json!([8, 16, 1]);
+    k["launch"]["runtime_checks"] = "unchecked".into();
+    k["launch"]["constants"] = serde_json::json!({"WG_X": 8.0, "WG_Y": 16.0});
+    assert_schema_valid(&cur);
+    let (code, c) = compare_json(&fixture(), &cur, &[]);
+    assert_eq!(code, 0);
+    let notes: Vec<(String, String)> = c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| {
+            k["note"]
+                .as_str()
+                .map(|n| (k["key"].as_str().unwrap().to_owned(), n.to_owned()))
+        })
+        .filter(|(_, n)| n.contains("launch changed"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let (key, note) = &notes[0];
+    assert_eq!(key, "matmul-f32/512x512x512");
+    assert!(
+        note.contains("workgroup [16, 16, 1] → [8, 16, 1]")
+            && note.contains("checked → unchecked")
+            && note.contains("constants [] → [WG_X=8 WG_Y=16]"),
+        "{note}"
+    );
+}
