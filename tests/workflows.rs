@@ -36,7 +36,7 @@ fn the_canary_never_runs_code_from_pull_requests() {
     );
     let cron = wf["on"]["schedule"][0]["cron"].as_str().unwrap();
     assert_ne!(cron.split_whitespace().next(), Some("0"), "not at minute 0");
-    for input in ["suite", "iterations", "ref"] {
+    for input in ["suite", "iterations", "ref", "tune"] {
         assert!(
             wf["on"]["workflow_dispatch"]["inputs"][input]["type"].is_string(),
             "typed input {input}"
@@ -72,6 +72,35 @@ fn the_canary_runs_on_the_lane_with_hardware_required() {
             .as_str()
             .unwrap()
             .starts_with("ubuntu")
+    );
+}
+
+#[test]
+fn the_canary_runs_with_the_lanes_tuning_when_there_is_one() {
+    // A committed .github/gpu-canary/tune.json travels with the binary, and a manual
+    // run can sweep first; either way the canary gets --tuning, which applies the
+    // parameters only on the adapter and driver they were made on.
+    let (wf, _) = load("gpu-canary.yml");
+    let build: Vec<&str> = steps(&wf["jobs"]["build"])
+        .into_iter()
+        .map(run_text)
+        .collect();
+    assert!(
+        build
+            .iter()
+            .any(|r| r.contains("cp .github/gpu-canary/tune.json dist/")),
+        "{build:?}"
+    );
+    let run = steps(&wf["jobs"]["canary"])
+        .into_iter()
+        .map(run_text)
+        .find(|r| r.contains(" run "))
+        .unwrap();
+    assert!(
+        run.contains("tune --out \"$WORK/out/tune.json\"")
+            && run.contains("--tuning \"$WORK/bin/tune.json\"")
+            && run.contains("\"${tuning[@]}\""),
+        "{run}"
     );
 }
 
