@@ -241,9 +241,24 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
     assert!(
         table.contains("| matmul-f32 | 96x64x100 | unchecked |")
             && table.contains("| matmul-u32 | 512x512x512 | checked |")
-            && table.contains("- reduce-f32: "),
+            && table.contains("- reduce-f32: ")
+            && table.contains("Where the suite's time went (ms, from its trace): request_adapter "),
         "{table}"
     );
+    // The phases are measured, not left at zero: the suite verified and dispatched.
+    let phases = table
+        .lines()
+        .find(|l| l.starts_with("Where the suite's time went"))
+        .unwrap();
+    for phase in ["compile", "dispatch", "verify"] {
+        let ms: f64 = phases
+            .split(&format!("{phase} "))
+            .nth(1)
+            .and_then(|r| r.split([',', ' ']).next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{phase} in {phases}"));
+        assert!(ms > 0.0, "{phases}");
+    }
 }
 
 #[test]
