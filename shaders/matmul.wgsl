@@ -5,8 +5,9 @@
 // 2^32), and one of the I/O files, `matmul_io_scalar.wgsl` (any shape) or
 // `matmul_io_vec4.wgsl` (K and N multiples of 4: one 16-byte load or store per quad).
 // Both define the bindings 0 A, 1 B, 2 C, `stage_a` (A's tile into a stage of As),
-// `load_b4` and `store4`; they read zeros outside the matrices and never store outside C, so no index
-// is ever out of range and the host may compile this kernel without runtime checks.
+// `load_b4` and `store4`; they read zeros outside the matrices and never store outside
+// C, so no index is ever out of range and the host may compile this kernel without
+// runtime checks.
 //
 // Tiling: a WG_X×WG_Y workgroup computes a BM×BN tile of C (BM = 8·WG_Y, BN = 8·WG_X),
 // stepping K by BK through workgroup memory, in one stage (fill, barrier, compute,
