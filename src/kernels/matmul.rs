@@ -84,27 +84,13 @@ impl MatmulParams {
         if !(1..=2).contains(&p.stages) {
             return Err(format!("{id}: STAGES {} must be 1 or 2", p.stages));
         }
-        let threads = p.wg_x * p.wg_y;
-        if p.wg_x > limits.max_compute_workgroup_size_x
-            || p.wg_y > limits.max_compute_workgroup_size_y
-            || threads > limits.max_compute_invocations_per_workgroup
-        {
-            return Err(format!(
-                "{id}: a {}x{} workgroup is over this adapter's limits ({}x{}, {} invocations)",
-                p.wg_x,
-                p.wg_y,
-                limits.max_compute_workgroup_size_x,
-                limits.max_compute_workgroup_size_y,
-                limits.max_compute_invocations_per_workgroup
-            ));
-        }
-        if p.workgroup_bytes() > u64::from(limits.max_compute_workgroup_storage_size) {
-            return Err(format!(
-                "{id}: tiles of {} bytes are over this adapter's max_compute_workgroup_storage_size of {}; lower BK, WG_X or WG_Y",
-                p.workgroup_bytes(),
-                limits.max_compute_workgroup_storage_size
-            ));
-        }
+        kernels::check_workgroup(
+            id,
+            [p.wg_x, p.wg_y, 1],
+            p.workgroup_bytes(),
+            "BK, STAGES, WG_X or WG_Y",
+            limits,
+        )?;
         Ok(p)
     }
 
@@ -215,14 +201,7 @@ pub fn grid(
     let d = dims(shape);
     let [bm, bn, _] = p.tile();
     let groups = [(d.n as u32).div_ceil(bn), (d.m as u32).div_ceil(bm), 1];
-    let max = limits.max_compute_workgroups_per_dimension;
-    if groups[0] > max || groups[1] > max {
-        return Err(format!(
-            "{id} {shape}: a {}x{} grid of workgroups is over this adapter's max_compute_workgroups_per_dimension of {max}; use a smaller --size",
-            groups[0], groups[1]
-        ));
-    }
-    Ok(groups)
+    kernels::check_grid(id, shape, groups, limits)
 }
 
 pub struct TiledMatmul {

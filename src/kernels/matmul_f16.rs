@@ -88,26 +88,13 @@ impl F16Params {
                 info.subgroup_min_size, info.subgroup_max_size
             ));
         }
-        let wg = p.workgroup();
-        if wg > limits.max_compute_invocations_per_workgroup
-            || wg > limits.max_compute_workgroup_size_x
-        {
-            return Err(format!(
-                "matmul-f16: a {}x{} tile needs {wg} invocations, over this adapter's {}",
-                p.bm,
-                p.bn,
-                limits
-                    .max_compute_invocations_per_workgroup
-                    .min(limits.max_compute_workgroup_size_x)
-            ));
-        }
-        if p.workgroup_bytes() > u64::from(limits.max_compute_workgroup_storage_size) {
-            return Err(format!(
-                "matmul-f16: staged tiles of {} bytes are over this adapter's max_compute_workgroup_storage_size of {}; lower BM, BN or BK",
-                p.workgroup_bytes(),
-                limits.max_compute_workgroup_storage_size
-            ));
-        }
+        kernels::check_workgroup(
+            "matmul-f16",
+            [p.workgroup(), 1, 1],
+            p.workgroup_bytes(),
+            "BM, BN or BK",
+            limits,
+        )?;
         Ok(p)
     }
 
@@ -256,17 +243,7 @@ impl Kernel for MatmulF16 {
             F16Params::from_named(input.params, &gpu.info, &gpu.limits).map_err(Error::Usage)?;
         let p = padded(d, params.tile());
         // The default padding was checked before the run; a staged tile may pad more.
-        for (name, bytes) in padded_buffers(p) {
-            if bytes > gpu.limits.max_storage_buffer_binding_size {
-                return Err(Error::usage(format!(
-                    "matmul-f16 {}: buffer {name} padded to the {}x{} tile needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size or tile",
-                    input.shape,
-                    params.tile()[0],
-                    params.tile()[1],
-                    gpu.limits.max_storage_buffer_binding_size
-                )));
-            }
-        }
+        kernels::check_buffers(self.id(), input.shape, &padded_buffers(p), &gpu.limits)?;
         let (a, b) = {
             let _s = tracing::info_span!("generate_inputs").entered();
             (
@@ -282,13 +259,12 @@ impl Kernel for MatmulF16 {
                 ("BN", f64::from(params.bn)),
                 ("BK", f64::from(params.bk)),
             ];
-            let groups = [p.n as u32 / params.bn, p.m as u32 / params.bm, 1];
-            if groups[0] > max || groups[1] > max {
-                return Err(Error::usage(format!(
-                    "matmul-f16 {}: a {}x{} grid of workgroups is over this adapter's max_compute_workgroups_per_dimension of {max}; use a smaller --size",
-                    input.shape, groups[0], groups[1]
-                )));
-            }
+            let groups = kernels::check_grid(
+                self.id(),
+                input.shape,
+                [p.n as u32 / params.bn, p.m as u32 / params.bm, 1],
+                &gpu.limits,
+            )?;
             let pipeline =
                 kernels::compile(gpu, self.id(), SHADER_STAGED, &constants, input.checks)?;
             (pipeline, groups, 0)

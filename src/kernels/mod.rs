@@ -276,21 +276,81 @@ pub fn check_limits(
     shape: Shape,
     limits: &wgpu::Limits,
 ) -> std::result::Result<(), String> {
-    for (name, bytes) in kernel.buffers(shape) {
+    check_buffers(kernel.id(), shape, &kernel.buffers(shape), limits)
+}
+
+/// Each buffer, as (name, bytes), against the adapter's binding and buffer limits.
+pub fn check_buffers(
+    id: &str,
+    shape: Shape,
+    buffers: &[(&str, u64)],
+    limits: &wgpu::Limits,
+) -> std::result::Result<(), String> {
+    for &(name, bytes) in buffers {
         if bytes > limits.max_storage_buffer_binding_size {
             return Err(format!(
-                "{} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size",
-                kernel.id(),
+                "{id} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size",
                 limits.max_storage_buffer_binding_size
             ));
         }
         if bytes > limits.max_buffer_size {
             return Err(format!(
-                "{} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_buffer_size of {}; use a smaller --size",
-                kernel.id(),
+                "{id} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_buffer_size of {}; use a smaller --size",
                 limits.max_buffer_size
             ));
         }
+    }
+    Ok(())
+}
+
+/// A workgroup grid against `max_compute_workgroups_per_dimension`.
+pub fn check_grid(
+    id: &str,
+    shape: Shape,
+    groups: [u32; 3],
+    limits: &wgpu::Limits,
+) -> std::result::Result<[u32; 3], String> {
+    let max = limits.max_compute_workgroups_per_dimension;
+    if groups.iter().any(|&g| g > max) {
+        return Err(format!(
+            "{id} {shape}: a {}x{}x{} grid of workgroups is over this adapter's max_compute_workgroups_per_dimension of {max}; use a smaller --size",
+            groups[0], groups[1], groups[2]
+        ));
+    }
+    Ok(groups)
+}
+
+/// A workgroup of `size` invocations using `bytes` of workgroup memory against the
+/// adapter's limits; `fix` says which launch parameters to lower.
+pub fn check_workgroup(
+    id: &str,
+    size: [u32; 3],
+    bytes: u64,
+    fix: &str,
+    limits: &wgpu::Limits,
+) -> std::result::Result<(), String> {
+    let invocations = size[0] * size[1] * size[2];
+    if size[0] > limits.max_compute_workgroup_size_x
+        || size[1] > limits.max_compute_workgroup_size_y
+        || size[2] > limits.max_compute_workgroup_size_z
+        || invocations > limits.max_compute_invocations_per_workgroup
+    {
+        return Err(format!(
+            "{id}: a {}x{}x{} workgroup ({invocations} invocations) is over this adapter's limits ({}x{}x{}, {} invocations); lower {fix}",
+            size[0],
+            size[1],
+            size[2],
+            limits.max_compute_workgroup_size_x,
+            limits.max_compute_workgroup_size_y,
+            limits.max_compute_workgroup_size_z,
+            limits.max_compute_invocations_per_workgroup
+        ));
+    }
+    if bytes > u64::from(limits.max_compute_workgroup_storage_size) {
+        return Err(format!(
+            "{id}: tiles of {bytes} bytes are over this adapter's max_compute_workgroup_storage_size of {}; lower {fix}",
+            limits.max_compute_workgroup_storage_size
+        ));
     }
     Ok(())
 }
