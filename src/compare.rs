@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::cli::{CompareArgs, FormatArg};
 use crate::error::exit;
 use crate::export::{fmt_ns, markdown::adapter_line};
-use crate::kernels::inputs;
+use crate::kernels::{inputs, params_text};
 use crate::model::{KernelResult, KernelStatus, RunReport, read_report};
 use crate::stats;
 
@@ -208,16 +208,10 @@ pub fn launch_change(b: &KernelResult, c: &KernelResult) -> Option<String> {
         d.push(format!("{} → {}", x.runtime_checks, y.runtime_checks));
     }
     if x.constants != y.constants {
-        let show = |m: &std::collections::BTreeMap<String, f64>| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         d.push(format!(
             "constants [{}] → [{}]",
-            show(&x.constants),
-            show(&y.constants)
+            params_text(&x.constants),
+            params_text(&y.constants)
         ));
     }
     (!d.is_empty()).then(|| format!("launch changed: {}", d.join(", ")))

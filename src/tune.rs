@@ -5,8 +5,8 @@
 //! choice in each kernel's launch configuration.
 //!
 //! Swept: the tiled matmul (`matmul-f32`, `matmul-u32`: workgroup shape, hence the
-//! output tile, K step and one or two stages, all pipeline constants; plus the element-wise I/O as a
-//! reference), `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
+//! output tile, K step and one or two stages, all pipeline constants; plus the
+//! element-wise I/O as a reference), `reduce-f32` (workgroup size, vec4s per invocation, subgroup or
 //! workgroup-tree variant) and, where the adapter has cooperative matrices,
 //! `matmul-f16` (direct, or staged with its tile and K step).
 
@@ -358,14 +358,13 @@ pub fn main(a: &TuneArgs) -> i32 {
             Err(e) => return fail(e),
         };
         for t in &trials {
-            let p: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let rate = t
                 .throughput
                 .map(|v| format!("{v:.3} {}", t.unit))
                 .unwrap_or_default();
             println!(
                 "  {:<34} {:<9} {rate}",
-                p.join(" "),
+                kernels::params_text(&t.params),
                 if t.verified { "verified" } else { "WRONG" }
             );
         }
@@ -374,13 +373,7 @@ pub fn main(a: &TuneArgs) -> i32 {
         wrong |= trials.iter().any(|t| !t.verified);
         match best {
             Some(best) => {
-                println!(
-                    "  best: {}",
-                    best.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
+                println!("  best: {}", kernels::params_text(&best));
                 best_all.insert(kernel.id().to_owned(), best);
             }
             None => eprintln!(
