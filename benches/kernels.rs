@@ -11,6 +11,7 @@ use gpu_canary::gpu::{AdapterFilter, Gpu};
 use gpu_canary::kernels::{self, CaseInput, Prepared, RuntimeChecks, Shape, inputs};
 use gpu_canary::runner;
 use gpu_canary::verify::{self, Dims};
+use rayon::prelude::*;
 
 fn quick() -> bool {
     std::env::var_os("GPU_CANARY_BENCH_QUICK").is_some()
@@ -37,7 +38,8 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
         match Timestamps::new(gpu, n) {
             Some(ts) => {
                 for i in 0..n {
-                    runner::dispatch(gpu, prepared, Some((&ts, i))).expect("dispatch");
+                    runner::dispatch(gpu, |p| prepared.encode(p), Some((&ts, i)))
+                        .expect("dispatch");
                 }
                 let stamps = ts.read(gpu, n).expect("timestamps");
                 total +=
@@ -45,7 +47,7 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
             }
             None => {
                 for _ in 0..n {
-                    total += runner::dispatch(gpu, prepared, None).expect("dispatch");
+                    total += runner::dispatch(gpu, |p| prepared.encode(p), None).expect("dispatch");
                 }
             }
         }
@@ -81,6 +83,7 @@ fn gpu_kernels(c: &mut Criterion) {
                 seed: 1,
                 input_scale: 1.0,
                 checks: RuntimeChecks::Checked,
+                fault: None,
             };
             let prepared = k.prepare(&gpu, &input).expect("prepare");
             let (work, unit) = prepared.work();
@@ -117,6 +120,7 @@ fn matmul_variants(c: &mut Criterion, gpu: &Gpu) {
                 seed: 1,
                 input_scale: 1.0,
                 checks,
+                fault: None,
             };
             let prepared = k.prepare(gpu, &input).expect("prepare");
             group.throughput(Throughput::Elements(prepared.work().0 as u64));
@@ -130,27 +134,55 @@ fn matmul_variants(c: &mut Criterion, gpu: &Gpu) {
 }
 
 fn cpu_references(c: &mut Criterion) {
-    let s = if quick() { 128 } else { 1024 };
-    let d = Dims { m: s, k: s, n: s };
-    let a = inputs::f32_values(1, inputs::stream::A, s * s, 1.0);
-    let b = inputs::f32_values(1, inputs::stream::B, s * s, 1.0);
-    // A product that verifies, so the bench times the passing path.
-    let cmat: Vec<f32> = (0..s * s)
-        .map(|ij| {
-            (0..s)
-                .map(|p| f64::from(a[ij / s * s + p]) * f64::from(b[p * s + ij % s]))
-                .sum::<f64>() as f32
-        })
-        .collect();
     let mut group = c.benchmark_group("cpu-reference");
-    group.throughput(Throughput::Elements((s * s) as u64));
-    group.bench_function(
-        BenchmarkId::new("matmul-f32-check", format!("{s}^3")),
-        |bench| bench.iter(|| verify::float_matmul(&a, &b, &cmat, d, 1)),
-    );
+    // Every element of a 512³ product (the largest shape checked element by element),
+    // then the exact check of larger ones.
+    let sizes: &[usize] = if quick() {
+        &[64, 520]
+    } else {
+        &[512, 1024, 2048]
+    };
+    for &s in sizes {
+        let d = Dims { m: s, k: s, n: s };
+        let check = verify::MatmulCheck::for_shape(d, 1.0);
+        let values = |stream| match check {
+            verify::MatmulCheck::Full => inputs::f32_values(1, stream, s * s, 1.0),
+            verify::MatmulCheck::ExactGrid(g) => inputs::grid_values(1, stream, s * s, g.q)
+                .into_iter()
+                .map(|i| g.value(i))
+                .collect(),
+        };
+        let (a, b) = (values(inputs::stream::A), values(inputs::stream::B));
+        // A product that verifies, so the bench times the passing path.
+        let cmat: Vec<f32> = (0..s)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let mut row = vec![0f64; s];
+                for p in 0..s {
+                    let aip = f64::from(a[i * s + p]);
+                    for (r, &bv) in row.iter_mut().zip(&b[p * s..(p + 1) * s]) {
+                        *r += aip * f64::from(bv);
+                    }
+                }
+                row.into_iter().map(|v| v as f32)
+            })
+            .collect();
+        group.throughput(Throughput::Elements((s * s) as u64));
+        let name = match check {
+            verify::MatmulCheck::Full => "matmul-f32-check-full",
+            verify::MatmulCheck::ExactGrid(_) => "matmul-f32-check-exact",
+        };
+        group.bench_function(BenchmarkId::new(name, format!("{s}^3")), |bench| {
+            bench.iter(|| verify::float_matmul(&a, &b, &cmat, d, check, 1))
+        });
+    }
     let x = inputs::f32_values(1, inputs::stream::A, 1 << 22, 1.0);
     group.throughput(Throughput::Bytes((x.len() * 4) as u64));
-    group.bench_function("reduce-f32-check/4Mi", |bench| {
+    let p = kernels::reduce_f32::ReduceParams::default();
+    group.bench_function("reduce-f32-simulate/4Mi", |bench| {
+        bench.iter(|| kernels::reduce_f32::simulate(&x, &p))
+    });
+    group.bench_function("reduce-f32-f64-sum/4Mi", |bench| {
         bench.iter(|| verify::float_sum(&x, 0.0, 64))
     });
     group.finish();

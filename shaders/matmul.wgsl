@@ -43,6 +43,13 @@ override B_STAGE: u32 = BK * BN4;
 override AS_LEN: u32 = STAGES * A_STAGE;
 override BS_LEN: u32 = STAGES * B_STAGE;
 
+// Tests only (src/kernels/fault.rs), never set in a normal run, so the compiler drops
+// it: FAULT 3 stores zeros for the workgroup's tile if it holds C[FAULT_ROW, FAULT_COL],
+// FAULT 4 stores nothing.
+override FAULT: u32 = 0u;
+override FAULT_ROW: u32 = 0u;
+override FAULT_COL: u32 = 0u;
+
 // In the stage at As[base..], As[base + kk·BM4 + q] holds rows 4q..4q+3 of tile column
 // kk; likewise Bs[base + kk·BN4 + q] holds columns 4q..4q+3 of tile row kk.
 var<workgroup> As: array<vec4<Elem>, AS_LEN>;
@@ -61,6 +68,20 @@ fn stage(s: u32, t: u32, m0: u32, n0: u32, k0: u32) {
             Bs[base + i] = load_b4(k0 + i / BN4, n0 + (i % BN4) * 4u);
         }
     }
+}
+
+// C[row, col..col+3] = v, through the fault switch. A quad never straddles two tiles.
+fn put(row: u32, col: u32, v: vec4<Elem>) {
+    if (FAULT == 4u) {
+        return;
+    }
+    let bm = BM4 * 4u;
+    let bn = BN4 * 4u;
+    if (FAULT == 3u && row / bm == FAULT_ROW / bm && col / bn == FAULT_COL / bn) {
+        store4(row, col, vec4<Elem>());
+        return;
+    }
+    store4(row, col, v);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -120,12 +141,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let r1 = m0 + WG_Y * 4u + ty * 4u;
     let q0 = n0 + tx * 4u;
     let q1 = n0 + WG_X * 4u + tx * 4u;
-    store4(r0, q0, c00); store4(r0, q1, c01);
-    store4(r0 + 1u, q0, c10); store4(r0 + 1u, q1, c11);
-    store4(r0 + 2u, q0, c20); store4(r0 + 2u, q1, c21);
-    store4(r0 + 3u, q0, c30); store4(r0 + 3u, q1, c31);
-    store4(r1, q0, c40); store4(r1, q1, c41);
-    store4(r1 + 1u, q0, c50); store4(r1 + 1u, q1, c51);
-    store4(r1 + 2u, q0, c60); store4(r1 + 2u, q1, c61);
-    store4(r1 + 3u, q0, c70); store4(r1 + 3u, q1, c71);
+    put(r0, q0, c00); put(r0, q1, c01);
+    put(r0 + 1u, q0, c10); put(r0 + 1u, q1, c11);
+    put(r0 + 2u, q0, c20); put(r0 + 2u, q1, c21);
+    put(r0 + 3u, q0, c30); put(r0 + 3u, q1, c31);
+    put(r1, q0, c40); put(r1, q1, c41);
+    put(r1 + 1u, q0, c50); put(r1 + 1u, q1, c51);
+    put(r1 + 2u, q0, c60); put(r1 + 2u, q1, c61);
+    put(r1 + 3u, q0, c70); put(r1 + 3u, q1, c71);
 }

@@ -23,6 +23,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+// Tests only (src/kernels/fault.rs), never set in a normal run, so the compiler drops
+// it: FAULT 3 stores zeros for the subgroup's 32×32 tile if it holds C[FAULT_ROW,
+// FAULT_COL], FAULT 4 stores nothing. Both conditions are uniform across a subgroup, as
+// cooperative-matrix operations require.
+override FAULT: u32 = 0u;
+override FAULT_ROW: u32 = 0u;
+override FAULT_COL: u32 = 0u;
+
 @compute @workgroup_size(64, 1, 1)
 fn main(
     @builtin(local_invocation_index) lid: u32,
@@ -50,6 +58,15 @@ fn main(
             c01 = coopMultiplyAdd(a0, b1, c01);
             c10 = coopMultiplyAdd(a1, b0, c10);
             c11 = coopMultiplyAdd(a1, b1, c11);
+        }
+        if (FAULT == 3u && row0 == FAULT_ROW / 32u * 32u && col0 == FAULT_COL / 32u * 32u) {
+            c00 = coop_mat16x16<f32, C>();
+            c01 = coop_mat16x16<f32, C>();
+            c10 = coop_mat16x16<f32, C>();
+            c11 = coop_mat16x16<f32, C>();
+        }
+        if (FAULT == 4u) {
+            continue;
         }
         // Values, offsets and stride bound with `let` so they are evaluated before the
         // stores: naga 30's SPIR-V writer needs every operand of coopStore emitted

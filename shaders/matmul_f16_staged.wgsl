@@ -32,6 +32,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+// Tests only (src/kernels/fault.rs), never set in a normal run, so the compiler drops
+// it: FAULT 3 stores zeros for the subgroup's 32×32 tile if it holds C[FAULT_ROW,
+// FAULT_COL], FAULT 4 stores nothing. Both conditions are uniform across a subgroup, as
+// cooperative-matrix operations require.
+override FAULT: u32 = 0u;
+override FAULT_ROW: u32 = 0u;
+override FAULT_COL: u32 = 0u;
+
 override WG: u32 = 128u;
 override BM: u32 = 64u;
 override BN: u32 = 64u;
@@ -122,6 +130,15 @@ fn main(
         workgroupBarrier();
     }
 
+    if (FAULT == 3u && m0 + sr == FAULT_ROW / 32u * 32u && n0 + sc == FAULT_COL / 32u * 32u) {
+        c00 = coop_mat16x16<f32, C>();
+        c01 = coop_mat16x16<f32, C>();
+        c10 = coop_mat16x16<f32, C>();
+        c11 = coop_mat16x16<f32, C>();
+    }
+    if (FAULT == 4u) {
+        return;
+    }
     // Operands bound with `let` first: naga 30's SPIR-V writer needs every operand of
     // coopStore emitted before the store (see matmul_f16.wgsl).
     let np = p.np;

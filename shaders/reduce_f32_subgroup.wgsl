@@ -1,36 +1,19 @@
-// reduce-f32 with subgroup shuffles: the same sum in the same kind of fixed order as
-// reduce_f32.wgsl, for adapters with subgroups (Features::SUBGROUP).
+// reduce-f32's entry point with subgroup shuffles (adapters with Features::SUBGROUP).
+// Follows `reduce_f32.wgsl` and gives the same bits as the workgroup-memory tree.
 //
-// Bindings (group 0): 0 input as vec4<f32> (read; zero-padded to whole vec4s),
-// 1 output (read_write; one f32 per workgroup), 2 uniform {n4: vec4 count}.
-//
-// Per invocation: the same grid-stride loop of vec4 loads and (x+y)+(z+w). Then, instead
-// of log2(WG) barrier-separated tree levels in workgroup memory, a butterfly of
-// subgroupShuffleXor within each subgroup (log2(subgroup size) levels, no barriers;
-// lanes i and i^d add the same two values, so every lane holds the same sum), and a
-// tree over the subgroups' partials in workgroup memory. For a given subgroup size the
-// order is fixed, so runs on one device are bitwise equal; the deepest path is still
-// log2(WG) additions, so the host's bound is the same as for the workgroup tree.
-
-override WG: u32 = 256u;
-
-struct Params {
-    n4: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
-
-// One slot per subgroup; WG slots covers any subgroup size.
-var<workgroup> partial: array<f32, WG>;
+// The invocation's place in the order is v = subgroup id · subgroup size + lane, not
+// its local index, so the order does not depend on how the adapter maps invocations to
+// subgroups. The first log2(S) levels of the tree (S the subgroup size) are a butterfly
+// of subgroupShuffleXor with distances 1, 2, 4, ...: at distance d, lanes v and v ^ d
+// add the same two values (addition commutes), so every lane holds its block's sum,
+// exactly the tree's value at level d. Lane 0 writes its subgroup's sum, and the tree
+// continues over the subgroups in workgroup memory. The order needs full subgroups of
+// one power-of-two size; on an adapter where they are not, the result is NaN, a failed
+// check, never a silent pass.
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(
-    @builtin(local_invocation_index) lid: u32,
+    @builtin(local_invocation_index) t: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
@@ -38,26 +21,22 @@ fn main(
     @builtin(subgroup_id) sg_id: u32,
     @builtin(num_subgroups) n_sub: u32,
 ) {
-    let stride = groups.x * WG;
-    var acc = vec4<f32>();
-    for (var i = wid.x * WG + lid; i < p.n4; i += stride) {
-        acc += x[i];
+    if (FAULT == 4u) {
+        return;
     }
-    var v = (acc.x + acc.y) + (acc.z + acc.w);
-    for (var d = sg_size / 2u; d > 0u; d >>= 1u) {
+    var v = own(wid.x, sg_id * sg_size + lane, groups.x);
+    for (var d = 1u; d < sg_size; d <<= 1u) {
         v += subgroupShuffleXor(v, d);
+    }
+    if (sg_size * n_sub != WG || (sg_size & (sg_size - 1u)) != 0u) {
+        v = bitcast<f32>(0x7fc00000u);
     }
     if (lane == 0u) {
         partial[sg_id] = v;
     }
     workgroupBarrier();
-    for (var s = n_sub / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        out[wid.x] = partial[0];
+    tree(t, n_sub);
+    if (t == 0u) {
+        write(wid.x);
     }
 }

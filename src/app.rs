@@ -60,6 +60,7 @@ fn settings(cfg: &RunConfig) -> RunSettings {
     RunSettings {
         suite: cfg.suite.clone(),
         seed: cfg.seed,
+        check_seed: Some(cfg.check_seed),
         warmup: cfg.warmup,
         iterations: cfg.iterations,
         runtime_checks: cfg.checks.name().to_owned(),
@@ -68,7 +69,7 @@ fn settings(cfg: &RunConfig) -> RunSettings {
         expect_vendor: cfg.expect_vendor.clone(),
         timeout_s: cfg.timeout.map(|t| t.as_secs_f64()),
         input_scale: cfg.input_scale,
-        fault: cfg.fault.map(|f| f.name().to_owned()),
+        fault: cfg.fault.map(|f| f.name()),
         tuning: cfg.tuning.as_ref().map(|(p, _)| p.display().to_string()),
     }
 }
@@ -199,6 +200,7 @@ fn worker(shared: &Shared) -> Result<()> {
         }
         let opt = CaseOptions {
             seed: cfg.seed,
+            check_seed: cfg.check_seed,
             warmup: cfg.warmup,
             iterations: cfg.iterations,
             input_scale: cfg.input_scale,
@@ -207,7 +209,7 @@ fn worker(shared: &Shared) -> Result<()> {
             } else {
                 kernels::RuntimeChecks::Checked
             },
-            fault: cfg.fault.filter(|_| Some(i) == fault_at),
+            fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
             progress: &shared.progress,
             params: tuned.and_then(|best| best.get(case.kernel.id())),
         };

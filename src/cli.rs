@@ -61,14 +61,6 @@ pub enum SuiteArg {
     Full,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FaultArg {
-    CorruptOutput,
-    Stall,
-    DeviceLost,
-    SoftwareAdapter,
-}
-
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Kernels to run (repeat or comma-separate); default: the whole suite.
@@ -83,6 +75,10 @@ pub struct RunArgs {
     /// Seed of the input generator (same seed, same inputs, on every machine).
     #[arg(long, default_value_t = crate::config::DEFAULT_SEED)]
     pub seed: u64,
+    /// Seed of the check vectors (default: fresh from the OS each run; the one used is
+    /// recorded in result.json as config.check_seed, and this replays it).
+    #[arg(long)]
+    pub check_seed: Option<u64>,
     /// Untimed executions before sampling (at least one always runs, for the
     /// determinism check).
     #[arg(long)]
@@ -131,9 +127,9 @@ pub struct RunArgs {
     /// Launch parameters from `gpu-canary tune`, applied when made on this adapter.
     #[arg(long)]
     pub tuning: Option<PathBuf>,
-    /// Inject a fault, to prove the verdicts (testing only).
-    #[arg(long, value_enum, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
-    pub inject_fault: Option<FaultArg>,
+    /// Inject a fault, to prove the verdicts (testing only; see kernels::fault).
+    #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
+    pub inject_fault: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -193,4 +189,8 @@ pub struct TuneArgs {
     /// Where to write the tuning file.
     #[arg(long, default_value = "tune.json")]
     pub out: PathBuf,
+    /// Plant a fault on the GPU side in every configuration, to prove that tune keeps
+    /// none that computes a wrong result (testing only; see kernels::fault).
+    #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
+    pub inject_fault: Option<String>,
 }

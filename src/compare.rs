@@ -133,7 +133,14 @@ pub fn perf_verdict(ci: [f64; 2], threshold: f64) -> PerfVerdict {
     }
 }
 
-fn correctness(b: &KernelResult, c: &KernelResult) -> Correctness {
+/// Correctness first. An exact checksum is compared only where it must repeat: the same
+/// inputs (seed and scale) and the same launch grid (reduce-f32's order depends on it).
+fn correctness(b: &KernelResult, c: &KernelResult, same_scale: bool) -> Correctness {
+    let grid = |k: &KernelResult| {
+        k.launch
+            .as_ref()
+            .map(|l| (l.workgroup_size, l.workgroups.clone()))
+    };
     use KernelStatus::*;
     match (b.status, c.status) {
         (Pass, Fail) => Correctness::NewlyWrong,
@@ -147,6 +154,8 @@ fn correctness(b: &KernelResult, c: &KernelResult) -> Correctness {
                     if bv.checksum_exact
                         && cv.checksum_exact
                         && b.seed == c.seed
+                        && same_scale
+                        && grid(b) == grid(c)
                         && bv.checksum != cv.checksum =>
                 {
                     Correctness::ChecksumChanged
@@ -235,7 +244,7 @@ pub fn compare(
         let Some(bk) = b.kernels.iter().find(|k| k.key() == ck.key()) else {
             continue;
         };
-        let corr = correctness(bk, ck);
+        let corr = correctness(bk, ck, b.config.input_scale == c.config.input_scale);
         let med = |k: &KernelResult| k.stats.as_ref().map(|s| s.median_ns);
         let mut kc = KernelComparison {
             key: ck.key(),

@@ -4,29 +4,63 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{FaultArg, RunArgs, SuiteArg};
+use crate::cli::{RunArgs, SuiteArg};
 use crate::error::{Error, Result};
 use crate::gpu::AdapterFilter;
+use crate::kernels::fault::{self, ShaderFault};
 use crate::kernels::{self, Kernel, RuntimeChecks, Shape, Suite};
 
 pub const DEFAULT_SEED: u64 = 0x6361_6e61_7279; // "canary"
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Faults injected to prove the verdicts (tests only, `--inject-fault`).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
+    /// One element of the host's copy of the output flipped, after readback.
     CorruptOutput,
     Stall,
     DeviceLost,
     SoftwareAdapter,
+    /// The last timed dispatch never reaches the GPU: the poisoned outputs are read.
+    Stale,
+    /// Planted on the GPU, by the kernel's shader or right after it.
+    Shader(ShaderFault),
 }
 
 impl Fault {
-    pub fn name(self) -> &'static str {
+    pub fn parse(s: &str) -> std::result::Result<Fault, String> {
+        Ok(match s {
+            "corrupt-output" => Fault::CorruptOutput,
+            "stall" => Fault::Stall,
+            "device-lost" => Fault::DeviceLost,
+            "software-adapter" => Fault::SoftwareAdapter,
+            "stale" => Fault::Stale,
+            _ => match ShaderFault::parse(s) {
+                Some(f) => Fault::Shader(f?),
+                None => {
+                    return Err(format!(
+                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, or a shader fault: {}",
+                        fault::FORMS
+                    ));
+                }
+            },
+        })
+    }
+
+    pub fn name(&self) -> String {
         match self {
-            Fault::CorruptOutput => "corrupt-output",
-            Fault::Stall => "stall",
-            Fault::DeviceLost => "device-lost",
-            Fault::SoftwareAdapter => "software-adapter",
+            Fault::CorruptOutput => "corrupt-output".into(),
+            Fault::Stall => "stall".into(),
+            Fault::DeviceLost => "device-lost".into(),
+            Fault::SoftwareAdapter => "software-adapter".into(),
+            Fault::Stale => "stale".into(),
+            Fault::Shader(f) => f.name(),
         }
+    }
+
+    /// Faults of the GPU's output hit every case (a planted position fires where the
+    /// output has it); the others hit the last case that runs.
+    pub fn every_case(&self) -> bool {
+        matches!(self, Fault::Stale | Fault::Shader(_))
     }
 }
 
@@ -72,6 +106,8 @@ pub struct RunConfig {
     pub cases: Vec<Case>,
     pub suite: String,
     pub seed: u64,
+    /// Seed of the check vectors: `--check-seed`, or fresh from the OS.
+    pub check_seed: u64,
     pub warmup: u32,
     pub iterations: u32,
     pub filter: AdapterFilter,
@@ -154,9 +190,11 @@ impl RunConfig {
                 "invalid --warmup {warmup}: use 0 to 100000"
             )));
         }
-        if !a.input_scale.is_finite() || a.input_scale <= 0.0 || a.input_scale > 65504.0 {
+        // Below 1e-6, sums of the smallest inputs could reach f32's subnormals, which
+        // GPUs may flush; above 65504, f16 inputs overflow.
+        if !a.input_scale.is_finite() || !(1e-6..=65504.0).contains(&a.input_scale) {
             return Err(Error::usage(format!(
-                "invalid --input-scale {}: inputs must be finite; use a positive number up to 65504 (f16's largest), e.g. 1",
+                "invalid --input-scale {}: inputs must be finite; use a number from 1e-6 to 65504 (f16's largest), e.g. 1",
                 a.input_scale
             )));
         }
@@ -182,12 +220,21 @@ impl RunConfig {
                 "--export-bmf names a directory; give a file path, e.g. bmf.json",
             ));
         }
-        let fault = a.inject_fault.map(|f| match f {
-            FaultArg::CorruptOutput => Fault::CorruptOutput,
-            FaultArg::Stall => Fault::Stall,
-            FaultArg::DeviceLost => Fault::DeviceLost,
-            FaultArg::SoftwareAdapter => Fault::SoftwareAdapter,
-        });
+        let fault = a
+            .inject_fault
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(Fault::parse)
+            .transpose()
+            .map_err(Error::Usage)?;
+        if let Some(Fault::Shader(f)) = fault
+            && !cases.iter().any(|c| f.applies_to(c.kernel.shape_kind()))
+        {
+            return Err(Error::usage(format!(
+                "--inject-fault {}: none of the kernels can plant it; choose a kernel it applies to",
+                f.name()
+            )));
+        }
         let tuning = match a.tuning {
             Some(p) => Some((
                 p.clone(),
@@ -207,6 +254,7 @@ impl RunConfig {
             },
             cases,
             seed: a.seed,
+            check_seed: a.check_seed.unwrap_or_else(kernels::inputs::fresh_seed),
             warmup,
             iterations,
             filter: AdapterFilter {

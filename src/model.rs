@@ -156,7 +156,12 @@ pub struct CiContext {
 pub struct RunSettings {
     /// `quick`, `full`, or `custom` when `--kernel`/`--size` chose the cases.
     pub suite: String,
+    /// Seed of the inputs.
     pub seed: u64,
+    /// Seed of the check vectors: drawn from the OS for each run unless `--check-seed`
+    /// gave it. Absent in results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_seed: Option<u64>,
     pub warmup: u32,
     pub iterations: u32,
     /// `checked` (naga's runtime bounds checks on) or `unchecked`.
@@ -311,11 +316,23 @@ pub struct Launch {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verification {
-    /// `full` (every element), `freivalds+sampled`, or `exact`-prefixed variants for
-    /// integer kernels.
+    /// `full` (every element within its own bound), `exact-grid` (grid inputs: every
+    /// element on the grid and every row by Freivalds over 𝔽ₚ), `exact-full` and
+    /// `exact-freivalds` (u32, modulo 2³²), `exact-simulated-order` (reduce: every
+    /// partial and the sum against the kernel's own order on the CPU).
     pub method: String,
+    /// What the output was compared with: `f64` (within the derived bound),
+    /// `exact-integer`, `exact-mod-2^32`, or `simulated-order` (bit for bit). Empty in
+    /// results written before it was recorded.
+    #[serde(default)]
+    pub reference: String,
+    /// Upper bound on the probability that this check passes a wrong output: 0 when
+    /// every wrong element is caught with certainty. Absent in older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miss_probability: Option<f64>,
     pub passed: bool,
-    /// Elements compared one by one against the reference.
+    /// Elements checked: one by one against the reference, or on the exact paths, every
+    /// element of an output checked whole.
     pub checked_elements: u64,
     /// Largest |actual - expected| seen.
     #[serde(with = "real")]
@@ -331,9 +348,11 @@ pub struct Verification {
     pub max_error_ratio: f64,
     /// FNV-1a 64 of the output bytes, hex.
     pub checksum: String,
-    /// True when the checksum must be identical on every correct device (integer kernels).
+    /// True when the checksum must be identical on every correct device for the same
+    /// inputs and launch grid (exact products, and reduce-f32's fixed order).
     pub checksum_exact: bool,
-    /// A second execution gave bitwise the same output.
+    /// The first execution (run on poisoned buffers) and the last verified one gave
+    /// bitwise the same outputs, intermediates included.
     pub deterministic: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_mismatch: Option<Mismatch>,
@@ -348,6 +367,10 @@ pub struct Mismatch {
     pub row: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub col: Option<u64>,
+    /// The place in words where row and column do not say it, e.g. `partial 17 of
+    /// 1024 (pass 1, workgroup 17)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     #[serde(with = "real")]
     #[schemars(with = "Real")]
     pub expected: f64,

@@ -1,15 +1,17 @@
-//! One case at a time: prepare, an untimed first execution (kept for the determinism
-//! check), warmup, timed samples, readback, verification. A wrong result becomes data
-//! in the report; an environment failure is returned for the caller to classify.
+//! One case at a time: prepare, poison the outputs, an untimed first execution (kept
+//! for the determinism check), warmup, timed samples (the outputs poisoned again before
+//! the last one), readback, verification. A wrong result becomes data in the report; an
+//! environment failure is returned for the caller to classify.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{Case, Fault};
 use crate::error::{EnvKind, Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
-use crate::kernels::{self, CaseInput, Prepared, RuntimeChecks, inputs};
+use crate::kernels::fault::{self, Planter};
+use crate::kernels::{self, CaseInput, RuntimeChecks, inputs};
 use crate::model::{KernelResult, KernelStatus, Throughput, TimingMethod};
 use crate::stats;
 
@@ -40,6 +42,8 @@ pub struct GpuEvent {
 
 pub struct CaseOptions<'a> {
     pub seed: u64,
+    /// Seed of the check vectors (fresh for each run, see `inputs::fresh_seed`).
+    pub check_seed: u64,
     pub warmup: u32,
     pub iterations: u32,
     pub input_scale: f32,
@@ -71,11 +75,12 @@ pub fn skipped(case: &Case, seed: u64, reason: String) -> KernelResult {
     }
 }
 
-/// One execution of a prepared case in its own compute pass (timestamped into the `ts`
-/// slot when given), submitted and waited for; returns the wall time around both.
+/// One execution in its own compute pass (timestamped into the `ts` slot when given),
+/// submitted and waited for; returns the wall time around both. `encode` records the
+/// kernel's dispatches (and, in tests, a fault planted after them).
 pub fn dispatch(
     gpu: &Gpu,
-    prepared: &dyn Prepared,
+    encode: impl FnOnce(&mut wgpu::ComputePass<'_>),
     ts: Option<(&Timestamps, u32)>,
 ) -> Result<Duration> {
     let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -84,9 +89,19 @@ pub fn dispatch(
             label: Some("kernel"),
             timestamp_writes: ts.map(|(t, slot)| t.writes(slot)),
         });
-        prepared.encode(&mut pass);
+        encode(&mut pass);
     }
     gpu.submit_and_wait(enc.finish())
+}
+
+/// Reads back every output of a case.
+fn read_outputs(gpu: &Gpu, outputs: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+    let bytes: u64 = outputs.iter().map(|o| o.1).sum();
+    let _s = tracing::info_span!("readback", bytes).entered();
+    outputs
+        .iter()
+        .map(|&(b, size)| gpu.read_buffer(b, size))
+        .collect()
 }
 
 /// Flips one element's high bits: the smallest change a verifier must catch.
@@ -104,38 +119,56 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     let phase = |p: &str| opt.progress.set(Some(&key), p);
 
     phase("prepare");
+    let shader_fault = match opt.fault {
+        Some(Fault::Shader(f)) => Some(f),
+        _ => None,
+    };
     let input = CaseInput {
         shape: case.shape,
         seed: opt.seed,
         input_scale: opt.input_scale,
         checks: opt.checks,
         params: opt.params,
+        fault: shader_fault,
     };
     let prepared = {
         let _s = tracing::info_span!("prepare").entered();
         case.kernel.prepare(gpu, &input)?
     };
-    let (out_buf, out_size) = prepared.output();
+    let outputs = prepared.outputs();
+    let planter = match shader_fault {
+        Some(f) => Planter::new(gpu, f, outputs[0].0, prepared.layout())?,
+        None => None,
+    };
+    let run = |pass: &mut wgpu::ComputePass<'_>| {
+        prepared.encode(pass);
+        if let Some(p) = &planter {
+            p.encode(pass);
+        }
+    };
 
-    // First execution, untimed: its output is compared bit for bit with the last one.
+    // First execution, untimed, on poisoned outputs: compared bit for bit with the last.
     phase("warmup");
+    fault::poison(gpu, &outputs)?;
     {
         let _s = tracing::info_span!("warmup", runs = opt.warmup.max(1)).entered();
-        dispatch(gpu, prepared.as_ref(), None)?;
+        dispatch(gpu, run, None)?;
     }
     phase("readback");
-    let first = {
-        let _s = tracing::info_span!("readback", bytes = out_size).entered();
-        gpu.read_buffer(out_buf, out_size)?
-    };
+    let first = read_outputs(gpu, &outputs)?;
     phase("warmup");
     for _ in 1..opt.warmup {
-        dispatch(gpu, prepared.as_ref(), None)?;
+        dispatch(gpu, run, None)?;
     }
 
     let ts = Timestamps::new(gpu, opt.iterations);
     let mut wall = Vec::with_capacity(opt.iterations as usize);
     for i in 0..opt.iterations {
+        let last = i + 1 == opt.iterations;
+        if last {
+            // The verified run starts from poison too, outside the timed pass.
+            fault::poison(gpu, &outputs)?;
+        }
         phase("dispatch");
         if opt.fault == Some(Fault::Stall) {
             // A hung wait, as a driver that never signals would give: only the
@@ -147,11 +180,14 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             }
         }
         let _s = tracing::info_span!("dispatch", kernel = %key, sample = i).entered();
-        wall.push(dispatch(
-            gpu,
-            prepared.as_ref(),
-            ts.as_ref().map(|t| (t, i)),
-        )?);
+        let stale = last && opt.fault == Some(Fault::Stale);
+        let ts = ts.as_ref().map(|t| (t, i));
+        wall.push(if stale {
+            // A dispatch that never reaches the GPU: what is read back is the poison.
+            dispatch(gpu, |_| {}, ts)?
+        } else {
+            dispatch(gpu, run, ts)?
+        });
         if opt.fault == Some(Fault::DeviceLost) {
             gpu.device.destroy();
             // Destruction is reported through the device-lost callback on the next poll.
@@ -169,25 +205,19 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         }
         None => None,
     };
-    let mut last = {
-        let _s = tracing::info_span!("readback", bytes = out_size).entered();
-        gpu.read_buffer(out_buf, out_size)?
-    };
+    let mut last = read_outputs(gpu, &outputs)?;
     if opt.fault == Some(Fault::CorruptOutput) {
-        let i = corrupt(&mut last, opt.seed);
+        let i = corrupt(&mut last[0], opt.seed);
         tracing::warn!(index = i, "injected corruption");
     }
 
     phase("verify");
     let checked = {
         let _s = tracing::info_span!("verify").entered();
-        prepared.verify(&last)
+        prepared.verify(&last, opt.check_seed)
     };
     let deterministic = first == last;
-    let verification =
-        checked
-            .tally
-            .into_verification(checked.method, &last, checked.exact, deterministic);
+    let verification = checked.into_verification(&last[0], deterministic);
 
     let (samples_ns, gpu_events): (Vec<u64>, Vec<GpuEvent>) = match timestamps {
         Some(stamps) if gpu.timing == TimingMethod::GpuTimestamps => {
@@ -252,9 +282,13 @@ pub fn failure_reason(key: &str, v: &crate::model::Verification) -> String {
                 (Some(r), None) => format!(" (row {r}, Freivalds row check)"),
                 _ => String::new(),
             };
+            let at = match &m.location {
+                Some(l) => format!(" ({l})"),
+                None => at,
+            };
             format!(
-                "{key}: wrong result at index {}{at}: expected {}, got {}, error {:.3e} > bound {:.3e}",
-                m.index, m.expected, m.actual, m.error, m.bound
+                "{key}: wrong result at index {}{at}: expected {}, got {}, error {:.3e} > bound {:.3e} ({} check against {})",
+                m.index, m.expected, m.actual, m.error, m.bound, v.method, v.reference
             )
         }
         None if !v.deterministic => {
@@ -262,9 +296,4 @@ pub fn failure_reason(key: &str, v: &crate::model::Verification) -> String {
         }
         None => format!("{key}: verification failed"),
     }
-}
-
-/// Elapsed time since `t`, for durations in the report.
-pub fn since(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64()
 }

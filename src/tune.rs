@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::TuneArgs;
-use crate::config::Case;
+use crate::config::{Case, Fault};
 use crate::error::{EnvKind, Error, exit};
 use crate::gpu::{AdapterFilter, Gpu};
 use crate::kernels::{self, Kernel, Params, RuntimeChecks, Shape, ShapeKind, Suite};
@@ -31,6 +31,10 @@ pub const FORMAT: &str = "gpu-canary-tune/1";
 pub struct Tuning {
     pub format: String,
     pub adapter: AdapterFingerprint,
+    /// Seed of the check vectors every configuration was verified with (fresh for each
+    /// sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_seed: Option<u64>,
     /// Kernel id → the chosen named launch parameters.
     pub best: BTreeMap<String, Params>,
     /// Every configuration tried, for the record.
@@ -210,13 +214,16 @@ pub fn default_shape(kernel: &dyn Kernel, gpu: &Gpu) -> Shape {
         .expect("every kernel has shapes")
 }
 
-/// Runs every candidate of one kernel at `shape`; returns the trials and the fastest
-/// verified one.
+/// Runs every candidate of one kernel at `shape`, each verified as `run` verifies (the
+/// same checks, with check vectors from `check_seed`); returns the trials and the
+/// fastest verified one.
 pub fn sweep(
     gpu: &Gpu,
     kernel: &'static dyn Kernel,
     shape: Shape,
     iterations: u32,
+    check_seed: u64,
+    fault: Option<Fault>,
 ) -> Result<(Vec<Trial>, Option<Params>), Error> {
     let case = Case {
         kernel,
@@ -229,11 +236,12 @@ pub fn sweep(
     for params in candidates(gpu, kernel.id()) {
         let opt = CaseOptions {
             seed: crate::config::DEFAULT_SEED,
+            check_seed,
             warmup: 2,
             iterations,
             input_scale: 1.0,
             checks: RuntimeChecks::Checked,
-            fault: None,
+            fault,
             progress: &progress,
             params: Some(&params),
         };
@@ -273,6 +281,19 @@ pub fn main(a: &TuneArgs) -> i32 {
     if a.iterations == 0 {
         return fail(Error::usage("tune: --iterations must be at least 1"));
     }
+    let fault = match a.inject_fault.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match Fault::parse(s) {
+            Ok(f) if f.every_case() => Some(f),
+            Ok(f) => {
+                return fail(Error::usage(format!(
+                    "tune: --inject-fault {}: only faults of the GPU's output apply to tune",
+                    f.name()
+                )));
+            }
+            Err(e) => return fail(Error::usage(e)),
+        },
+    };
     let ids: Vec<String> = if a.kernel.is_empty() {
         TUNABLE.iter().map(|s| (*s).to_owned()).collect()
     } else {
@@ -334,7 +355,9 @@ pub fn main(a: &TuneArgs) -> i32 {
         Err(e) => return fail(e),
     };
     let fp = gpu.fingerprint();
+    let check_seed = kernels::inputs::fresh_seed();
     println!("adapter: {}", crate::export::markdown::adapter_line(&fp));
+    println!("check seed: {check_seed}");
     let mut all_trials = Vec::new();
     let mut best_all = BTreeMap::new();
     let mut wrong = false;
@@ -353,7 +376,7 @@ pub fn main(a: &TuneArgs) -> i32 {
         }
         let shape = shape.unwrap_or_else(|| default_shape(kernel, &gpu));
         println!("{}: {shape}", kernel.id());
-        let (trials, best) = match sweep(&gpu, kernel, shape, a.iterations) {
+        let (trials, best) = match sweep(&gpu, kernel, shape, a.iterations, check_seed, fault) {
             Ok(r) => r,
             Err(e) => return fail(e),
         };
@@ -386,6 +409,7 @@ pub fn main(a: &TuneArgs) -> i32 {
     let tuning = Tuning {
         format: FORMAT.into(),
         adapter: fp,
+        check_seed: Some(check_seed),
         best: best_all,
         trials: all_trials,
     };

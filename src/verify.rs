@@ -1,6 +1,8 @@
-//! GPU output against CPU references, with error bounds that come from the arithmetic.
+//! GPU output against CPU references. What each check is certain to catch, and the
+//! probability that several wrong elements slip through, is stated with each method and
+//! recorded in every result (`Verification::miss_probability`).
 //!
-//! # The bounds
+//! # Float bounds (shapes checked element by element)
 //!
 //! A dot product of length K computed in floating point, in any order, satisfies
 //! |fl(Σ aᵢbᵢ) − Σ aᵢbᵢ| ≤ γ_K · Σ|aᵢbᵢ|, with γ_K = K·u / (1 − K·u) (Higham, *Accuracy
@@ -9,11 +11,39 @@
 //! promises round-to-nearest for every operation (tensor cores truncate, some drivers
 //! contract or reassociate); any faithfully rounded operation errs by less than one ulp,
 //! which is 2u. The f64 reference's own error, γ_K(2⁻⁵³)·Σ|aᵢbᵢ|, is added on top.
+//! Up to [`FULL_CHECK_MAX_MACS`] every element is checked against its own bound, with
+//! full-precision fractional inputs: these shapes are the ones that catch wrong
+//! rounding (TF32 inside an f32 kernel, f16 accumulation).
 //!
-//! A sum of N values by a fixed tree whose deepest path has L additions satisfies the
-//! same bound with γ_L in place of γ_K; each kernel states its L.
+//! # Exact checks (shapes that load a GPU)
 //!
-//! Integer kernels are exact: WGSL's `u32` arithmetic wraps, so we compare modulo 2³².
+//! Above that limit no O(n²) check can see one element's rounding-sized error through
+//! the rounding of thousands of others, so the arithmetic is made exact instead: the
+//! inputs are whole numbers in [-q, q] times a power of two ([`Grid`]), with
+//! K·q² ≤ 2²⁴. Every product and every partial sum is then a whole number of units
+//! below 2²⁴ in magnitude, exact in f32 whatever the order, FMA contraction or
+//! tensor-core tile, so C is exact and is checked exactly:
+//! - every element must be a whole number of units within ±K·q² (a NaN, an infinity,
+//!   or any value off the grid is caught where it is, with certainty);
+//! - every row, by Freivalds over the prime field 𝔽ₚ, p = 2⁶¹ − 1: C·x against A·(B·x)
+//!   for x with entries uniform in [1, p−1]. A row with one wrong element e gives
+//!   e·xⱼ ≢ 0 (p is prime, |e| < p, xⱼ ≠ 0): caught with certainty. A row with several
+//!   wrong elements passes only if x lies on one hyperplane: probability ≤ 1/(p−1).
+//!
+//! Integer matmuls are exact modulo 2³²: every element up to the limit, then 32
+//! Freivalds vectors modulo 2³² ([`U32_LANES`]). The first has odd entries, so one wrong
+//! element in a row is caught with certainty; the others are uniform, and each catches
+//! any other wrong row with probability ≥ 1/2 (the worst case is errors that are all
+//! multiples of 2³¹, e.g. two flipped high bits, which an all-odd vector always
+//! misses), so several wrong elements pass with probability ≤ 2⁻³¹.
+//!
+//! A reduction is compared with the kernel's own fixed order, simulated on the CPU in
+//! f32 (IEEE addition is correctly rounded, so a correct device gives the same bits),
+//! and also against an f64 sum within γ_L(2⁻²³)·Σ|x| for the deepest path L.
+//!
+//! Check vectors come from a seed drawn from the OS for each run (recorded as
+//! `config.check_seed`; `--check-seed` replays it), so no fixed set of positions or
+//! vectors can be learned by a fault that repeats.
 
 use rayon::prelude::*;
 
@@ -24,13 +54,21 @@ use crate::model::{Mismatch, Verification};
 pub const F32_UNIT: f64 = 1.0 / (1u64 << 23) as f64;
 /// The f64 reference's unit roundoff.
 pub const F64_UNIT: f64 = 1.0 / (1u64 << 53) as f64;
-/// Products up to this many multiply-adds are checked element by element; above it,
-/// Freivalds plus sampled elements keep the check O(n²).
+/// Float products up to this many multiply-adds are checked element by element with
+/// fractional inputs; above it, on the exact grid in O(n²).
 pub const FULL_CHECK_MAX_MACS: u64 = 1 << 27;
-/// Elements checked one by one on the Freivalds path.
-pub const SAMPLED_ELEMENTS: usize = 1024;
-/// Random vectors for Freivalds.
-pub const FREIVALDS_VECTORS: u64 = 2;
+/// K·q² stays within this, so every partial sum is exact in f32 (24-bit significand).
+pub const GRID_SPAN: u64 = 1 << 24;
+/// The grid's largest magnitude in units: whole numbers up to 2¹¹ are exact in f16.
+pub const GRID_MAX_Q: u32 = 2048;
+/// The grid's unit is at least f16's smallest normal, so no input is subnormal.
+pub const GRID_MIN_UNIT: f64 = 1.0 / (1u64 << 14) as f64;
+/// The Mersenne prime 2⁶¹ − 1: the field of the exact float Freivalds check.
+pub const P61: u64 = (1 << 61) - 1;
+/// Freivalds vectors of the u32 check (one with odd entries, the rest uniform).
+pub const U32_LANES: usize = 32;
+/// Flagged rows checked element by element to name the wrong elements.
+const LOCALISED_ROWS: usize = 4;
 
 /// γ_n for unit roundoff `unit`.
 pub fn gamma(n: u64, unit: f64) -> f64 {
@@ -55,6 +93,22 @@ pub fn checksum(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// A verification's outcome before determinism is folded in.
+#[derive(Debug)]
+pub struct Checked {
+    pub tally: Tally,
+    /// How the output was checked, e.g. `full` or `exact-grid` (see [`Verification`]).
+    pub method: &'static str,
+    /// What the output was compared with: `f64`, `exact-integer`, `exact-mod-2^32`,
+    /// `simulated-order`.
+    pub reference: &'static str,
+    /// The output is exact: its checksum is the same on every correct device for the
+    /// same inputs and launch grid.
+    pub exact: bool,
+    /// Upper bound on the probability that a wrong output passes (0: certain).
+    pub miss_probability: f64,
+}
+
 /// Running worst case over compared elements.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
@@ -70,6 +124,19 @@ impl Tally {
         &mut self,
         index: u64,
         row_col: Option<(u64, u64)>,
+        expected: f64,
+        actual: f64,
+        bound: f64,
+    ) {
+        self.record_at(index, row_col, None, expected, actual, bound);
+    }
+
+    /// [`Tally::record`] with a name for the place, e.g. `partial 17 of 1024`.
+    pub fn record_at(
+        &mut self,
+        index: u64,
+        row_col: Option<(u64, u64)>,
+        location: Option<&str>,
         expected: f64,
         actual: f64,
         bound: f64,
@@ -98,6 +165,7 @@ impl Tally {
                 index,
                 row: row_col.map(|r| r.0),
                 col: row_col.map(|r| r.1),
+                location: location.map(str::to_owned),
                 expected,
                 actual,
                 error,
@@ -145,25 +213,24 @@ impl Tally {
         };
         self
     }
+}
 
-    pub fn into_verification(
-        self,
-        method: &str,
-        output: &[u8],
-        exact: bool,
-        deterministic: bool,
-    ) -> Verification {
+impl Checked {
+    pub fn into_verification(self, output: &[u8], deterministic: bool) -> Verification {
+        let t = self.tally;
         Verification {
-            method: method.to_owned(),
-            passed: self.first_mismatch.is_none() && deterministic,
-            checked_elements: self.checked,
-            max_error: self.max_error,
-            bound: self.bound_at_worst,
-            max_error_ratio: self.worst_ratio,
+            method: self.method.to_owned(),
+            reference: self.reference.to_owned(),
+            miss_probability: Some(self.miss_probability),
+            passed: t.first_mismatch.is_none() && deterministic,
+            checked_elements: t.checked,
+            max_error: t.max_error,
+            bound: t.bound_at_worst,
+            max_error_ratio: t.worst_ratio,
             checksum: checksum(output),
-            checksum_exact: exact,
+            checksum_exact: self.exact,
             deterministic,
-            first_mismatch: self.first_mismatch,
+            first_mismatch: t.first_mismatch,
         }
     }
 }
@@ -179,6 +246,70 @@ pub struct Dims {
 impl Dims {
     pub fn macs(&self) -> u64 {
         self.m as u64 * self.k as u64 * self.n as u64
+    }
+}
+
+/// The exact grid of a large float matmul: inputs are whole numbers in [-q, q] times
+/// `unit` (a power of two), with K·q² ≤ 2²⁴ (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    pub q: u32,
+    pub unit: f64,
+}
+
+impl Grid {
+    /// The grid for inner dimension `k` and inputs within ±`scale`: the largest q with
+    /// K·q² ≤ 2²⁴ (at most 2¹¹), and the largest power-of-two unit with q·unit ≤ scale
+    /// (at least 2⁻¹⁴). `None` when K > 2²⁴: not even q = 1 keeps the sums exact.
+    pub fn for_k(k: usize, scale: f32) -> Option<Grid> {
+        let k = k as u64;
+        if k == 0 || k > GRID_SPAN {
+            return None;
+        }
+        let mut q = ((GRID_SPAN / k) as f64).sqrt() as u64 + 1;
+        while k * q * q > GRID_SPAN {
+            q -= 1;
+        }
+        let q = q.min(u64::from(GRID_MAX_Q)) as u32;
+        let mut unit = 2f64.powi((f64::from(scale) / f64::from(q)).log2().floor() as i32);
+        while unit * f64::from(q) > f64::from(scale) {
+            unit /= 2.0;
+        }
+        Some(Grid {
+            q,
+            unit: unit.max(GRID_MIN_UNIT),
+        })
+    }
+
+    /// Whole number `i` of units, exactly.
+    pub fn value(&self, i: i32) -> f32 {
+        (f64::from(i) * self.unit) as f32
+    }
+
+    /// A grid value back in units (exact: the unit is a power of two).
+    fn units(&self, v: f64) -> i64 {
+        (v / self.unit) as i64
+    }
+}
+
+/// How a matmul's inputs are made and its output checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MatmulCheck {
+    /// Fractional inputs, every element against its own γ_K bound.
+    Full,
+    /// Grid inputs, an exact product, every element and row checked exactly.
+    ExactGrid(Grid),
+}
+
+impl MatmulCheck {
+    /// Every element up to [`FULL_CHECK_MAX_MACS`] multiply-adds, or where K is too long
+    /// for the grid (K > 2²⁴: the binding limits keep M·N small there); the exact grid
+    /// otherwise.
+    pub fn for_shape(d: Dims, scale: f32) -> MatmulCheck {
+        if d.macs() <= FULL_CHECK_MAX_MACS {
+            return MatmulCheck::Full;
+        }
+        Grid::for_k(d.k, scale).map_or(MatmulCheck::Full, MatmulCheck::ExactGrid)
     }
 }
 
@@ -207,148 +338,141 @@ fn check_float_row<T: Copy + Into<f64>>(a: &[T], b: &[T], c: &[f32], d: Dims, i:
     t
 }
 
-/// Float matmul: every element for small products; Freivalds plus sampled elements
-/// (and full rows wherever Freivalds flags one) for large ones.
+/// Every row of C checked by `row`, in parallel.
+fn every_row(d: Dims, row: impl Fn(usize) -> Tally + Sync + Send) -> Tally {
+    (0..d.m)
+        .into_par_iter()
+        .map(row)
+        .reduce(Tally::default, Tally::merge)
+}
+
+/// A float matmul (f32, or f16 inputs with f32 accumulation), checked as `check` says.
 pub fn float_matmul<T: Copy + Into<f64> + Sync>(
     a: &[T],
     b: &[T],
     c: &[f32],
     d: Dims,
-    seed: u64,
-) -> (Tally, &'static str) {
-    if d.macs() <= FULL_CHECK_MAX_MACS {
-        let t = (0..d.m)
-            .into_par_iter()
-            .map(|i| check_float_row(a, b, c, d, i))
-            .reduce(Tally::default, Tally::merge);
-        return (t, "full");
+    check: MatmulCheck,
+    check_seed: u64,
+) -> Checked {
+    match check {
+        MatmulCheck::Full => Checked {
+            tally: every_row(d, |i| check_float_row(a, b, c, d, i)),
+            method: "full",
+            reference: "f64",
+            exact: false,
+            miss_probability: 0.0,
+        },
+        MatmulCheck::ExactGrid(g) => Checked {
+            tally: exact_grid(a, b, c, d, g, check_seed),
+            method: "exact-grid",
+            reference: "exact-integer",
+            exact: true,
+            miss_probability: 1.0 / (P61 - 1) as f64,
+        },
     }
-    let mut tally = sampled_float(a, b, c, d, seed);
-    let mut flagged = Vec::new();
-    for v in 0..FREIVALDS_VECTORS {
-        flagged.extend(freivalds_float(a, b, c, d, seed, v));
-    }
-    flagged.sort_by_key(|f| f.0);
-    flagged.dedup_by_key(|f| f.0);
-    // Localise: the first flagged rows are checked in full so the report names the
-    // element. A handful is enough to name the first mismatch.
-    for &(i, expected, actual, bound) in flagged.iter().take(4).map(|f| &f.1) {
-        let row = check_float_row(a, b, c, d, i);
-        if row.first_mismatch.is_some() {
-            tally = tally.merge(row);
-        } else {
-            // The row's errors are each within bound but add up beyond the row bound.
-            let mut t = Tally::default();
-            t.record(
-                (i * d.n) as u64,
-                Some((i as u64, 0)),
-                expected,
-                actual,
-                bound,
-            );
-            if let Some(m) = &mut t.first_mismatch {
-                m.col = None;
-            }
-            tally = tally.merge(t);
-        }
-    }
-    (tally, "freivalds+sampled")
 }
 
-type Flag = (usize, (usize, f64, f64, f64));
+/// `v` modulo 2⁶¹ − 1, in [0, p).
+fn mod_p61(v: i128) -> u64 {
+    v.rem_euclid(i128::from(P61)) as u64
+}
 
-/// One Freivalds pass with x ∈ {±1}ⁿ: compares C·x with A·(B·x). Row i may differ by at
-/// most γ·(|A|·|B|·1)ᵢ from the device's rounding, plus the f64 evaluation's own error.
-/// Returns the rows beyond that bound with (expected, actual, bound).
-fn freivalds_float<T: Copy + Into<f64> + Sync>(
+/// Why a row of an exact product failed.
+enum RowFault {
+    /// An element off the grid or out of range (NaN, infinity, a fraction of a unit).
+    OffGrid(usize),
+    /// The row's Freivalds sums differ.
+    Sum,
+}
+
+/// The exact check of a grid product (module docs): every element on the grid and in
+/// range, every row by Freivalds modulo 2⁶¹ − 1; the first wrong rows are then
+/// recomputed exactly to name their wrong elements. O(n²) plus O(K·N) per named row.
+fn exact_grid<T: Copy + Into<f64> + Sync>(
     a: &[T],
     b: &[T],
     c: &[f32],
     d: Dims,
-    seed: u64,
-    v: u64,
-) -> Vec<Flag> {
-    let x: Vec<f64> = (0..d.n as u64)
-        .map(|j| {
-            if inputs::word(seed ^ v, stream::X, j) & 1 == 0 {
-                1.0
-            } else {
-                -1.0
-            }
-        })
+    g: Grid,
+    check_seed: u64,
+) -> Tally {
+    let units = |v: T| g.units(v.into());
+    // Entries in [1, p−1]: nonzero, so one wrong element in a row is always caught.
+    let x: Vec<i128> = (0..d.n as u64)
+        .map(|j| i128::from(1 + inputs::word(check_seed, stream::X, j) % (P61 - 1)))
         .collect();
-    // t = B·x and r = |B|·1, row by row of B.
-    let (t, r): (Vec<f64>, Vec<f64>) = (0..d.k)
+    // The sums below stay far inside i128: |units| ≤ 2²⁴, |x|, |t| < 2⁶¹, and a row is
+    // shorter than 2³² elements.
+    let t: Vec<i128> = (0..d.k)
         .into_par_iter()
         .map(|p| {
             let row = &b[p * d.n..(p + 1) * d.n];
-            row.iter().zip(&x).fold((0.0, 0.0), |(s, q), (&bv, &xv)| {
-                let bv: f64 = bv.into();
-                (s + bv * xv, q + bv.abs())
-            })
+            let s: i128 = row
+                .iter()
+                .zip(&x)
+                .map(|(&v, &xv)| i128::from(units(v)) * xv)
+                .sum();
+            i128::from(mod_p61(s))
         })
-        .unzip();
-    let slack_unit = (d.n + d.k + 2) as f64 * 2.0 * F64_UNIT;
-    (0..d.m)
+        .collect();
+    let c_unit = g.unit * g.unit;
+    let limit = (d.k as u64 * u64::from(g.q) * u64::from(g.q)) as f64;
+    let mut faults: Vec<(usize, RowFault)> = (0..d.m)
         .into_par_iter()
         .filter_map(|i| {
-            let arow = &a[i * d.k..(i + 1) * d.k];
-            let (z, abs) =
-                arow.iter()
-                    .zip(t.iter().zip(&r))
-                    .fold((0.0, 0.0), |(z, s), (&av, (&tv, &rv))| {
-                        let av: f64 = av.into();
-                        (z + av * tv, s + av.abs() * rv)
-                    });
-            let crow = &c[i * d.n..(i + 1) * d.n];
-            let (y, cabs) = crow.iter().zip(&x).fold((0.0, 0.0), |(y, s), (&cv, &xv)| {
-                let cv = f64::from(cv);
-                (y + cv * xv, s + cv.abs())
-            });
-            let bound = gamma(d.k as u64, F32_UNIT) * abs
-                + slack_unit * (abs + cabs)
-                + d.n as f64 * d.k as f64 * f32::MIN_POSITIVE as f64;
-            let err = (y - z).abs();
-            // NaN in the output compares false: it must count as beyond the bound.
-            let within = err.partial_cmp(&bound).is_some_and(|o| o.is_le());
-            (!within).then_some((i, (i, z, y, bound)))
-        })
-        .collect()
-}
-
-fn sample_positions(d: Dims, seed: u64) -> Vec<(usize, usize)> {
-    let mut pos = vec![(0, 0), (0, d.n - 1), (d.m - 1, 0), (d.m - 1, d.n - 1)];
-    pos.extend((0..SAMPLED_ELEMENTS as u64).map(|s| {
-        let w = inputs::word(seed, stream::PROBE, s);
-        (
-            ((w >> 32) % d.m as u64) as usize,
-            ((w & 0xffff_ffff) % d.n as u64) as usize,
-        )
-    }));
-    pos
-}
-
-fn sampled_float<T: Copy + Into<f64> + Sync>(
-    a: &[T],
-    b: &[T],
-    c: &[f32],
-    d: Dims,
-    seed: u64,
-) -> Tally {
-    sample_positions(d, seed)
-        .into_par_iter()
-        .map(|(i, j)| {
-            let (mut dot, mut abs) = (0.0f64, 0.0f64);
-            for p in 0..d.k {
-                let prod = a[i * d.k + p].into() * b[p * d.n + j].into();
-                dot += prod;
-                abs += prod.abs();
+            let mut y: i128 = 0;
+            for (j, (&cv, &xv)) in c[i * d.n..(i + 1) * d.n].iter().zip(&x).enumerate() {
+                let v = f64::from(cv) / c_unit;
+                // NaN fails both comparisons.
+                if !(v.abs() <= limit && v.fract() == 0.0) {
+                    return Some((i, RowFault::OffGrid(j)));
+                }
+                y += i128::from(v as i64) * xv;
             }
-            let mut t = Tally::default();
-            t.record_element(d.n, i, j, dot, c, dot_bound(d.k as u64, abs));
-            t
+            let z: i128 = a[i * d.k..(i + 1) * d.k]
+                .iter()
+                .zip(&t)
+                .map(|(&v, &tv)| i128::from(units(v)) * tv)
+                .sum();
+            (mod_p61(y) != mod_p61(z)).then_some((i, RowFault::Sum))
         })
-        .reduce(Tally::default, Tally::merge)
+        .collect();
+    faults.sort_by_key(|f| f.0);
+    let mut tally = Tally::default();
+    for (i, fault) in faults.iter().take(LOCALISED_ROWS) {
+        let i = *i;
+        // The exact row, in units: |Σ| ≤ K·q² ≤ 2²⁴, exact in i64.
+        let mut row = vec![0i64; d.n];
+        for p in 0..d.k {
+            let aip = units(a[i * d.k + p]);
+            for (r, &bv) in row.iter_mut().zip(&b[p * d.n..(p + 1) * d.n]) {
+                *r += aip * units(bv);
+            }
+        }
+        let mut t = Tally::default();
+        for (j, &e) in row.iter().enumerate() {
+            t.record_element(d.n, i, j, e as f64 * c_unit, c, 0.0);
+        }
+        if t.first_mismatch.is_none() {
+            // Every element matches yet the row was flagged: never pass such a row.
+            let j = match fault {
+                RowFault::OffGrid(j) => *j,
+                RowFault::Sum => 0,
+            };
+            t.record(
+                (i * d.n + j) as u64,
+                Some((i as u64, j as u64)),
+                row[j] as f64 * c_unit,
+                f64::NAN,
+                0.0,
+            );
+        }
+        tally = tally.merge(t);
+    }
+    // Every element was checked on the grid, and every row by its exact sum.
+    tally.checked = (d.m * d.n) as u64;
+    tally
 }
 
 /// Row `i` of A·B modulo 2³².
@@ -371,69 +495,83 @@ fn check_u32_row(a: &[u32], b: &[u32], c: &[u32], d: Dims, i: usize) -> Tally {
     t
 }
 
-/// Integer matmul, exact: every element for small products; for large ones Freivalds
-/// modulo 2³² with odd random x (an error e ≠ 0 in one element gives e·xⱼ ≠ 0 mod 2³²,
-/// so a single wrong element is always caught), then the flagged rows in full.
-pub fn u32_matmul(a: &[u32], b: &[u32], c: &[u32], d: Dims, seed: u64) -> (Tally, &'static str) {
-    if d.macs() <= FULL_CHECK_MAX_MACS {
-        let t = (0..d.m)
-            .into_par_iter()
-            .map(|i| check_u32_row(a, b, c, d, i))
-            .reduce(Tally::default, Tally::merge);
-        return (t, "exact-full");
+type Lanes = [u32; U32_LANES];
+
+/// Σⱼ row[j]·x[j] in every lane, modulo 2³² (the lanes vectorise).
+fn lane_dot(row: &[u32], x: &[Lanes]) -> Lanes {
+    let mut acc = [0u32; U32_LANES];
+    for (&r, xv) in row.iter().zip(x) {
+        for (s, &v) in acc.iter_mut().zip(xv) {
+            *s = s.wrapping_add(r.wrapping_mul(v));
+        }
     }
-    let mut flagged: Vec<usize> = Vec::new();
-    for v in 0..FREIVALDS_VECTORS {
-        let x: Vec<u32> = (0..d.n as u64)
-            .map(|j| (inputs::word(seed ^ v, stream::X, j) as u32) | 1)
-            .collect();
-        let dotx = |row: &[u32]| {
-            row.iter()
-                .zip(&x)
-                .fold(0u32, |s, (&r, &xv)| s.wrapping_add(r.wrapping_mul(xv)))
-        };
-        let t: Vec<u32> = (0..d.k)
-            .into_par_iter()
-            .map(|p| dotx(&b[p * d.n..(p + 1) * d.n]))
-            .collect();
-        flagged.par_extend((0..d.m).into_par_iter().filter(|&i| {
-            let z = a[i * d.k..(i + 1) * d.k]
-                .iter()
-                .zip(&t)
-                .fold(0u32, |s, (&av, &tv)| s.wrapping_add(av.wrapping_mul(tv)));
-            z != dotx(&c[i * d.n..(i + 1) * d.n])
-        }));
-    }
-    flagged.sort_unstable();
-    flagged.dedup();
-    // Sampled elements still count as checked, and catch nothing Freivalds would miss,
-    // but they make `checked_elements` mean the same on both paths.
-    let mut tally = sample_positions(d, seed)
-        .into_par_iter()
-        .map(|(i, j)| {
-            let e = (0..d.k).fold(0u32, |s, p| {
-                s.wrapping_add(a[i * d.k + p].wrapping_mul(b[p * d.n + j]))
-            });
-            let mut t = Tally::default();
-            t.record_element(d.n, i, j, f64::from(e), c, 0.0);
-            t
-        })
-        .reduce(Tally::default, Tally::merge);
-    for &i in flagged.iter().take(4) {
-        tally = tally.merge(check_u32_row(a, b, c, d, i));
-    }
-    (tally, "exact-freivalds+sampled")
+    acc
 }
 
-/// A sum of f32 values, whose deepest addition path has `depth` additions.
-pub fn float_sum(x: &[f32], actual: f32, depth: u64) -> Tally {
-    let (sum, abs) = x
-        .par_iter()
+/// Integer matmul, exact modulo 2³²: every element for small products; for large ones
+/// Freivalds with [`U32_LANES`] vectors (module docs), then the flagged rows in full.
+pub fn u32_matmul(a: &[u32], b: &[u32], c: &[u32], d: Dims, check_seed: u64) -> Checked {
+    if d.macs() <= FULL_CHECK_MAX_MACS {
+        return Checked {
+            tally: every_row(d, |i| check_u32_row(a, b, c, d, i)),
+            method: "exact-full",
+            reference: "exact-mod-2^32",
+            exact: true,
+            miss_probability: 0.0,
+        };
+    }
+    let x: Vec<Lanes> = (0..d.n as u64)
+        .map(|j| {
+            std::array::from_fn(|l| {
+                let w = inputs::word(check_seed, stream::X, j * U32_LANES as u64 + l as u64) as u32;
+                if l == 0 { w | 1 } else { w }
+            })
+        })
+        .collect();
+    let t: Vec<Lanes> = (0..d.k)
+        .into_par_iter()
+        .map(|p| lane_dot(&b[p * d.n..(p + 1) * d.n], &x))
+        .collect();
+    let mut flagged: Vec<usize> = (0..d.m)
+        .into_par_iter()
+        .filter(|&i| {
+            lane_dot(&c[i * d.n..(i + 1) * d.n], &x) != lane_dot(&a[i * d.k..(i + 1) * d.k], &t)
+        })
+        .collect();
+    flagged.sort_unstable();
+    let mut tally = Tally::default();
+    for &i in flagged.iter().take(LOCALISED_ROWS) {
+        let mut row = check_u32_row(a, b, c, d, i);
+        if row.first_mismatch.is_none() {
+            // Never pass a flagged row, even if naming its element failed.
+            row.record((i * d.n) as u64, Some((i as u64, 0)), 0.0, f64::NAN, 0.0);
+        }
+        tally = tally.merge(row);
+    }
+    tally.checked = (d.m * d.n) as u64;
+    Checked {
+        tally,
+        method: "exact-freivalds",
+        reference: "exact-mod-2^32",
+        exact: true,
+        miss_probability: 0.5f64.powi(U32_LANES as i32 - 1),
+    }
+}
+
+/// The f64 sum of `x` and Σ|x|.
+pub fn f64_sum(x: &[f32]) -> (f64, f64) {
+    x.par_iter()
         .fold(
             || (0.0f64, 0.0f64),
             |(s, q), &v| (s + f64::from(v), q + f64::from(v).abs()),
         )
-        .reduce(|| (0.0, 0.0), |p, q| (p.0 + q.0, p.1 + q.1));
+        .reduce(|| (0.0, 0.0), |p, q| (p.0 + q.0, p.1 + q.1))
+}
+
+/// A sum of f32 values, whose deepest addition path has `depth` additions, against the
+/// f64 sum within γ_depth(2⁻²³)·Σ|x|.
+pub fn float_sum(x: &[f32], actual: f32, depth: u64) -> Tally {
+    let (sum, abs) = f64_sum(x);
     let bound = (gamma(depth.max(1), F32_UNIT) + gamma(x.len() as u64, F64_UNIT)) * abs
         + depth as f64 * f32::MIN_POSITIVE as f64;
     let mut t = Tally::default();
@@ -464,6 +602,22 @@ mod tests {
         )
     }
 
+    fn grid_operands(d: Dims, g: Grid) -> (Vec<f32>, Vec<f32>) {
+        let v = |s, len| {
+            inputs::grid_values(1, s, len, g.q)
+                .into_iter()
+                .map(|i| g.value(i))
+                .collect::<Vec<f32>>()
+        };
+        (v(stream::A, d.m * d.k), v(stream::B, d.k * d.n))
+    }
+
+    const BIG: Dims = Dims {
+        m: 520,
+        k: 530,
+        n: 510,
+    };
+
     #[test]
     fn f32_product_passes_and_a_corrupted_element_is_named() {
         let d = Dims {
@@ -473,14 +627,22 @@ mod tests {
         };
         let (a, b) = operands(d);
         let mut c = matmul_f32(&a, &b, d);
-        let (t, method) = float_matmul(&a, &b, &c, d, 1);
-        assert_eq!(method, "full");
-        assert!(t.first_mismatch.is_none(), "{:?}", t.first_mismatch);
-        assert!(t.worst_ratio < 1.0 && t.worst_ratio > 0.0);
+        let check = MatmulCheck::for_shape(d, 1.0);
+        assert_eq!(check, MatmulCheck::Full);
+        let r = float_matmul(&a, &b, &c, d, check, 1);
+        assert_eq!((r.method, r.miss_probability), ("full", 0.0));
+        assert!(
+            r.tally.first_mismatch.is_none(),
+            "{:?}",
+            r.tally.first_mismatch
+        );
+        assert!(r.tally.worst_ratio < 1.0 && r.tally.worst_ratio > 0.0);
         // The bound here is γ_300(2⁻²³)·Σ|ab| ≈ 3.6e-5 · 75: an error of 0.1 is far beyond.
         c[5 * 41 + 7] += 0.1;
-        let (t, _) = float_matmul(&a, &b, &c, d, 1);
-        let m = t.first_mismatch.expect("corruption must be caught");
+        let m = float_matmul(&a, &b, &c, d, check, 1)
+            .tally
+            .first_mismatch
+            .expect("corruption must be caught");
         assert_eq!((m.index, m.row, m.col), (5 * 41 + 7, Some(5), Some(7)));
     }
 
@@ -493,49 +655,172 @@ mod tests {
         let (a, b) = operands(d);
         let mut c = matmul_f32(&a, &b, d);
         c[3] += (a[0] * b[3]).abs().max(1e-3); // one dropped-or-doubled term's worth
-        let (t, _) = float_matmul(&a, &b, &c, d, 1);
-        assert!(t.first_mismatch.is_some());
+        let r = float_matmul(&a, &b, &c, d, MatmulCheck::Full, 1);
+        assert!(r.tally.first_mismatch.is_some());
     }
 
     #[test]
-    fn freivalds_path_catches_and_localises_corruption() {
-        let d = Dims {
-            m: 520,
-            k: 530,
-            n: 510,
+    fn tf32_rounding_fails_the_element_checked_shapes() {
+        // Inputs rounded to TF32 (10 fraction bits) before an f32 product: what a
+        // driver using TF32 inside an f32 kernel computes. The element-by-element shapes
+        // of both suites must see it.
+        let tf32 = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .map(|x| f32::from_bits((x.to_bits() + 0x1000) & !0x1fff))
+                .collect()
         };
-        assert!(d.macs() > FULL_CHECK_MAX_MACS);
-        let (a, b) = operands(d);
-        let mut c = matmul_f32(&a, &b, d);
-        let (t, method) = float_matmul(&a, &b, &c, d, 9);
-        assert_eq!(method, "freivalds+sampled");
-        assert!(t.first_mismatch.is_none(), "{:?}", t.first_mismatch);
-        let idx = 333 * 510 + 444;
-        c[idx] = -c[idx] + 0.5;
-        let (t, _) = float_matmul(&a, &b, &c, d, 9);
-        let m = t.first_mismatch.expect("corruption must be caught");
-        assert_eq!(m.index, idx as u64);
-    }
-
-    #[test]
-    fn u32_exact_both_paths() {
         for d in [
-            Dims { m: 3, k: 5, n: 7 },
+            Dims { m: 1, k: 1, n: 1 },
             Dims {
-                m: 520,
-                k: 530,
-                n: 510,
+                m: 127,
+                k: 129,
+                n: 131,
+            },
+            Dims {
+                m: 512,
+                k: 512,
+                n: 512,
             },
         ] {
+            let (a, b) = operands(d);
+            let c = matmul_f32(&tf32(&a), &tf32(&b), d);
+            let check = MatmulCheck::for_shape(d, 1.0);
+            assert_eq!(check, MatmulCheck::Full, "{d:?}");
+            assert!(
+                float_matmul(&a, &b, &c, d, check, 1)
+                    .tally
+                    .first_mismatch
+                    .is_some(),
+                "{d:?}: TF32 passed"
+            );
+        }
+    }
+
+    #[test]
+    fn the_grid_keeps_every_partial_sum_exact() {
+        for (k, q) in [(1, 2048), (530, 177), (999, 129), (4096, 64), (8192, 45)] {
+            let g = Grid::for_k(k, 1.0).unwrap();
+            assert_eq!(g.q, q, "K {k}");
+            assert!(k as u64 * u64::from(q * q) <= GRID_SPAN);
+            assert!(f64::from(g.q) * g.unit <= 1.0 && f64::from(g.q) * g.unit * 2.0 > 1.0);
+        }
+        assert_eq!(Grid::for_k(1 << 24, 1.0).unwrap().q, 1);
+        assert!(Grid::for_k((1 << 24) + 1, 1.0).is_none());
+        // Two orders of summation, forwards and backwards, give the same bits as exact
+        // integer arithmetic.
+        let d = Dims {
+            m: 3,
+            k: 4096,
+            n: 5,
+        };
+        let g = Grid::for_k(d.k, 1.0).unwrap();
+        let (a, b) = grid_operands(d, g);
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let term = |p: usize| a[i * d.k + p] * b[p * d.n + j];
+                let fwd = (0..d.k).fold(0f32, |s, p| s + term(p));
+                let bwd = (0..d.k).rev().fold(0f32, |s, p| s + term(p));
+                let exact: i64 = (0..d.k)
+                    .map(|p| g.units(a[i * d.k + p].into()) * g.units(b[p * d.n + j].into()))
+                    .sum();
+                assert_eq!(fwd.to_bits(), bwd.to_bits());
+                assert_eq!(f64::from(fwd), exact as f64 * g.unit * g.unit);
+            }
+        }
+    }
+
+    #[test]
+    fn the_exact_check_catches_one_unit_anywhere_and_names_it() {
+        let g = match MatmulCheck::for_shape(BIG, 1.0) {
+            MatmulCheck::ExactGrid(g) => g,
+            other => panic!("{other:?}"),
+        };
+        let (a, b) = grid_operands(BIG, g);
+        let c = matmul_f32(&a, &b, BIG);
+        let check = MatmulCheck::ExactGrid(g);
+        let r = float_matmul(&a, &b, &c, BIG, check, 3);
+        assert_eq!(r.method, "exact-grid");
+        assert!(
+            r.tally.first_mismatch.is_none(),
+            "{:?}",
+            r.tally.first_mismatch
+        );
+        assert_eq!(r.tally.checked, (BIG.m * BIG.n) as u64);
+        let unit = (g.unit * g.unit) as f32;
+        for (seed, idx) in [(1, 0), (2, BIG.m * BIG.n - 1), (3, 333 * BIG.n + 444)] {
+            let mut bad = c.clone();
+            bad[idx] += unit;
+            let m = float_matmul(&a, &b, &bad, BIG, check, seed)
+                .tally
+                .first_mismatch
+                .expect("one unit is caught");
+            assert_eq!(m.index, idx as u64);
+            assert_eq!(m.error, f64::from(unit));
+        }
+    }
+
+    #[test]
+    fn the_exact_check_catches_off_grid_values_rows_and_paired_errors() {
+        let g = Grid::for_k(BIG.k, 1.0).unwrap();
+        let (a, b) = grid_operands(BIG, g);
+        let c = matmul_f32(&a, &b, BIG);
+        let check = MatmulCheck::ExactGrid(g);
+        let unit = (g.unit * g.unit) as f32;
+        let first = |bad: &[f32], seed| {
+            float_matmul(&a, &b, bad, BIG, check, seed)
+                .tally
+                .first_mismatch
+                .map(|m| (m.row.unwrap(), m.col.unwrap()))
+        };
+        let at = |i: usize, j: usize| i * BIG.n + j;
+        // Half a unit, NaN and infinity: off the grid.
+        for v in [0.5 * unit, f32::NAN, f32::INFINITY] {
+            let mut bad = c.clone();
+            bad[at(100, 7)] = v;
+            assert_eq!(first(&bad, 1), Some((100, 7)), "{v}");
+        }
+        // A whole row of zeros.
+        let mut bad = c.clone();
+        bad[at(200, 0)..at(201, 0)].fill(0.0);
+        let (i, _) = first(&bad, 1).expect("a zero row is caught");
+        assert_eq!(i, 200);
+        // Errors that cancel in any ±1 or all-ones row sum: +e and −e in one row.
+        for seed in 0..20 {
+            let mut bad = c.clone();
+            bad[at(7, 3)] += 5.0 * unit;
+            bad[at(7, 9)] -= 5.0 * unit;
+            assert_eq!(first(&bad, seed), Some((7, 3)), "check seed {seed}");
+        }
+    }
+
+    #[test]
+    fn u32_exact_both_paths_and_paired_high_bits() {
+        for d in [Dims { m: 3, k: 5, n: 7 }, BIG] {
             let a = inputs::u32_values(2, stream::A, d.m * d.k);
             let b = inputs::u32_values(2, stream::B, d.k * d.n);
-            let mut c: Vec<u32> = (0..d.m).flat_map(|i| u32_row(&a, &b, d, i)).collect();
-            let (t, _) = u32_matmul(&a, &b, &c, d, 4);
-            assert!(t.first_mismatch.is_none());
+            let c: Vec<u32> = (0..d.m).flat_map(|i| u32_row(&a, &b, d, i)).collect();
+            assert!(u32_matmul(&a, &b, &c, d, 4).tally.first_mismatch.is_none());
             let idx = d.m * d.n - 2;
-            c[idx] ^= 1 << 31;
-            let (t, _) = u32_matmul(&a, &b, &c, d, 4);
-            assert_eq!(t.first_mismatch.expect("caught").index, idx as u64);
+            let mut bad = c.clone();
+            bad[idx] ^= 1 << 31;
+            let r = u32_matmul(&a, &b, &bad, d, 4);
+            assert_eq!(r.tally.first_mismatch.expect("caught").index, idx as u64);
+            if d == BIG {
+                assert_eq!(r.method, "exact-freivalds");
+                // Bit 31 flipped in two elements of one row: 2³¹·(x₁ + x₂) ≡ 0 for any
+                // odd x₁, x₂; the uniform lanes see it. Each check seed misses with
+                // probability 2⁻³¹, so none of these may.
+                for seed in 0..64 {
+                    let mut bad = c.clone();
+                    bad[5 * d.n + 1] ^= 1 << 31;
+                    bad[5 * d.n + 300] ^= 1 << 31;
+                    let m = u32_matmul(&a, &b, &bad, d, seed)
+                        .tally
+                        .first_mismatch
+                        .expect("paired high bits are caught");
+                    assert_eq!((m.row, m.col), (Some(5), Some(1)), "check seed {seed}");
+                }
+            }
         }
     }
 

@@ -61,6 +61,16 @@ fn bad_values_are_refused_before_any_work() {
     usage_error(&["run", "--iterations", "0"], "invalid --iterations 0");
     usage_error(&["run", "--input-scale", "NaN"], "inputs must be finite");
     usage_error(&["run", "--input-scale", "inf"], "inputs must be finite");
+    // Smaller inputs could sum into f32's subnormals, which GPUs may flush.
+    usage_error(&["run", "--input-scale", "1e-9"], "from 1e-6 to 65504");
+    usage_error(
+        &["run", "--check-seed", "x"],
+        "invalid value 'x' for '--check-seed",
+    );
+    usage_error(
+        &["run", "--inject-fault", "add@1"],
+        "invalid --inject-fault 'add@1'",
+    );
     usage_error(&["run", "--timeout=-1"], "invalid --timeout");
     usage_error(&["run", "--backend", "glide"], "unknown backend 'glide'");
     usage_error(&["run", "--bogus"], "unexpected argument '--bogus'");

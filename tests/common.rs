@@ -76,3 +76,24 @@ pub fn suite_run() -> &'static (tempfile::TempDir, std::process::Output, String)
 pub fn fixture() -> Value {
     read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lavapipe-result.json"))
 }
+
+/// Runs `gpu-canary run ARGS --out DIR` with `fault` injected; returns the exit code,
+/// stderr and the schema-valid result.json, which records the fault.
+pub fn run_with_fault(args: &[&str], fault: &str, dir: &Path) -> (i32, String, Value) {
+    let out = bin()
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .env("GPU_CANARY_INJECT_FAULT", fault)
+        .output()
+        .unwrap();
+    let doc = read_json(&dir.join("result.json"));
+    assert_schema_valid(&doc);
+    assert_eq!(doc["config"]["fault"], fault);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        doc,
+    )
+}

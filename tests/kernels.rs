@@ -43,6 +43,7 @@ fn run_with(
     let progress = Progress::default();
     let opt = CaseOptions {
         seed: 7,
+        check_seed: gpu_canary::kernels::inputs::fresh_seed(),
         warmup: 1,
         iterations: 2,
         input_scale: 1.0,
@@ -88,11 +89,31 @@ fn matmul_f32_on_odd_and_tile_edge_shapes() {
 }
 
 #[test]
-fn matmul_f32_large_shape_takes_the_freivalds_path() {
+fn matmul_f32_large_shape_is_exact_on_the_grid() {
     let r = run("matmul-f32", mm(1000, 999, 1001), RuntimeChecks::Checked);
     let v = r.verification.unwrap();
-    assert_eq!(v.method, "freivalds+sampled");
-    assert!(v.checked_elements >= gpu_canary::verify::SAMPLED_ELEMENTS as u64);
+    assert_eq!(
+        (v.method.as_str(), v.reference.as_str()),
+        ("exact-grid", "exact-integer")
+    );
+    assert!(v.checksum_exact && v.max_error == 0.0);
+    assert_eq!(v.checked_elements, 1000 * 1001);
+    assert!(v.miss_probability.unwrap() < 1e-18);
+    // Exact, so the tiled kernel's order does not matter: another tile and K step give
+    // the same bits.
+    let p = kernels::Params::from([
+        ("WG_X".to_owned(), 8.0),
+        ("BK".to_owned(), 16.0),
+        ("STAGES".to_owned(), 2.0),
+    ]);
+    let other = run_with(
+        gpu(),
+        "matmul-f32",
+        mm(1000, 999, 1001),
+        RuntimeChecks::Checked,
+        Some(&p),
+    );
+    assert_eq!(other.verification.unwrap().checksum, v.checksum);
 }
 
 #[test]
@@ -187,7 +208,9 @@ fn matmul_u32_is_exact_and_its_checksum_is_the_cpu_one() {
         );
     }
     let big = run("matmul-u32", mm(600, 600, 600), RuntimeChecks::Checked);
-    assert_eq!(big.verification.unwrap().method, "exact-freivalds+sampled");
+    let v = big.verification.unwrap();
+    assert_eq!(v.method, "exact-freivalds");
+    assert_eq!(v.miss_probability, Some(0.5f64.powi(31)));
 }
 
 #[test]
@@ -219,6 +242,30 @@ fn reduce_f32_without_subgroups_uses_the_workgroup_tree() {
         "workgroup-tree"
     };
     assert_eq!(with.launch.unwrap().variant, expected);
+}
+
+#[test]
+fn reduce_f32_gives_the_simulated_bits_with_either_entry_point() {
+    // The subgroup butterfly and the workgroup tree add in the same order: the same
+    // bits, which are the CPU simulation's (and so the same on every correct device).
+    let plain = Gpu::open_without(&AdapterFilter::default(), wgpu::Features::SUBGROUP).unwrap();
+    for n in [5, 1_000_003, (1 << 22) + 3] {
+        let shape = Shape::Reduce { n };
+        let a = run("reduce-f32", shape, RuntimeChecks::Checked);
+        let b = run_on(&plain, "reduce-f32", shape, RuntimeChecks::Checked);
+        let (va, vb) = (a.verification.unwrap(), b.verification.unwrap());
+        assert_eq!(va.method, "exact-simulated-order");
+        assert!(va.checksum_exact);
+        assert_eq!(va.checksum, vb.checksum, "n = {n}");
+        let x = kernels::inputs::f32_values(7, kernels::inputs::stream::A, n as usize, 1.0);
+        let (_, sum) =
+            kernels::reduce_f32::simulate(&x, &kernels::reduce_f32::ReduceParams::default());
+        assert_eq!(
+            va.checksum,
+            gpu_canary::verify::checksum(&sum.to_le_bytes()),
+            "n = {n}"
+        );
+    }
 }
 
 #[test]

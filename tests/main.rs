@@ -5,6 +5,7 @@ mod artifacts;
 mod cli;
 mod common;
 mod compare;
+mod faults;
 mod kernels;
 mod reliability;
 mod shaders;

@@ -172,3 +172,43 @@ fn bounds_checks_cost_clamps_that_unchecked_drops() {
         checked.len()
     );
 }
+
+#[test]
+fn every_fault_switch_compiles_to_spirv() {
+    // The test-only faults are code in the kernels' shaders too: each one the kernels
+    // know must come out of naga's SPIR-V writer, and so must every planter operation.
+    use gpu_canary::kernels::fault::code;
+    for (name, src) in gpu_canary::kernels::shader_sources() {
+        if name == "poison" || name == "fault-planter" {
+            continue;
+        }
+        for c in [
+            code::ZERO_PARTIALS,
+            code::SKIP_LAST,
+            code::TILE,
+            code::NO_WRITE,
+        ] {
+            let constants = [
+                ("FAULT", f64::from(c)),
+                ("FAULT_ROW", 100.0),
+                ("FAULT_COL", 37.0),
+            ];
+            gpu_canary::kernels::to_spirv_with(&src, true, false, &constants)
+                .unwrap_or_else(|e| panic!("{name} FAULT {c}: {e}"));
+        }
+    }
+    for op in 1..=4 {
+        let constants = [
+            ("OP", f64::from(op)),
+            ("VALUE", 0.5),
+            ("MASK", 2147483648.0),
+        ];
+        gpu_canary::kernels::to_spirv_with(
+            gpu_canary::kernels::fault::PLANTER_SHADER,
+            true,
+            false,
+            &constants,
+        )
+        .unwrap_or_else(|e| panic!("planter OP {op}: {e}"));
+    }
+}

@@ -230,7 +230,7 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
         .unwrap();
     let steps = std::fs::read_to_string(out.path().join("steps.txt")).unwrap();
     assert!(status.status.success(), "{steps}");
-    for step in ["adapters", "suite", "tune", "full", "unchecked"] {
+    for step in ["adapters", "suite", "tune", "full", "unchecked", "faults"] {
         assert!(
             steps.contains(&format!("{step} exit 0 ")),
             "{step}: {steps}\n{}",
@@ -242,6 +242,7 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
         table.contains("| matmul-f32 | 96x64x100 | unchecked |")
             && table.contains("| matmul-u32 | 512x512x512 | checked |")
             && table.contains("- reduce-f32: ")
+            && table.contains("| matmul-u32 | 520x520x520 | xor@3,4,5 | 1 | row 3, col 4 |")
             && table.contains("Where the suite's time went (ms, from its trace): request_adapter "),
         "{table}"
     );

@@ -111,8 +111,13 @@ impl Exporter for Markdown {
                 s.push_str(&format!("\n> {n}\n"));
             }
         }
+        let check_seed = r
+            .config
+            .check_seed
+            .map(|c| format!(" · check seed {c}"))
+            .unwrap_or_default();
         s.push_str(&format!(
-            "\n{} · seed {} · {} warmup + {} samples · runtime checks {} · {:.1} s\n",
+            "\n{} · seed {}{check_seed} · {} warmup + {} samples · runtime checks {} · {:.1} s\n",
             r.config.suite,
             r.config.seed,
             r.config.warmup,

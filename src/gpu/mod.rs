@@ -5,7 +5,7 @@
 
 pub mod timing;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{EnvKind, Error, Result};
@@ -179,6 +179,9 @@ pub struct Gpu {
     pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
     /// Bound on each wait for the GPU; `None` waits forever.
     pub wait_bound: Mutex<Option<Instant>>,
+    /// The pipeline that poisons output buffers, compiled on first use
+    /// (`kernels::fault::poison`).
+    pub poison_pipeline: OnceLock<wgpu::ComputePipeline>,
 }
 
 /// The features worth asking for: timestamps for timing, the rest for kernels that use
@@ -286,6 +289,7 @@ impl Gpu {
             sink,
             cooperative_matrix,
             wait_bound: Mutex::new(None),
+            poison_pipeline: OnceLock::new(),
         })
     }
 

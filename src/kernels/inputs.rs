@@ -24,7 +24,6 @@ pub mod stream {
     pub const A: u64 = 1;
     pub const B: u64 = 2;
     pub const X: u64 = 3;
-    pub const PROBE: u64 = 4;
     pub const CORRUPT: u64 = 5;
 }
 
@@ -49,6 +48,29 @@ pub fn f16_values(seed: u64, stream: u64, len: usize, scale: f32) -> Vec<half::f
             half::f16::from_f32(((bits - (1 << 10)) as f32 / (1u32 << 10) as f32) * scale)
         })
         .collect()
+}
+
+/// Whole numbers uniform in [-q, q], as i32: the exact-grid inputs of a large matmul
+/// (see `verify::Grid`), scaled to f32 or f16 by the kernel.
+pub fn grid_values(seed: u64, stream: u64, len: usize, q: u32) -> Vec<i32> {
+    let span = 2 * u64::from(q) + 1;
+    (0..len as u64)
+        .into_par_iter()
+        .map(|i| ((word(seed, stream, i) >> 11) % span) as i32 - q as i32)
+        .collect()
+}
+
+/// Fresh OS randomness, for the check vectors of one run (`--check-seed` replays it).
+pub fn fresh_seed() -> u64 {
+    let mut b = [0u8; 8];
+    // Without an OS source the checks still run, just with a time-derived seed.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        return mix64(t.as_nanos() as u64 ^ u64::from(std::process::id()));
+    }
+    u64::from_le_bytes(b)
 }
 
 /// Full-range words: wrapping products exercise every bit of the multiplier.

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite};
+use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
-use crate::verify::{self, Dims};
+use crate::verify::{self, Dims, MatmulCheck};
 
 /// The tiled body; [`source`] puts the element type and an I/O file in front of it.
 pub const SHADER: &str = include_str!("../../shaders/matmul.wgsl");
@@ -145,11 +145,18 @@ pub fn buffers(shape: Shape, elem: u64) -> Vec<(&'static str, u64)> {
 }
 
 /// The default shapes: odd and tile-edge shapes first, one that loads the device last.
+/// Each suite has shapes checked element by element with fractional inputs (up to 512³,
+/// which catch wrong rounding) and the full suite shapes above that, on the exact grid.
 pub fn suite(suite: kernels::Suite) -> Vec<Shape> {
     let s = |m, k, n| Shape::Matmul { m, k, n };
     match suite {
         kernels::Suite::Quick => vec![s(1, 1, 1), s(127, 129, 131), s(512, 512, 512)],
-        kernels::Suite::Full => vec![s(1, 1, 1), s(1000, 999, 1001), s(4096, 4096, 4096)],
+        kernels::Suite::Full => vec![
+            s(1, 1, 1),
+            s(512, 512, 512),
+            s(1000, 999, 1001),
+            s(4096, 4096, 4096),
+        ],
     }
 }
 
@@ -159,11 +166,12 @@ pub enum Operands {
 }
 
 /// A kernel on the tiled shader: what differs between f32 and u32 is the id and the
-/// operands (which also fix the element type the shader is compiled with).
+/// operands (which also fix the element type the shader is compiled with; f32 operands
+/// follow the shape's check, see [`MatmulCheck`]).
 pub struct Tiled {
     pub id: &'static str,
     pub describe: &'static str,
-    pub operands: fn(&CaseInput, Dims) -> Operands,
+    pub operands: fn(&CaseInput, Dims, MatmulCheck) -> Operands,
 }
 
 impl Kernel for Tiled {
@@ -183,11 +191,13 @@ impl Kernel for Tiled {
         buffers(shape, 4)
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
+        let d = dims(input.shape);
+        let check = MatmulCheck::for_shape(d, input.input_scale);
         let operands = {
             let _s = tracing::info_span!("generate_inputs").entered();
-            (self.operands)(input, dims(input.shape))
+            (self.operands)(input, d, check)
         };
-        TiledMatmul::prepare(gpu, input, self.id, operands)
+        TiledMatmul::prepare(gpu, input, self.id, operands, check)
     }
 }
 
@@ -212,7 +222,7 @@ pub struct TiledMatmul {
     groups: [u32; 3],
     dims: Dims,
     operands: Operands,
-    seed: u64,
+    check: MatmulCheck,
     checks: kernels::RuntimeChecks,
     params: MatmulParams,
     vec4: bool,
@@ -224,6 +234,7 @@ impl TiledMatmul {
         input: &CaseInput,
         label: &str,
         operands: Operands,
+        check: MatmulCheck,
     ) -> Result<Box<dyn Prepared>> {
         let d = dims(input.shape);
         let params =
@@ -240,7 +251,14 @@ impl TiledMatmul {
             ("BK", f64::from(params.bk)),
             ("STAGES", f64::from(params.stages)),
         ];
-        let pipeline = kernels::compile(gpu, label, &source(elem, vec4), &constants, input.checks)?;
+        let pipeline = kernels::compile(
+            gpu,
+            label,
+            &source(elem, vec4),
+            &constants,
+            input.checks,
+            input.fault,
+        )?;
         let (abuf, bbuf, out, out_bytes) = gpu.scoped("allocating matmul buffers", || {
             let abuf = gpu.upload("A", a);
             let bbuf = gpu.upload("B", b);
@@ -257,7 +275,7 @@ impl TiledMatmul {
             groups,
             dims: d,
             operands,
-            seed: input.seed,
+            check,
             checks: input.checks,
             params,
             vec4,
@@ -288,29 +306,32 @@ impl Prepared for TiledMatmul {
         kernels::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
     }
 
-    fn output(&self) -> (&wgpu::Buffer, u64) {
-        (&self.out, self.out_bytes)
+    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)> {
+        vec![(&self.out, self.out_bytes)]
     }
 
-    fn verify(&self, output: &[u8]) -> Checked {
+    fn layout(&self) -> fault::Layout {
+        fault::Layout {
+            rows: self.dims.m as u32,
+            cols: self.dims.n as u32,
+            stride: self.dims.n as u32,
+            float: matches!(self.operands, Operands::F32(..)),
+        }
+    }
+
+    fn verify(&self, outputs: &[Vec<u8>], check_seed: u64) -> Checked {
+        let c = &outputs[0];
         match &self.operands {
-            Operands::F32(a, b) => {
-                let (tally, method) =
-                    verify::float_matmul(a, b, bytemuck::cast_slice(output), self.dims, self.seed);
-                Checked {
-                    tally,
-                    method,
-                    exact: false,
-                }
-            }
+            Operands::F32(a, b) => verify::float_matmul(
+                a,
+                b,
+                bytemuck::cast_slice(c),
+                self.dims,
+                self.check,
+                check_seed,
+            ),
             Operands::U32(a, b) => {
-                let (tally, method) =
-                    verify::u32_matmul(a, b, bytemuck::cast_slice(output), self.dims, self.seed);
-                Checked {
-                    tally,
-                    method,
-                    exact: true,
-                }
+                verify::u32_matmul(a, b, bytemuck::cast_slice(c), self.dims, check_seed)
             }
         }
     }

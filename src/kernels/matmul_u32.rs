@@ -4,7 +4,7 @@
 use crate::kernels::CaseInput;
 use crate::kernels::inputs::{self, stream};
 use crate::kernels::matmul::{Operands, Tiled};
-use crate::verify::Dims;
+use crate::verify::{Dims, MatmulCheck};
 
 pub static MATMUL_U32: Tiled = Tiled {
     id: "matmul-u32",
@@ -12,7 +12,7 @@ pub static MATMUL_U32: Tiled = Tiled {
     operands,
 };
 
-fn operands(input: &CaseInput, d: Dims) -> Operands {
+fn operands(input: &CaseInput, d: Dims, _check: MatmulCheck) -> Operands {
     Operands::U32(
         inputs::u32_values(input.seed, stream::A, d.m * d.k),
         inputs::u32_values(input.seed, stream::B, d.k * d.n),

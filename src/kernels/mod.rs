@@ -1,6 +1,7 @@
 //! The kernel registry. Each kernel is one `.wgsl` in `shaders/`, one `.rs` here with
 //! its inputs, encoding, CPU reference and bound, and one line in [`REGISTRY`].
 
+pub mod fault;
 pub mod inputs;
 pub mod matmul;
 pub mod matmul_f16;
@@ -13,7 +14,7 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::model::Launch;
-use crate::verify::Tally;
+pub use crate::verify::Checked;
 
 /// Every kernel gpu-canary knows, in suite order.
 pub static REGISTRY: &[&dyn Kernel] = &[
@@ -151,6 +152,8 @@ pub struct CaseInput<'a> {
     pub checks: RuntimeChecks,
     /// Launch parameters other than the kernel's defaults.
     pub params: Option<&'a Params>,
+    /// A fault the kernel's shader plants itself (tests only; see [`fault`]).
+    pub fault: Option<fault::ShaderFault>,
 }
 
 pub trait Kernel: Sync {
@@ -178,23 +181,38 @@ pub trait Prepared: Send {
     fn launch(&self) -> Launch;
     /// Records the kernel's dispatches into a compute pass.
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>);
-    /// The buffer holding the result, and its size in bytes.
-    fn output(&self) -> (&wgpu::Buffer, u64);
-    /// Checks the output bytes against the CPU reference.
-    fn verify(&self, output: &[u8]) -> Checked;
+    /// Every buffer the kernel writes, the result first, with its size in bytes. Each
+    /// is poisoned before the first run and before the last timed one, so a dispatch
+    /// that writes nothing cannot pass on zeros or on an earlier run's result; each is
+    /// read back after both, compared bit for bit, and verified.
+    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)>;
+    /// Where the result's elements lie, for faults planted into it.
+    fn layout(&self) -> fault::Layout;
+    /// Checks the outputs' bytes (in the order of [`Prepared::outputs`]) against the
+    /// CPU reference, with check vectors drawn from `check_seed`.
+    fn verify(&self, outputs: &[Vec<u8>], check_seed: u64) -> Checked;
     /// Work per dispatch and its unit: (1e9 × GFLOP, "GFLOP/s") or (bytes, "GB/s").
     fn work(&self) -> (f64, &'static str);
 }
 
-/// A verification's outcome before determinism is folded in.
-pub struct Checked {
-    pub tally: Tally,
-    pub method: &'static str,
-    pub exact: bool,
+/// Compiles `source` with naga's runtime checks as requested; `fault` adds the shader's
+/// fault switch (tests only).
+pub fn compile(
+    gpu: &Gpu,
+    label: &str,
+    source: &str,
+    constants: &[(&str, f64)],
+    checks: RuntimeChecks,
+    fault: Option<fault::ShaderFault>,
+) -> Result<wgpu::ComputePipeline> {
+    let mut constants = constants.to_vec();
+    constants.extend(fault.map(|f| f.switch()).unwrap_or_default());
+    compile_module(gpu, label, source, &constants, checks)
 }
 
-/// Compiles `source` with naga's runtime checks as requested.
-pub fn compile(
+/// [`compile`] without a fault switch: the shaders that have none (the poison fill,
+/// the fault planter).
+pub fn compile_module(
     gpu: &Gpu,
     label: &str,
     source: &str,
@@ -371,13 +389,12 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("matmul-f32-vec4", matmul::source("f32", true)),
         ("matmul-u32", matmul::source("u32", false)),
         ("matmul-u32-vec4", matmul::source("u32", true)),
-        ("reduce-f32", reduce_f32::SHADER.to_owned()),
-        (
-            "reduce-f32-subgroup",
-            reduce_f32::SHADER_SUBGROUP.to_owned(),
-        ),
+        ("reduce-f32", reduce_f32::source(false)),
+        ("reduce-f32-subgroup", reduce_f32::source(true)),
         ("matmul-f16", matmul_f16::SHADER.to_owned()),
         ("matmul-f16-staged", matmul_f16::SHADER_STAGED.to_owned()),
+        ("poison", fault::POISON_SHADER.to_owned()),
+        ("fault-planter", fault::PLANTER_SHADER.to_owned()),
     ]
 }
 

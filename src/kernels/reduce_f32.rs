@@ -1,19 +1,38 @@
-//! `reduce-f32`: the sum of N f32 values, both passes on the GPU, in a fixed order.
-//! The bound is γ_L(2⁻²³)·Σ|x| with L the deepest path's additions, counted here from
-//! the launch configuration (see [`depth`]).
+//! `reduce-f32`: the sum of N f32 values, both passes on the GPU, in a fixed order that
+//! the host simulates bit for bit ([`simulate`]): every pass-1 partial and the sum must
+//! equal the simulation exactly, and the sum must also lie within γ_L(2⁻²³)·Σ|x| of the
+//! f64 sum, with L the deepest path's additions counted from the launch configuration
+//! (see [`ReduceParams::depth`]).
 
 use std::collections::BTreeMap;
+
+use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::inputs::{self, stream};
-use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite};
+use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
 use crate::verify;
 
+/// The body shared by both entry points: bindings, loads, the invocation's own sum and
+/// the workgroup tree.
 pub const SHADER: &str = include_str!("../../shaders/reduce_f32.wgsl");
-/// The same reduction with subgroup shuffles, for adapters with `Features::SUBGROUP`.
-pub const SHADER_SUBGROUP: &str = include_str!("../../shaders/reduce_f32_subgroup.wgsl");
+/// The entry point that combines in workgroup memory.
+pub const ENTRY_TREE: &str = include_str!("../../shaders/reduce_f32_tree.wgsl");
+/// The entry point with subgroup shuffles, for adapters with `Features::SUBGROUP`: the
+/// same order, so the same bits.
+pub const ENTRY_SUBGROUP: &str = include_str!("../../shaders/reduce_f32_subgroup.wgsl");
+
+/// The shader as compiled: the body, then one entry point.
+pub fn source(subgroups: bool) -> String {
+    let entry = if subgroups {
+        ENTRY_SUBGROUP
+    } else {
+        ENTRY_TREE
+    };
+    format!("{SHADER}\n{entry}")
+}
 /// Pass 1's workgroup count is capped here: enough to fill any current GPU, few enough
 /// that pass 2 is one workgroup with a short sequential part.
 pub const MAX_GROUPS: u32 = 1024;
@@ -51,9 +70,10 @@ impl ReduceParams {
         let mut p = ReduceParams::default();
         if let Some(named) = named {
             for (k, &v) in named {
+                let whole = || kernels::whole_param("reduce-f32", k, v);
                 match k.as_str() {
-                    "WG" => p.wg = v as u32,
-                    "MIN_VEC4" => p.min_vec4 = v as u32,
+                    "WG" => p.wg = whole()?,
+                    "MIN_VEC4" => p.min_vec4 = whole()?,
                     "SUBGROUPS" => p.subgroups = v != 0.0,
                     other => {
                         return Err(format!(
@@ -86,19 +106,18 @@ impl ReduceParams {
             .clamp(1, MAX_GROUPS)
     }
 
-    /// The implementation and its shader.
-    pub fn variant(&self) -> (&'static str, &'static str) {
+    /// The implementation's name.
+    pub fn variant(&self) -> &'static str {
         if self.subgroups {
-            ("subgroup-shuffle", SHADER_SUBGROUP)
+            "subgroup-shuffle"
         } else {
-            ("workgroup-tree", SHADER)
+            "workgroup-tree"
         }
     }
 
     /// Additions on the deepest path from an input to the result: pass 1's sequential
-    /// loop, the lane combine (2) and the tree (log2 WG: a workgroup tree, or a subgroup
-    /// butterfly of log2 S levels then a tree of log2(WG/S) levels), then the same for
-    /// pass 2.
+    /// loop, the lane combine (2) and the tree (log2 WG levels, whichever entry point),
+    /// then the same for pass 2.
     pub fn depth(&self, n: u32) -> u64 {
         let n4 = n.div_ceil(4);
         let g = self.groups(n4);
@@ -123,7 +142,7 @@ impl Kernel for ReduceF32 {
         "reduce-f32"
     }
     fn describe(&self) -> &'static str {
-        "sum of N f32 values, fixed order (bitwise reproducible); f64 reference"
+        "sum of N f32 values in a fixed order; every partial checked bit for bit against that order simulated"
     }
     fn shape_kind(&self) -> ShapeKind {
         ShapeKind::Reduce
@@ -157,32 +176,36 @@ impl Kernel for ReduceF32 {
         let n4 = n.div_ceil(4);
         let g = params.groups(n4);
         let constants = [("WG", f64::from(params.wg))];
-        let (variant, shader) = params.variant();
-        let pipeline = kernels::compile(gpu, self.id(), shader, &constants, input.checks)?;
+        let pipeline = kernels::compile(
+            gpu,
+            self.id(),
+            &source(params.subgroups),
+            &constants,
+            input.checks,
+            input.fault,
+        )?;
         let (xbuf, partials, out) = gpu.scoped("allocating reduce buffers", || {
             let mut padded = x.clone();
             padded.resize(n4 as usize * 4, 0.0);
-            // Zero-initialised (wgpu guarantees it), so the padding of partials to whole
-            // vec4s adds exact zeros in pass 2.
             (
                 gpu.upload("x", bytemuck::cast_slice(&padded)),
                 gpu.output("partials", u64::from(g.div_ceil(4)) * 16),
                 gpu.output("sum", 4),
             )
         })?;
-        let p1 = kernels::params(gpu, &[n4, 0, 0, 0]);
-        let p2 = kernels::params(gpu, &[g.div_ceil(4), 0, 0, 0]);
+        let p1 = kernels::params(gpu, &[n4, n, 0, 0]);
+        let p2 = kernels::params(gpu, &[g.div_ceil(4), g, 0, 0]);
         let bind1 = kernels::bind(gpu, &pipeline, &[&xbuf, &partials, &p1])?;
         let bind2 = kernels::bind(gpu, &pipeline, &[&partials, &out, &p2])?;
         Ok(Box::new(Reduce {
             pipeline,
             bind1,
             bind2,
+            partials,
             out,
             groups: g,
             x,
             checks: input.checks,
-            variant,
             params,
         }))
     }
@@ -192,18 +215,18 @@ struct Reduce {
     pipeline: wgpu::ComputePipeline,
     bind1: wgpu::BindGroup,
     bind2: wgpu::BindGroup,
+    partials: wgpu::Buffer,
     out: wgpu::Buffer,
     groups: u32,
     x: Vec<f32>,
     checks: kernels::RuntimeChecks,
-    variant: &'static str,
     params: ReduceParams,
 }
 
 impl Prepared for Reduce {
     fn launch(&self) -> Launch {
         Launch {
-            variant: self.variant.to_owned(),
+            variant: self.params.variant().to_owned(),
             workgroup_size: [self.params.wg, 1, 1],
             workgroups: vec![[self.groups, 1, 1], [1, 1, 1]],
             tile: None,
@@ -221,16 +244,67 @@ impl Prepared for Reduce {
         pass.dispatch_workgroups(1, 1, 1);
     }
 
-    fn output(&self) -> (&wgpu::Buffer, u64) {
-        (&self.out, 4)
+    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)> {
+        vec![
+            (&self.out, 4),
+            (&self.partials, u64::from(self.groups.div_ceil(4)) * 16),
+        ]
     }
 
-    fn verify(&self, output: &[u8]) -> Checked {
-        let actual: f32 = bytemuck::cast_slice(output)[0];
+    fn layout(&self) -> fault::Layout {
+        fault::Layout {
+            rows: 1,
+            cols: 1,
+            stride: 1,
+            float: true,
+        }
+    }
+
+    fn verify(&self, outputs: &[Vec<u8>], _check_seed: u64) -> Checked {
+        let sum: f32 = bytemuck::cast_slice(&outputs[0])[0];
+        let partials: &[f32] = &bytemuck::cast_slice(&outputs[1])[..self.groups as usize];
+        let (want_partials, want_sum) = simulate(&self.x, &self.params);
+        // Index 0 is the sum, 1 + i partial i; a wrong partial is named first, as the
+        // place the fault happened.
+        let g = self.groups;
+        let mut t = verify::Tally::default();
+        for (i, (&want, &got)) in want_partials.iter().zip(partials).enumerate() {
+            let at = format!("partial {i} of {g} (pass 1, workgroup {i})");
+            t.record_at(
+                1 + i as u64,
+                None,
+                Some(&at),
+                f64::from(want),
+                f64::from(got),
+                0.0,
+            );
+        }
+        let mut s = verify::Tally::default();
+        s.record_at(
+            0,
+            None,
+            Some("the sum (pass 2)"),
+            f64::from(want_sum),
+            f64::from(sum),
+            0.0,
+        );
+        // The simulation's own sanity: its sum within the derived bound of the f64 sum.
+        let s = s.merge(verify::float_sum(
+            &self.x,
+            sum,
+            self.params.depth(self.x.len() as u32),
+        ));
+        let first = t.first_mismatch.take();
+        let mut tally = t.merge(s);
+        if first.is_some() {
+            tally.first_mismatch = first;
+        }
         Checked {
-            tally: verify::float_sum(&self.x, actual, self.params.depth(self.x.len() as u32)),
-            method: "full",
-            exact: false,
+            tally,
+            method: "exact-simulated-order",
+            reference: "simulated-order",
+            exact: true,
+            miss_probability: 0.0,
         }
     }
 
@@ -239,49 +313,74 @@ impl Prepared for Reduce {
     }
 }
 
+/// Vec4 `i` of `v`, with the lanes past its end as +0 (as the shader loads them).
+fn quad(v: &[f32], i: usize) -> [f32; 4] {
+    match v.get(4 * i..4 * i + 4) {
+        Some(q) => [q[0], q[1], q[2], q[3]],
+        None => std::array::from_fn(|c| v.get(4 * i + c).copied().unwrap_or(0.0)),
+    }
+}
+
+/// One pass of the shader over `v` with `groups` workgroups of `wg`: each workgroup's
+/// sum, in the shader's order (see `shaders/reduce_f32.wgsl`).
+fn pass(v: &[f32], groups: usize, wg: usize) -> Vec<f32> {
+    let n4 = v.len().div_ceil(4);
+    let stride = groups * wg;
+    // Invocation t's lanes add its vec4s t, t + stride, ... in order; chunks of
+    // neighbouring invocations read memory in order.
+    const CHUNK: usize = 1024;
+    let own: Vec<f32> = (0..stride.div_ceil(CHUNK))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let lo = c * CHUNK;
+            let hi = (lo + CHUNK).min(stride);
+            let mut acc = vec![[0f32; 4]; hi - lo];
+            let mut base = 0;
+            while base + lo < n4 {
+                for (t, a) in (lo..hi).zip(acc.iter_mut()) {
+                    if base + t < n4 {
+                        let q = quad(v, base + t);
+                        for (s, x) in a.iter_mut().zip(q) {
+                            *s += x;
+                        }
+                    }
+                }
+                base += stride;
+            }
+            acc.into_iter().map(|a| (a[0] + a[1]) + (a[2] + a[3]))
+        })
+        .collect();
+    own.par_chunks(wg).map(tree).collect()
+}
+
+/// A workgroup's values added neighbours first: at level s, value v + s into value v
+/// for every v that is a multiple of 2s.
+fn tree(values: &[f32]) -> f32 {
+    let mut p = values.to_vec();
+    let mut s = 1;
+    while s < p.len() {
+        for v in (0..p.len()).step_by(2 * s) {
+            if v + s < p.len() {
+                p[v] += p[v + s];
+            }
+        }
+        s *= 2;
+    }
+    p[0]
+}
+
+/// The kernel's order on the CPU: pass 1's partials and the sum, the bits a correct
+/// device gives for this launch configuration (whichever entry point).
+pub fn simulate(x: &[f32], p: &ReduceParams) -> (Vec<f32>, f32) {
+    let wg = p.wg as usize;
+    let partials = pass(x, p.groups(x.len().div_ceil(4) as u32) as usize, wg);
+    let sum = pass(&partials, 1, wg)[0];
+    (partials, sum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The workgroup-tree shader's order, on the CPU, for checking `depth` against it.
-    fn simulate(x: &[f32], p: ReduceParams) -> f32 {
-        let wg = p.wg;
-        let pass = |v: &[[f32; 4]], g: u32| -> Vec<f32> {
-            let stride = (g * wg) as usize;
-            (0..g)
-                .map(|w| {
-                    let mut part: Vec<f32> = (0..wg)
-                        .map(|l| {
-                            let mut acc = [0f32; 4];
-                            let mut i = (w * wg + l) as usize;
-                            while i < v.len() {
-                                for c in 0..4 {
-                                    acc[c] += v[i][c];
-                                }
-                                i += stride;
-                            }
-                            (acc[0] + acc[1]) + (acc[2] + acc[3])
-                        })
-                        .collect();
-                    let mut s = wg as usize / 2;
-                    while s > 0 {
-                        for l in 0..s {
-                            part[l] += part[l + s];
-                        }
-                        s /= 2;
-                    }
-                    part[0]
-                })
-                .collect()
-        };
-        let quads = |v: &[f32]| -> Vec<[f32; 4]> {
-            v.chunks(4)
-                .map(|c| std::array::from_fn(|i| c.get(i).copied().unwrap_or(0.0)))
-                .collect()
-        };
-        let partials = pass(&quads(x), p.groups(x.len().div_ceil(4) as u32));
-        pass(&quads(&partials), 1)[0]
-    }
 
     #[test]
     fn the_simulated_order_is_within_the_derived_bound() {
@@ -293,7 +392,9 @@ mod tests {
         for p in [ReduceParams::default(), small] {
             for n in [1u32, 3, 1000, (1 << 20) + 3] {
                 let x = inputs::f32_values(11, stream::A, n as usize, 1.0);
-                let t = verify::float_sum(&x, simulate(&x, p), p.depth(n));
+                let (partials, sum) = simulate(&x, &p);
+                assert_eq!(partials.len() as u32, p.groups(n.div_ceil(4)));
+                let t = verify::float_sum(&x, sum, p.depth(n));
                 assert!(
                     t.first_mismatch.is_none(),
                     "{p:?} n={n}: {:?}",
@@ -301,6 +402,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_simulation_follows_the_shaders_order() {
+        // A slow, literal reading of the shader: invocation t of workgroup w adds vec4s
+        // w·WG + t + j·G·WG lane by lane, combines (x + y) + (z + w), then the tree adds
+        // neighbours first.
+        let p = ReduceParams {
+            wg: 8,
+            min_vec4: 1,
+            subgroups: false,
+        };
+        let x = inputs::f32_values(5, stream::A, 4 * 8 * 3 + 5, 1.0);
+        let n4 = x.len().div_ceil(4);
+        let g = p.groups(n4 as u32) as usize;
+        let lane = |i: usize, c: usize| x.get(4 * i + c).copied().unwrap_or(0.0);
+        let partial = |w: usize| -> f32 {
+            let mut vals: Vec<f32> = (0..8)
+                .map(|t| {
+                    let mut acc = [0f32; 4];
+                    let mut i = w * 8 + t;
+                    while i < n4 {
+                        for (c, a) in acc.iter_mut().enumerate() {
+                            *a += lane(i, c);
+                        }
+                        i += g * 8;
+                    }
+                    (acc[0] + acc[1]) + (acc[2] + acc[3])
+                })
+                .collect();
+            for s in [1, 2, 4] {
+                for v in (0..8).step_by(2 * s) {
+                    vals[v] += vals[v + s];
+                }
+            }
+            vals[0]
+        };
+        let (partials, _) = simulate(&x, &p);
+        let literal: Vec<u32> = (0..g).map(|w| partial(w).to_bits()).collect();
+        assert_eq!(
+            partials.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            literal
+        );
+        // Neighbours first is not the same order as halves first: the order is the
+        // shader's, not any order that happens to round alike.
+        let v = [1e8f32, 1.0, -1e8, 1.0];
+        assert_eq!(tree(&v), 0.0);
+        assert_eq!((v[0] + v[2]) + (v[1] + v[3]), 2.0);
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! Poisoned buffers, and faults planted on the GPU side to prove the checks.
+//!
+//! Every buffer a kernel writes is filled with [`POISON`] (a NaN) before the first run
+//! and before the last timed one, so a dispatch that writes nothing reads back NaNs,
+//! never zeros that might pass or an earlier run's good result.
+//!
+//! The faults (tests only, through `--inject-fault`) come two ways, both on the GPU:
+//! work a kernel leaves undone is a switch in the kernel's own shader (the pipeline
+//! constants `FAULT`, `FAULT_ROW`, `FAULT_COL`, never set in a normal run, so the
+//! compiler removes the switch); a wrong value is planted into the result by a small
+//! shader dispatched right after the kernel, in the same pass.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{self, RuntimeChecks, ShapeKind};
+
+/// The poison: a quiet NaN as f32, an unlikely word as u32.
+pub const POISON: u32 = 0x7ff0_dead;
+pub const POISON_SHADER: &str = include_str!("../../shaders/poison.wgsl");
+pub const PLANTER_SHADER: &str = include_str!("../../shaders/fault.wgsl");
+
+/// Codes of the in-kernel switch (`FAULT` in the kernels' shaders).
+pub mod code {
+    /// reduce-f32: every partial, and the sum, written as 0.
+    pub const ZERO_PARTIALS: u32 = 1;
+    /// reduce-f32: the input's last vec4 skipped.
+    pub const SKIP_LAST: u32 = 2;
+    /// matmul: the workgroup's (or subgroup's) output tile holding (FAULT_ROW,
+    /// FAULT_COL) stored as zeros.
+    pub const TILE: u32 = 3;
+    /// Nothing stored at all.
+    pub const NO_WRITE: u32 = 4;
+}
+
+/// A fault planted on the GPU side.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ShaderFault {
+    /// `value` added to element (row, col) of the result (f32 add; wrapping for u32).
+    Add {
+        row: u32,
+        col: u32,
+        value: f64,
+    },
+    /// The bits of `mask` flipped in elements (row, col) and (row, col2).
+    Xor {
+        row: u32,
+        col: u32,
+        col2: u32,
+        mask: u32,
+    },
+    /// Row `row` of the result overwritten with zeros.
+    ZeroRow {
+        row: u32,
+    },
+    /// The output tile holding (row, col) stored as zeros by the kernel.
+    Tile {
+        row: u32,
+        col: u32,
+    },
+    ZeroPartials,
+    SkipLast,
+    NoWrite,
+}
+
+/// The forms `--inject-fault` takes for a shader fault.
+pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write";
+
+impl ShaderFault {
+    /// Parses one of [`FORMS`]; `None` when `s` is not a shader fault at all.
+    pub fn parse(s: &str) -> Option<std::result::Result<ShaderFault, String>> {
+        let (name, rest) = s.split_once('@').unwrap_or((s, ""));
+        let (at, value) = rest
+            .split_once('=')
+            .map_or((rest, None), |(a, v)| (a, Some(v)));
+        let bad = || format!("invalid --inject-fault '{s}'; use one of: {FORMS}");
+        let nums = || -> std::result::Result<Vec<u32>, String> {
+            at.split(',')
+                .map(|p| p.trim().parse::<u32>().map_err(|_| bad()))
+                .collect()
+        };
+        let parsed = match name {
+            "add" => nums().and_then(|v| match (&v[..], value) {
+                (&[row, col], None) => Ok(ShaderFault::Add {
+                    row,
+                    col,
+                    value: 1.0,
+                }),
+                (&[row, col], Some(x)) => x
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(|value| ShaderFault::Add { row, col, value })
+                    .ok_or_else(bad),
+                _ => Err(bad()),
+            }),
+            "xor" => nums().and_then(|v| {
+                let mask = match value {
+                    None => 1 << 31,
+                    Some(m) => {
+                        let m = m.trim_start_matches("0x");
+                        u32::from_str_radix(m, 16).map_err(|_| bad())?
+                    }
+                };
+                match v[..] {
+                    [row, col, col2] => Ok(ShaderFault::Xor {
+                        row,
+                        col,
+                        col2,
+                        mask,
+                    }),
+                    _ => Err(bad()),
+                }
+            }),
+            "zero-row" => nums().and_then(|v| match v[..] {
+                [row] => Ok(ShaderFault::ZeroRow { row }),
+                _ => Err(bad()),
+            }),
+            "tile" => nums().and_then(|v| match v[..] {
+                [row, col] => Ok(ShaderFault::Tile { row, col }),
+                _ => Err(bad()),
+            }),
+            "zero-partials" | "skip-last" | "no-write" if !rest.is_empty() => Err(bad()),
+            "zero-partials" => Ok(ShaderFault::ZeroPartials),
+            "skip-last" => Ok(ShaderFault::SkipLast),
+            "no-write" => Ok(ShaderFault::NoWrite),
+            _ => return None,
+        };
+        Some(parsed)
+    }
+
+    /// As written on the command line (and recorded in `config.fault`).
+    pub fn name(&self) -> String {
+        match *self {
+            ShaderFault::Add { row, col, value } => format!("add@{row},{col}={value}"),
+            ShaderFault::Xor {
+                row,
+                col,
+                col2,
+                mask,
+            } => format!("xor@{row},{col},{col2}=0x{mask:08x}"),
+            ShaderFault::ZeroRow { row } => format!("zero-row@{row}"),
+            ShaderFault::Tile { row, col } => format!("tile@{row},{col}"),
+            ShaderFault::ZeroPartials => "zero-partials".into(),
+            ShaderFault::SkipLast => "skip-last".into(),
+            ShaderFault::NoWrite => "no-write".into(),
+        }
+    }
+
+    /// Whether kernels of this kind can plant it.
+    pub fn applies_to(&self, kind: ShapeKind) -> bool {
+        match self {
+            ShaderFault::Tile { .. } => kind == ShapeKind::Matmul,
+            ShaderFault::ZeroPartials | ShaderFault::SkipLast => kind == ShapeKind::Reduce,
+            _ => true,
+        }
+    }
+
+    /// The kernel's own switch as pipeline constants; empty for faults the planter
+    /// plants.
+    pub fn switch(&self) -> Vec<(&'static str, f64)> {
+        let (c, row, col) = match *self {
+            ShaderFault::Tile { row, col } => (code::TILE, row, col),
+            ShaderFault::ZeroPartials => (code::ZERO_PARTIALS, 0, 0),
+            ShaderFault::SkipLast => (code::SKIP_LAST, 0, 0),
+            ShaderFault::NoWrite => (code::NO_WRITE, 0, 0),
+            _ => return Vec::new(),
+        };
+        vec![
+            ("FAULT", f64::from(c)),
+            ("FAULT_ROW", f64::from(row)),
+            ("FAULT_COL", f64::from(col)),
+        ]
+    }
+}
+
+/// Where a kernel's result lies in its output buffer: `rows`×`cols` elements, row `i`
+/// starting at element `i·stride`; `float` for f32 elements, else u32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub rows: u32,
+    pub cols: u32,
+    pub stride: u32,
+    pub float: bool,
+}
+
+/// A planter ready to dispatch after the kernel, in the same pass.
+pub struct Planter {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: u32,
+}
+
+impl Planter {
+    /// The planter of `fault` into `result`, or `None` when the kernel plants it itself
+    /// or the position lies outside this result (the fault then fires at other shapes
+    /// only).
+    pub fn new(
+        gpu: &Gpu,
+        fault: ShaderFault,
+        result: &wgpu::Buffer,
+        layout: Layout,
+    ) -> Result<Option<Planter>> {
+        const OP_ADD_F32: u32 = 1;
+        const OP_ADD_U32: u32 = 2;
+        const OP_XOR: u32 = 3;
+        const OP_ZERO_ROW: u32 = 4;
+        let inside =
+            |row: u32, cols: &[u32]| row < layout.rows && cols.iter().all(|&c| c < layout.cols);
+        let (op, row, col, col2, value, mask, groups) = match fault {
+            ShaderFault::Add { row, col, value } if inside(row, &[col]) => {
+                let op = if layout.float { OP_ADD_F32 } else { OP_ADD_U32 };
+                (op, row, col, 0, value, 0, 1)
+            }
+            ShaderFault::Xor {
+                row,
+                col,
+                col2,
+                mask,
+            } if inside(row, &[col, col2]) => (OP_XOR, row, col, col2, 0.0, mask, 1),
+            ShaderFault::ZeroRow { row } if inside(row, &[0]) => (
+                OP_ZERO_ROW,
+                row,
+                0,
+                0,
+                0.0,
+                0,
+                layout.cols.div_ceil(64).min(1024),
+            ),
+            _ => return Ok(None),
+        };
+        let constants = [
+            ("OP", f64::from(op)),
+            ("ROW", f64::from(row)),
+            ("COL", f64::from(col)),
+            ("COL2", f64::from(col2)),
+            ("STRIDE", f64::from(layout.stride)),
+            ("COLS", f64::from(layout.cols)),
+            ("VALUE", value),
+            ("MASK", f64::from(mask)),
+        ];
+        let pipeline = kernels::compile_module(
+            gpu,
+            "fault-planter",
+            PLANTER_SHADER,
+            &constants,
+            RuntimeChecks::Checked,
+        )?;
+        let bind_group = kernels::bind(gpu, &pipeline, &[result])?;
+        Ok(Some(Planter {
+            pipeline,
+            bind_group,
+            groups,
+        }))
+    }
+
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        kernels::encode_one(pass, &self.pipeline, &self.bind_group, [self.groups, 1, 1]);
+    }
+}
+
+/// Fills every buffer with [`POISON`] and waits: one submission, outside any timed pass.
+pub fn poison(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<()> {
+    let _s = tracing::info_span!("poison").entered();
+    let pipeline = match gpu.poison_pipeline.get() {
+        Some(p) => p,
+        None => {
+            let p = kernels::compile_module(
+                gpu,
+                "poison",
+                POISON_SHADER,
+                &[("POISON", f64::from(POISON))],
+                RuntimeChecks::Checked,
+            )?;
+            gpu.poison_pipeline.get_or_init(|| p)
+        }
+    };
+    let groups = buffers
+        .iter()
+        .map(|&(b, bytes)| {
+            let words = bytes.div_ceil(4);
+            let g = words.div_ceil(256).clamp(1, 4096) as u32;
+            kernels::bind(gpu, pipeline, &[b]).map(|bg| (bg, g))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("poison"),
+            timestamp_writes: None,
+        });
+        for (bg, g) in &groups {
+            kernels::encode_one(&mut pass, pipeline, bg, [*g, 1, 1]);
+        }
+    }
+    gpu.submit_and_wait(enc.finish()).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shader_faults_parse_and_print_back() {
+        for s in [
+            "add@2039,2047=1",
+            "add@0,0=0.5",
+            "xor@5,1,300=0x80000000",
+            "zero-row@17",
+            "tile@2055,2047",
+            "zero-partials",
+            "skip-last",
+            "no-write",
+        ] {
+            let f = ShaderFault::parse(s).unwrap().unwrap();
+            assert_eq!(f.name(), s);
+            assert_eq!(ShaderFault::parse(&f.name()).unwrap().unwrap(), f);
+        }
+        assert_eq!(
+            ShaderFault::parse("add@3,4").unwrap().unwrap(),
+            ShaderFault::Add {
+                row: 3,
+                col: 4,
+                value: 1.0
+            }
+        );
+        assert_eq!(
+            ShaderFault::parse("xor@1,2,3").unwrap().unwrap(),
+            ShaderFault::Xor {
+                row: 1,
+                col: 2,
+                col2: 3,
+                mask: 1 << 31
+            }
+        );
+        for bad in [
+            "add@1",
+            "add@x,2",
+            "add@1,2=nan",
+            "tile@1",
+            "no-write@3",
+            "xor@1,2",
+        ] {
+            let e = ShaderFault::parse(bad).unwrap().unwrap_err();
+            assert!(e.contains(FORMS), "{bad}: {e}");
+        }
+        assert!(ShaderFault::parse("stall").is_none());
+    }
+
+    #[test]
+    fn kernels_plant_work_faults_and_the_planter_plants_values() {
+        let tile = ShaderFault::Tile { row: 1, col: 2 };
+        assert_eq!(
+            tile.switch(),
+            vec![("FAULT", 3.0), ("FAULT_ROW", 1.0), ("FAULT_COL", 2.0)]
+        );
+        assert!(ShaderFault::ZeroRow { row: 0 }.switch().is_empty());
+        assert!(!tile.applies_to(ShapeKind::Reduce));
+        assert!(!ShaderFault::SkipLast.applies_to(ShapeKind::Matmul));
+        assert!(ShaderFault::NoWrite.applies_to(ShapeKind::Reduce));
+    }
+}
