@@ -8,7 +8,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use gpu_canary::gpu::timing::Timestamps;
 use gpu_canary::gpu::{AdapterFilter, Gpu};
-use gpu_canary::kernels::{self, CaseInput, Prepared, RuntimeChecks, Shape, inputs};
+use gpu_canary::inputs;
+use gpu_canary::kernels::{self, CaseInput, Prepared, RuntimeChecks, Shape};
 use gpu_canary::runner;
 use gpu_canary::verify::{self, Dims};
 use rayon::prelude::*;
@@ -59,7 +60,7 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
 fn gpu_kernels(c: &mut Criterion) {
     // SAFETY: set before any thread reads the environment.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
-    let gpu = match Gpu::open(&AdapterFilter::default()) {
+    let gpu = match Gpu::open(&AdapterFilter::default(), &kernels::needs()) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("no adapter, GPU benches skipped: {e}");

@@ -3,44 +3,54 @@
 
 use serde::Serialize;
 
-use crate::gpu::{self, device_type_name};
-use crate::model::LimitsUsed;
+use crate::gpu;
+use crate::model::{AdapterFingerprint, TimingMethod};
 
+/// What to list (`AdaptersConfig::from_args` in `config`).
+#[derive(Debug, Clone)]
+pub struct AdaptersConfig {
+    /// Print JSON instead of a table.
+    pub json: bool,
+    /// Only these backends (all when absent).
+    pub backends: Option<wgpu::Backends>,
+}
+
+/// One adapter: its fingerprint as a run would record it (every feature the adapter
+/// offers, its limits), and the capabilities that matter to the canary at a glance.
 #[derive(Debug, Serialize)]
 pub struct AdapterEntry {
-    pub name: String,
-    pub vendor: u32,
-    pub device: u32,
-    pub device_type: String,
-    pub backend: String,
-    pub driver: String,
-    pub driver_info: String,
+    #[serde(flatten)]
+    pub adapter: AdapterFingerprint,
     pub timestamps: bool,
     pub subgroups: bool,
     pub shader_f16: bool,
     pub cooperative_matrix: bool,
-    pub limits: LimitsUsed,
+}
+
+/// How many adapters there were, for `main`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdaptersOutcome {
+    pub found: usize,
 }
 
 pub fn list(backends: Option<wgpu::Backends>) -> Vec<AdapterEntry> {
     gpu::enumerate(backends)
         .into_iter()
         .map(|a| {
-            let i = a.get_info();
             let f = a.features();
+            let timestamps = f.contains(wgpu::Features::TIMESTAMP_QUERY);
+            let timing = if timestamps {
+                TimingMethod::GpuTimestamps
+            } else {
+                TimingMethod::WallClock
+            };
             AdapterEntry {
-                name: i.name.clone(),
-                vendor: i.vendor,
-                device: i.device,
-                device_type: device_type_name(i.device_type).into(),
-                backend: gpu::backend_name(i.backend),
-                driver: i.driver.trim().into(),
-                driver_info: i.driver_info.trim().into(),
-                timestamps: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+                // The timestamp period needs an open queue: not known from a listing.
+                adapter: gpu::fingerprint(&gpu::adapter_info(&a), f, &a.limits(), timing, None),
+                timestamps,
                 subgroups: f.contains(wgpu::Features::SUBGROUP),
                 shader_f16: f.contains(wgpu::Features::SHADER_F16),
                 cooperative_matrix: f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
-                limits: gpu::limits_used(&a.limits()),
             }
         })
         .collect()
@@ -51,7 +61,8 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
         return "no adapters found: install a Vulkan driver (software: apt-get install -y mesa-vulkan-drivers libvulkan1)\n".into();
     }
     let mut s = String::new();
-    for (i, a) in list.iter().enumerate() {
+    for (i, e) in list.iter().enumerate() {
+        let a = &e.adapter;
         let yn = |b: bool| if b { "yes" } else { "no" };
         s.push_str(&format!(
             "[{i}] {name}\n    type {ty}, backend {be}, vendor 0x{v:04x}, device 0x{d:04x}\n    driver {dr} {di}\n    timestamps {ts}, subgroups {sg}, f16 {f16}, cooperative matrix {cm}\n    max storage binding {sb} B, max buffer {mb} B, max workgroup {x}x{y}x{z}, max invocations {inv}\n",
@@ -62,10 +73,10 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
             d = a.device,
             dr = a.driver,
             di = a.driver_info,
-            ts = yn(a.timestamps),
-            sg = yn(a.subgroups),
-            f16 = yn(a.shader_f16),
-            cm = yn(a.cooperative_matrix),
+            ts = yn(e.timestamps),
+            sg = yn(e.subgroups),
+            f16 = yn(e.shader_f16),
+            cm = yn(e.cooperative_matrix),
             sb = a.limits.max_storage_buffer_binding_size,
             mb = a.limits.max_buffer_size,
             x = a.limits.max_compute_workgroup_size_x,
@@ -75,4 +86,18 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
         ));
     }
     s
+}
+
+/// Lists the adapters, as text or JSON on stdout.
+pub fn run(cfg: &AdaptersConfig) -> AdaptersOutcome {
+    let list = list(cfg.backends);
+    if cfg.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).expect("adapter list serialises")
+        );
+    } else {
+        print!("{}", render_text(&list));
+    }
+    AdaptersOutcome { found: list.len() }
 }

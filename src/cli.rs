@@ -1,5 +1,5 @@
 //! Command-line flags (clap derive). The only module that knows clap: flags are parsed
-//! here, then validated into plain [`crate::config`] values.
+//! here; `config` turns them into plain values (this module imports nothing of it).
 
 use std::path::PathBuf;
 
@@ -73,7 +73,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = SuiteArg::Quick)]
     pub suite: SuiteArg,
     /// Seed of the input generator (same seed, same inputs, on every machine).
-    #[arg(long, default_value_t = crate::config::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::inputs::DEFAULT_SEED)]
     pub seed: u64,
     /// Seed of the check vectors (default: fresh from the OS each run; the one used is
     /// recorded in result.json as config.check_seed, and this replays it).

@@ -14,16 +14,48 @@
 //! speed-up from tuning is not mistaken for one from the driver.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cli::{CompareArgs, FormatArg};
-use crate::error::exit;
+use crate::error::{Error, Result};
 use crate::export::{fmt_ns, markdown::adapter_line};
-use crate::kernels::{inputs, params_text};
+use crate::inputs;
+use crate::kernels::params_text;
 use crate::model::{KernelResult, KernelStatus, RunReport, read_report};
 use crate::stats;
 
+/// How to print a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Md,
+    Json,
+}
+
+/// What to compare (`CompareConfig::from_args` in `config`).
+#[derive(Debug, Clone)]
+pub struct CompareConfig {
+    pub baseline: PathBuf,
+    pub current: PathBuf,
+    /// Practical threshold in percent: smaller changes are `unchanged`.
+    pub threshold_pct: f64,
+    pub format: Format,
+    /// Compare timings even when the adapter fingerprints differ.
+    pub allow_different_adapter: bool,
+}
+
+/// What the comparison found, worst first: `main` turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finding {
+    /// A kernel is wrong now, or an exact checksum changed.
+    Wrong,
+    /// A kernel is `slower`.
+    Slower,
+    /// Neither.
+    Ok,
+}
 pub const MIN_SAMPLES: usize = 5;
 pub const RESAMPLES: u64 = 2000;
 const BOOTSTRAP_SEED: u64 = 0x5eed_c0de;
@@ -86,7 +118,7 @@ pub struct Comparison {
     pub kernels: Vec<KernelComparison>,
     pub only_in_baseline: Vec<String>,
     pub only_in_current: Vec<String>,
-    pub exit_code: i32,
+    pub finding: Finding,
 }
 
 /// 95 % bootstrap interval of median(current)/median(baseline), and the point ratio.
@@ -285,12 +317,12 @@ pub fn compare(
     kernels.sort_by_key(|k| (!k.correctness.is_wrong(), k.verdict != PerfVerdict::Slower));
     let keys = |r: &RunReport| r.kernels.iter().map(KernelResult::key).collect::<Vec<_>>();
     let (bkeys, ckeys) = (keys(b), keys(c));
-    let exit_code = if kernels.iter().any(|k| k.correctness.is_wrong()) {
-        exit::WRONG_RESULT
+    let finding = if kernels.iter().any(|k| k.correctness.is_wrong()) {
+        Finding::Wrong
     } else if kernels.iter().any(|k| k.verdict == PerfVerdict::Slower) {
-        exit::REGRESSION
+        Finding::Slower
     } else {
-        exit::OK
+        Finding::Ok
     };
     Comparison {
         baseline: names.0.to_owned(),
@@ -309,7 +341,7 @@ pub fn compare(
             .cloned()
             .collect(),
         kernels,
-        exit_code,
+        finding,
     }
 }
 
@@ -424,46 +456,36 @@ pub fn render_md(c: &Comparison) -> String {
     s
 }
 
-pub fn main(a: &CompareArgs) -> i32 {
-    if !a.threshold.is_finite() || a.threshold <= 0.0 || a.threshold >= 100.0 {
-        eprintln!(
-            "error: invalid --threshold {}: use a percentage between 0 and 100, e.g. 5",
-            a.threshold
-        );
-        return exit::USAGE;
-    }
-    let (b, c) = match (read_report(&a.baseline), read_report(&a.current)) {
-        (Ok(b), Ok(c)) => (b, c),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+/// Reads both results, compares them and prints the comparison as `cfg` asks.
+pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
+    let b = read_report(&cfg.baseline).map_err(Error::Usage)?;
+    let c = read_report(&cfg.current).map_err(Error::Usage)?;
     let names = (
-        a.baseline.display().to_string(),
-        a.current.display().to_string(),
+        cfg.baseline.display().to_string(),
+        cfg.current.display().to_string(),
     );
     let cmp = compare(
         &b,
         &c,
-        a.threshold,
-        a.allow_different_adapter,
+        cfg.threshold_pct,
+        cfg.allow_different_adapter,
         (&names.0, &names.1),
     );
-    match a.format {
-        FormatArg::Text => print!("{}", render_text(&cmp, &b, &c)),
-        FormatArg::Json => println!(
+    match cfg.format {
+        Format::Text => print!("{}", render_text(&cmp, &b, &c)),
+        Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&cmp).expect("comparison serialises")
         ),
-        FormatArg::Md => {
+        Format::Md => {
             let md = render_md(&cmp);
             print!("{md}");
-            crate::app::append_step_summary(md.as_bytes());
+            crate::export::append_step_summary(md.as_bytes())
+                .map_err(|e| Error::io(format!("cannot append to GITHUB_STEP_SUMMARY: {e}")))?;
         }
     }
     let _ = std::io::stdout().flush();
-    cmp.exit_code
+    Ok(cmp)
 }
 
 #[cfg(test)]

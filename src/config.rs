@@ -1,129 +1,24 @@
-//! Flags validated into plain data. Everything that can be refused before touching the
-//! GPU is refused here, with a one-line error naming the value and the fix (exit 2).
+//! Flags → plain configuration: where the clap types stop. Every subcommand has an
+//! `XConfig` (defined next to the code that runs it) and its `from_args` here; what can
+//! be refused before touching the GPU is refused here, with a one-line error naming the
+//! value and the fix (exit 2). Nothing but `main` imports this module.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{RunArgs, SuiteArg};
+use crate::adapters::AdaptersConfig;
+use crate::cli::{AdaptersArgs, CompareArgs, FormatArg, HistoryArgs, RunArgs, SuiteArg, TuneArgs};
+use crate::compare::{CompareConfig, Format};
 use crate::error::{Error, Result};
+use crate::export::OutDir;
 use crate::gpu::AdapterFilter;
-use crate::kernels::fault::{self, ShaderFault};
-use crate::kernels::{self, Kernel, RuntimeChecks, Shape, Suite};
-
-pub const DEFAULT_SEED: u64 = 0x6361_6e61_7279; // "canary"
-
-/// Faults injected to prove the verdicts (tests only, `--inject-fault`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fault {
-    /// One element of the host's copy of the output flipped, after readback.
-    CorruptOutput,
-    Stall,
-    DeviceLost,
-    SoftwareAdapter,
-    /// The last timed dispatch never reaches the GPU: the poisoned outputs are read.
-    Stale,
-    /// Planted on the GPU, by the kernel's shader or right after it.
-    Shader(ShaderFault),
-}
-
-impl Fault {
-    pub fn parse(s: &str) -> std::result::Result<Fault, String> {
-        Ok(match s {
-            "corrupt-output" => Fault::CorruptOutput,
-            "stall" => Fault::Stall,
-            "device-lost" => Fault::DeviceLost,
-            "software-adapter" => Fault::SoftwareAdapter,
-            "stale" => Fault::Stale,
-            _ => match ShaderFault::parse(s) {
-                Some(f) => Fault::Shader(f?),
-                None => {
-                    return Err(format!(
-                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, or a shader fault: {}",
-                        fault::FORMS
-                    ));
-                }
-            },
-        })
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Fault::CorruptOutput => "corrupt-output".into(),
-            Fault::Stall => "stall".into(),
-            Fault::DeviceLost => "device-lost".into(),
-            Fault::SoftwareAdapter => "software-adapter".into(),
-            Fault::Stale => "stale".into(),
-            Fault::Shader(f) => f.name(),
-        }
-    }
-
-    /// Faults of the GPU's output hit every case (a planted position fires where the
-    /// output has it); the others hit the last case that runs.
-    pub fn every_case(&self) -> bool {
-        matches!(self, Fault::Stale | Fault::Shader(_))
-    }
-}
-
-#[derive(Clone, Copy)]
-pub struct Case {
-    pub kernel: &'static dyn Kernel,
-    pub shape: Shape,
-    /// Chosen explicitly with --size: a limit violation is the user's error (exit 2)
-    /// rather than a skip.
-    pub explicit: bool,
-}
-
-impl std::fmt::Debug for Case {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.kernel.id(), self.shape)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct OutDir {
-    pub dir: PathBuf,
-}
-
-impl OutDir {
-    pub fn result(&self) -> PathBuf {
-        self.dir.join("result.json")
-    }
-    pub fn trace(&self) -> PathBuf {
-        self.dir.join("trace.json")
-    }
-    pub fn summary(&self) -> PathBuf {
-        self.dir.join("summary.md")
-    }
-    /// Where tracing-chrome streams CPU spans before the GPU track is merged in.
-    pub fn cpu_trace(&self) -> PathBuf {
-        self.dir
-            .join(format!(".trace-cpu-{}.json", std::process::id()))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub cases: Vec<Case>,
-    pub suite: String,
-    pub seed: u64,
-    /// Seed of the check vectors: `--check-seed`, or fresh from the OS.
-    pub check_seed: u64,
-    pub warmup: u32,
-    pub iterations: u32,
-    pub filter: AdapterFilter,
-    pub require_hardware: bool,
-    pub require_tensor_cores: bool,
-    pub expect_vendor: Option<String>,
-    pub checks: RuntimeChecks,
-    pub out: Option<OutDir>,
-    pub json: bool,
-    pub export_bmf: Option<PathBuf>,
-    pub timeout: Option<Duration>,
-    pub input_scale: f32,
-    pub fault: Option<Fault>,
-    /// Launch parameters from `gpu-canary tune`, with the file they came from.
-    pub tuning: Option<(PathBuf, crate::tune::Tuning)>,
-}
+use crate::history::HistoryConfig;
+use crate::kernels::{self, Kernel, RuntimeChecks, Shape, ShapeKind, Suite};
+use crate::run::RunConfig;
+use crate::runner::{Case, Fault};
+use crate::tune::TuneConfig;
+use crate::tuning::Tuning;
 
 impl RunConfig {
     pub fn from_args(a: RunArgs) -> Result<RunConfig> {
@@ -131,18 +26,10 @@ impl RunConfig {
             SuiteArg::Quick => Suite::Quick,
             SuiteArg::Full => Suite::Full,
         };
-        let mut selected: Vec<&'static dyn Kernel> = Vec::new();
-        for id in a.kernel.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            let k = kernels::find(id).ok_or_else(|| {
-                Error::usage(format!(
-                    "unknown kernel '{id}'; use one of: {}",
-                    kernels::ids().join(", ")
-                ))
-            })?;
-            if !selected.iter().any(|s| s.id() == k.id()) {
-                selected.push(k);
-            }
-        }
+        let ids = kernels::ids();
+        let mut selected = kernel_args(&a.kernel, &ids, |id| {
+            format!("unknown kernel '{id}'; use one of: {}", ids.join(", "))
+        })?;
         let explicit_kernels = !selected.is_empty();
         if selected.is_empty() {
             selected = kernels::REGISTRY.to_vec();
@@ -163,7 +50,8 @@ impl RunConfig {
                             explicit: true,
                         })
                     })
-                    .collect::<std::result::Result<_, _>>()?
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(Error::Usage)?
             }
             None => selected
                 .iter()
@@ -209,24 +97,24 @@ impl RunConfig {
                 )));
             }
         };
-        let backends = crate::gpu::backends_arg(a.backend.as_deref())?;
-        if a.require_tensor_cores && !cases.iter().any(|c| c.kernel.id() == "matmul-f16") {
-            return Err(Error::usage(
-                "--require-tensor-cores needs matmul-f16 among the kernels; drop --kernel or add matmul-f16",
-            ));
+        let backends = backends_arg(a.backend.as_deref())?;
+        if a.require_tensor_cores && !cases.iter().any(|c| c.kernel.needs().tensor_cores()) {
+            let tc: Vec<&str> = kernels::REGISTRY
+                .iter()
+                .filter(|k| k.needs().tensor_cores())
+                .map(|k| k.id())
+                .collect();
+            let tc = tc.join(" or ");
+            return Err(Error::usage(format!(
+                "--require-tensor-cores needs {tc} among the kernels; drop --kernel or add {tc}"
+            )));
         }
         if a.export_bmf.as_ref().is_some_and(|p| p.is_dir()) {
             return Err(Error::usage(
                 "--export-bmf names a directory; give a file path, e.g. bmf.json",
             ));
         }
-        let fault = a
-            .inject_fault
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(Fault::parse)
-            .transpose()
-            .map_err(Error::Usage)?;
+        let fault = fault_arg(a.inject_fault.as_deref())?;
         if let Some(Fault::Shader(f)) = fault
             && !cases.iter().any(|c| f.applies_to(c.kernel.shape_kind()))
         {
@@ -236,10 +124,7 @@ impl RunConfig {
             )));
         }
         let tuning = match a.tuning {
-            Some(p) => Some((
-                p.clone(),
-                crate::tune::Tuning::read(&p).map_err(Error::Usage)?,
-            )),
+            Some(p) => Some((p.clone(), Tuning::read(&p).map_err(Error::Usage)?)),
             None => None,
         };
         let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
@@ -254,7 +139,7 @@ impl RunConfig {
             },
             cases,
             seed: a.seed,
-            check_seed: a.check_seed.unwrap_or_else(kernels::inputs::fresh_seed),
+            check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
             warmup,
             iterations,
             filter: AdapterFilter {
@@ -315,4 +200,149 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<OutDir> {
         ))
     })?;
     Ok(out)
+}
+
+/// `--kernel` values, in order, without repeats; each must be one of `allowed`, or
+/// `unknown` says why not.
+fn kernel_args(
+    given: &[String],
+    allowed: &[&str],
+    unknown: impl Fn(&str) -> String,
+) -> Result<Vec<&'static dyn Kernel>> {
+    let mut out: Vec<&'static dyn Kernel> = Vec::new();
+    for id in given.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let k = kernels::find(id)
+            .filter(|k| allowed.contains(&k.id()))
+            .ok_or_else(|| Error::usage(unknown(id)))?;
+        if !out.iter().any(|s| s.id() == k.id()) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+/// `--backend` (or `WGPU_BACKEND`) as given on the command line: absent means every
+/// backend; a bad value is a usage error naming it.
+pub fn backends_arg(arg: Option<&str>) -> Result<Option<wgpu::Backends>> {
+    arg.map(crate::gpu::parse_backend)
+        .transpose()
+        .map_err(|e| Error::usage(format!("invalid --backend/WGPU_BACKEND: {e}")))
+}
+
+/// `--inject-fault` (or `GPU_CANARY_INJECT_FAULT`), tests only.
+fn fault_arg(arg: Option<&str>) -> Result<Option<Fault>> {
+    arg.filter(|s| !s.is_empty())
+        .map(Fault::parse)
+        .transpose()
+        .map_err(Error::Usage)
+}
+
+impl AdaptersConfig {
+    pub fn from_args(a: AdaptersArgs) -> Result<AdaptersConfig> {
+        Ok(AdaptersConfig {
+            json: a.json,
+            backends: backends_arg(a.backend.as_deref())?,
+        })
+    }
+}
+
+impl CompareConfig {
+    pub fn from_args(a: CompareArgs) -> Result<CompareConfig> {
+        if !a.threshold.is_finite() || a.threshold <= 0.0 || a.threshold >= 100.0 {
+            return Err(Error::usage(format!(
+                "invalid --threshold {}: use a percentage between 0 and 100, e.g. 5",
+                a.threshold
+            )));
+        }
+        Ok(CompareConfig {
+            baseline: a.baseline,
+            current: a.current,
+            threshold_pct: a.threshold,
+            format: match a.format {
+                FormatArg::Text => Format::Text,
+                FormatArg::Md => Format::Md,
+                FormatArg::Json => Format::Json,
+            },
+            allow_different_adapter: a.allow_different_adapter,
+        })
+    }
+}
+
+impl HistoryConfig {
+    pub fn from_args(a: HistoryArgs) -> Result<HistoryConfig> {
+        Ok(HistoryConfig {
+            inputs: a.inputs,
+            svg: a.svg,
+            md: a.md,
+        })
+    }
+}
+
+impl TuneConfig {
+    pub fn from_args(a: TuneArgs) -> Result<TuneConfig> {
+        if a.iterations == 0 {
+            return Err(Error::usage("tune: --iterations must be at least 1"));
+        }
+        let fault = match fault_arg(a.inject_fault.as_deref())? {
+            Some(f) if !f.every_case() => {
+                return Err(Error::usage(format!(
+                    "tune: --inject-fault {}: only faults of the GPU's output apply to tune",
+                    f.name()
+                )));
+            }
+            f => f,
+        };
+        let tunable: Vec<&str> = kernels::tunable().iter().map(|k| k.id()).collect();
+        let named = kernel_args(&a.kernel, &tunable, |id| {
+            format!(
+                "tune: no tunable kernel '{id}'; choose from {}",
+                tunable.join(", ")
+            )
+        })?;
+        let chosen = if named.is_empty() {
+            kernels::tunable()
+        } else {
+            named.clone()
+        };
+        // Each --size belongs to the kernels of its kind: MxKxN to matmul, N to reduce.
+        let mut sizes: BTreeMap<&str, Shape> = BTreeMap::new();
+        for size in &a.size {
+            let kind = if size.contains(['x', 'X']) {
+                ShapeKind::Matmul
+            } else {
+                ShapeKind::Reduce
+            };
+            if !chosen.iter().any(|k| k.shape_kind() == kind) {
+                let ids: Vec<&str> = chosen.iter().map(|k| k.id()).collect();
+                return Err(Error::usage(format!(
+                    "tune: --size {size} fits none of the kernels being tuned ({}); choose them with --kernel",
+                    ids.join(", ")
+                )));
+            }
+            let shape = Shape::parse(kind, size).map_err(|e| Error::usage(format!("tune: {e}")))?;
+            for k in chosen.iter().filter(|k| k.shape_kind() == kind) {
+                if sizes.insert(k.id(), shape).is_some() {
+                    return Err(Error::usage(format!(
+                        "tune: two --size values for {}; give one shape per kind",
+                        k.id()
+                    )));
+                }
+            }
+        }
+        Ok(TuneConfig {
+            kernels: chosen
+                .into_iter()
+                .map(|k| (k, sizes.get(k.id()).copied()))
+                .collect(),
+            named: !named.is_empty(),
+            iterations: a.iterations,
+            filter: AdapterFilter {
+                backends: backends_arg(a.backend.as_deref())?,
+                name: a.adapter.filter(|s| !s.is_empty()),
+                software_only: false,
+            },
+            out: a.out,
+            fault,
+        })
+    }
 }

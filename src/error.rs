@@ -1,5 +1,7 @@
-//! One error type for the whole run; each variant knows which exit-code class it
-//! belongs to, so `main` never has to guess.
+//! One error type for every command. The class (usage, environment, I/O) is chosen
+//! where the error is raised and each variant knows its exit code, so `main` never has
+//! to guess. There is deliberately no conversion from `String`: a message alone does
+//! not say whose fault it is.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,8 @@ pub enum EnvKind {
     OutOfMemory,
     Timeout,
     Panic,
+    /// A file could not be read or written (artifacts, tuning files, charts).
+    Io,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,12 @@ impl Error {
         }
     }
 
+    /// A file this command had to write (or read back) and could not: the machine's
+    /// fault, not the user's.
+    pub fn io(message: impl Into<String>) -> Self {
+        Error::env(EnvKind::Io, message)
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => exit::USAGE,
@@ -70,3 +80,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A panic's payload as text (panics carry a `String` or a `&str`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".into())
+}

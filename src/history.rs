@@ -1,17 +1,28 @@
-//! Many `result.json` files → one SVG with a panel per kernel (median throughput per
+//! Many gpu-canary results → one SVG with a panel per kernel (median throughput per
 //! run with the p5–p95 band of its samples, driver changes marked) and a Markdown
 //! table of the same series. Runs are grouped by adapter: one series per adapter in
-//! each panel.
+//! each panel. Directories are searched for every `*.json` that is a gpu-canary result
+//! (whatever its name: downloaded artifacts get renamed); other JSON is skipped with a
+//! note.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use crate::cli::HistoryArgs;
-use crate::error::exit;
-use crate::model::{KernelStatus, RunReport, read_report};
+use crate::error::{Error, Result};
+use crate::model::{KernelStatus, RunReport, TOOL_NAME, read_report};
 use crate::stats;
+
+/// What to chart (`HistoryConfig::from_args` in `config`).
+#[derive(Debug, Clone)]
+pub struct HistoryConfig {
+    /// Result files, or directories searched for them.
+    pub inputs: Vec<PathBuf>,
+    pub svg: PathBuf,
+    /// Where the Markdown table goes (stdout when absent).
+    pub md: Option<PathBuf>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Point {
@@ -27,9 +38,26 @@ pub struct Point {
 /// (kernel key, adapter name) → points in time order.
 pub type Series = BTreeMap<(String, String), Vec<Point>>;
 
-/// result.json files under `inputs` (files as given, directories searched).
-pub fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Whether `path` holds a gpu-canary result: JSON with the result's identifying fields
+/// (`tool.name` and `schema_version`), whatever the file is called.
+pub fn is_result(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| {
+            v.get("tool")
+                .and_then(|t| t.get("name"))
+                .and_then(|n| n.as_str())
+                == Some(TOOL_NAME)
+                && v.get("schema_version").is_some()
+        })
+}
+
+/// The result files under `inputs`: files as given, and in directories (searched
+/// recursively) every `*.json` that [`is_result`]; the other JSON files found there
+/// are returned second, to be noted as skipped.
+pub fn collect(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>, other: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
@@ -37,26 +65,35 @@ pub fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(&p, out);
-            } else if p.file_name().is_some_and(|n| n == "result.json") {
-                out.push(p);
+                walk(&p, found, other);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                if is_result(&p) {
+                    found.push(p);
+                } else {
+                    other.push(p);
+                }
             }
         }
     }
-    let mut out = Vec::new();
+    let (mut found, mut other) = (Vec::new(), Vec::new());
     for p in inputs {
         if p.is_dir() {
-            walk(p, &mut out);
+            walk(p, &mut found, &mut other);
         } else if p.exists() {
-            out.push(p.clone());
+            found.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or directory", p.display()));
+            return Err(Error::usage(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
         }
     }
-    if out.is_empty() {
-        return Err("no result.json found in the given paths; pass result files or directories holding them".into());
+    if found.is_empty() {
+        return Err(Error::usage(
+            "no gpu-canary result found in the given paths; pass result files or directories holding them",
+        ));
     }
-    Ok(out)
+    Ok((found, other))
 }
 
 pub fn series(reports: &[RunReport]) -> Series {
@@ -220,47 +257,35 @@ pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
     root.present().map_err(|e| e.to_string())
 }
 
-pub fn main(a: &HistoryArgs) -> i32 {
-    let files = match collect(&a.inputs) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+/// Reads the results, writes the chart and the table.
+pub fn run(cfg: &HistoryConfig) -> Result<()> {
+    let (files, other) = collect(&cfg.inputs)?;
+    for f in &other {
+        eprintln!("note: skipping {}: not a gpu-canary result", f.display());
+    }
     let mut reports = Vec::new();
     for f in &files {
         match read_report(f) {
             Ok(r) => reports.push(r),
             // A named file must be readable; one found in a directory may be skipped.
-            Err(e) if a.inputs.contains(f) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
+            Err(e) if cfg.inputs.contains(f) => return Err(Error::Usage(e)),
             Err(e) => eprintln!("warning: skipping {e}"),
         }
     }
     let s = series(&reports);
     if s.is_empty() {
-        eprintln!(
-            "error: no verified kernel results in {} file(s); nothing to chart",
+        return Err(Error::usage(format!(
+            "no verified kernel results in {} file(s); nothing to chart",
             reports.len()
-        );
-        return exit::USAGE;
+        )));
     }
-    if let Err(e) = render_svg(&s, &a.svg) {
-        eprintln!("error: cannot write {}: {e}", a.svg.display());
-        return exit::USAGE;
-    }
+    render_svg(&s, &cfg.svg)
+        .map_err(|e| Error::io(format!("cannot write {}: {e}", cfg.svg.display())))?;
     let md = render_md(&s);
-    match &a.md {
-        Some(p) => {
-            if let Err(e) = crate::export::write_atomic(p, md.as_bytes()) {
-                eprintln!("error: cannot write {}: {e}", p.display());
-                return exit::USAGE;
-            }
-        }
+    match &cfg.md {
+        Some(p) => crate::export::write_atomic(p, md.as_bytes())
+            .map_err(|e| Error::io(format!("cannot write {}: {e}", p.display())))?,
         None => print!("{md}"),
     }
-    exit::OK
+    Ok(())
 }

@@ -1,18 +1,18 @@
 //! gpu-canary: the canonical canary workload of a GPU runner lane.
 //!
 //! Deterministic WGSL kernels (matrix multiply, reduction) run on the adapter they are
-//! given, every result is checked against a CPU reference within a bound derived from
-//! the arithmetic, and timings are recorded with the method that produced them. The
-//! data flows one way:
+//! given, every result is checked against a CPU reference with a stated detection
+//! power, and timings are recorded with the method that produced them. The data flows
+//! one way, and imports point down it:
 //!
 //! ```text
-//! cli::Args → config::RunConfig → gpu::Gpu → kernels (registry) → runner (samples)
-//!   → verify + stats → model::RunReport → export (json | trace | markdown | bmf)
-//! saved RunReports → compare → Comparison ;  history → svg + markdown
+//! cli::Args ─► config (XConfig::from_args) ─► run | compare | history | tune | adapters
+//! run: gpu::Gpu ─► kernels (registry) ─► runner (samples) ─► verify + stats
+//!      ─► verdict ─► model::RunReport ─► export (json | trace | markdown | bmf)
+//! saved RunReports ─► compare ─► Comparison ;  history ─► svg + markdown
 //! ```
 
 pub mod adapters;
-pub mod app;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -22,11 +22,16 @@ pub mod gpu;
 pub mod history;
 pub mod host;
 pub mod hygiene;
+pub mod inputs;
 pub mod kernels;
 pub mod model;
+pub mod progress;
+pub mod run;
 pub mod runner;
 pub mod stats;
 pub mod tune;
+pub mod tuning;
+pub mod verdict;
 pub mod verify;
 
 /// The JSON Schema of `result.json`, as published in `results-schema/`.

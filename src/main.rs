@@ -1,11 +1,17 @@
-//! Parses flags, calls the library, maps the outcome to an exit code; nothing else.
+//! Parses flags, turns them into a command's configuration, runs the command, and maps
+//! its outcome or error to an exit code: the only place exit codes are chosen.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use gpu_canary::adapters::{self, AdaptersConfig};
 use gpu_canary::cli::{Cli, Command};
-use gpu_canary::error::exit;
-use gpu_canary::{adapters, app, compare, config, history, kernels};
+use gpu_canary::compare::{self, CompareConfig, Finding};
+use gpu_canary::error::{Result, exit};
+use gpu_canary::history::{self, HistoryConfig};
+use gpu_canary::kernels;
+use gpu_canary::run::{self, RunConfig};
+use gpu_canary::tune::{self, TuneConfig};
 
 fn main() -> ExitCode {
     // Lavapipe floods stderr without a runtime directory; any writable one will do.
@@ -21,60 +27,43 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE as u8);
         }
     };
-    let code = match cli.command {
-        Command::Adapters(a) => match gpu_canary::gpu::backends_arg(a.backend.as_deref()) {
-            Ok(backends) => {
-                let list = adapters::list(backends);
-                if a.json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&list).expect("adapter list serialises")
-                    );
-                } else {
-                    print!("{}", adapters::render_text(&list));
-                }
-                if list.is_empty() {
-                    exit::ENVIRONMENT
-                } else {
-                    exit::OK
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                e.exit_code()
-            }
-        },
-        Command::Run(args) => match config::RunConfig::from_args(args) {
-            Ok(cfg) => app::run(cfg),
-            Err(e) => {
-                eprintln!("error: {e}");
-                e.exit_code()
-            }
-        },
-        Command::Compare(args) => compare::main(&args),
-        Command::History(args) => history::main(&args),
-        Command::Tune(args) => gpu_canary::tune::main(&args),
-        Command::Kernels => {
-            for k in kernels::REGISTRY {
-                let shapes = |s| {
-                    k.suite(s)
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                println!(
-                    "{:<11} {}\n            quick: {}\n            full:  {}",
-                    k.id(),
-                    k.describe(),
-                    shapes(kernels::Suite::Quick),
-                    shapes(kernels::Suite::Full)
-                );
-            }
-            exit::OK
+    let code = match command(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Every subcommand the same way: configuration, run, outcome → exit code.
+fn command(c: Command) -> Result<i32> {
+    Ok(match c {
+        Command::Adapters(a) => match adapters::run(&AdaptersConfig::from_args(a)?).found {
+            0 => exit::ENVIRONMENT,
+            _ => exit::OK,
+        },
+        // The run records its own exit code in result.json (`verdict::judge`).
+        Command::Run(a) => run::run(RunConfig::from_args(a)?).exit_code,
+        Command::Compare(a) => match compare::run(&CompareConfig::from_args(a)?)?.finding {
+            Finding::Wrong => exit::WRONG_RESULT,
+            Finding::Slower => exit::REGRESSION,
+            Finding::Ok => exit::OK,
+        },
+        Command::History(a) => {
+            history::run(&HistoryConfig::from_args(a)?)?;
+            exit::OK
+        }
+        Command::Tune(a) => match tune::run(&TuneConfig::from_args(a)?)?.wrong {
+            true => exit::WRONG_RESULT,
+            false => exit::OK,
+        },
+        Command::Kernels => {
+            print!("{}", kernels::listing());
+            exit::OK
+        }
+    })
 }
 
 /// clap's message in one line: the problem and its possible values or tip, without the

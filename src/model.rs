@@ -301,7 +301,7 @@ pub struct Launch {
     #[serde(default)]
     pub variant: String,
     pub workgroup_size: [u32; 3],
-    /// Workgroups dispatched per pass, summed over the kernel's passes.
+    /// The workgroup grid of each dispatch, in order (reduce-f32 has two passes).
     pub workgroups: Vec<[u32; 3]>,
     /// Output tile per workgroup (`[rows, cols, k-step]` for matmul).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,30 +4,125 @@
 //! environment failure is returned for the caller to classify.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::config::{Case, Fault};
 use crate::error::{EnvKind, Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
-use crate::kernels::fault::{self, Planter};
-use crate::kernels::{self, CaseInput, RuntimeChecks, inputs};
+use crate::inputs;
+use crate::kernels::fault::{self, Planter, ShaderFault};
+use crate::kernels::{CaseInput, Kernel, Params, RuntimeChecks, Shape};
 use crate::model::{KernelResult, KernelStatus, Throughput, TimingMethod};
 use crate::stats;
 
-/// Where a run is, for the watchdog: which kernel and which phase.
+/// Faults injected to prove the verdicts (tests only, `--inject-fault`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// One element of the host's copy of the output flipped, after readback.
+    CorruptOutput,
+    Stall,
+    DeviceLost,
+    SoftwareAdapter,
+    /// The last timed dispatch never reaches the GPU: the poisoned outputs are read.
+    Stale,
+    /// Planted on the GPU, by the kernel's shader or right after it.
+    Shader(ShaderFault),
+}
+
+impl Fault {
+    pub fn parse(s: &str) -> std::result::Result<Fault, String> {
+        Ok(match s {
+            "corrupt-output" => Fault::CorruptOutput,
+            "stall" => Fault::Stall,
+            "device-lost" => Fault::DeviceLost,
+            "software-adapter" => Fault::SoftwareAdapter,
+            "stale" => Fault::Stale,
+            _ => match ShaderFault::parse(s) {
+                Some(f) => Fault::Shader(f?),
+                None => {
+                    return Err(format!(
+                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, or a shader fault: {}",
+                        fault::FORMS
+                    ));
+                }
+            },
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Fault::CorruptOutput => "corrupt-output".into(),
+            Fault::Stall => "stall".into(),
+            Fault::DeviceLost => "device-lost".into(),
+            Fault::SoftwareAdapter => "software-adapter".into(),
+            Fault::Stale => "stale".into(),
+            Fault::Shader(f) => f.name(),
+        }
+    }
+
+    /// Faults of the GPU's output hit every case (a planted position fires where the
+    /// output has it); the others hit the last case that runs.
+    pub fn every_case(&self) -> bool {
+        matches!(self, Fault::Stale | Fault::Shader(_))
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Case {
+    pub kernel: &'static dyn Kernel,
+    pub shape: Shape,
+    /// Chosen explicitly with --size: a limit violation is the user's error (exit 2)
+    /// rather than a skip.
+    pub explicit: bool,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kernel.id(), self.shape)
+    }
+}
+
+/// Where a run is, for the watchdog and the progress line: which kernel, which
+/// phase, which sample of how many, and since when.
 #[derive(Debug, Default)]
 pub struct Progress {
-    pub at: Mutex<(Option<String>, String)>,
+    at: Mutex<At>,
+}
+
+/// A snapshot of [`Progress`].
+#[derive(Debug, Clone, Default)]
+pub struct At {
+    /// What the run is doing around the case, e.g. `config 3/37` in `tune`.
+    pub context: Option<String>,
+    pub kernel: Option<String>,
+    pub phase: String,
+    /// (sample, samples) while timed samples run.
+    pub sample: Option<(u32, u32)>,
+    /// When the current kernel started.
+    pub since: Option<Instant>,
 }
 
 impl Progress {
-    pub fn set(&self, kernel: Option<&str>, phase: &str) {
-        *self.at.lock().unwrap_or_else(|e| e.into_inner()) =
-            (kernel.map(str::to_owned), phase.to_owned());
+    fn lock(&self) -> std::sync::MutexGuard<'_, At> {
+        self.at.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn get(&self) -> (Option<String>, String) {
-        self.at.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn set(&self, kernel: Option<&str>, phase: &str) {
+        let mut at = self.lock();
+        if at.kernel.as_deref() != kernel {
+            at.since = kernel.map(|_| Instant::now());
+        }
+        at.kernel = kernel.map(str::to_owned);
+        at.phase = phase.to_owned();
+        at.sample = None;
+    }
+    pub fn set_context(&self, context: Option<String>) {
+        self.lock().context = context;
+    }
+    pub fn sample(&self, i: u32, of: u32) {
+        self.lock().sample = Some((i, of));
+    }
+    pub fn get(&self) -> At {
+        self.lock().clone()
     }
 }
 
@@ -51,7 +146,7 @@ pub struct CaseOptions<'a> {
     /// Faults injected into this case.
     pub fault: Option<Fault>,
     /// Launch parameters other than the kernel's defaults (from a tuning file).
-    pub params: Option<&'a kernels::Params>,
+    pub params: Option<&'a Params>,
     pub progress: &'a Progress,
 }
 
@@ -170,6 +265,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             fault::poison(gpu, &outputs)?;
         }
         phase("dispatch");
+        opt.progress.sample(i + 1, opt.iterations);
         if opt.fault == Some(Fault::Stall) {
             // A hung wait, as a driver that never signals would give: only the
             // watchdog ends it.

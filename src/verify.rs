@@ -47,7 +47,7 @@
 
 use rayon::prelude::*;
 
-use crate::kernels::inputs::{self, stream};
+use crate::inputs::{self, stream};
 use crate::model::{Mismatch, Verification};
 
 /// Faithful rounding's unit error for f32 (see the module docs).

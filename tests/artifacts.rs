@@ -252,10 +252,48 @@ fn summary_and_step_summary_and_bmf() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("verdict: PASS (exit 0)") && stdout.contains("adapter: "));
+    // Throughput in the prefix that fits: a 1x1x1 product is kFLOP/s, never 0.0000.
+    assert!(
+        !stdout.contains("0.0000") && !md.contains("0.0000"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kFLOP/s"), "{stdout}");
+    // A kernel skipped on every shape gets one line.
+    let f16: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("matmul-f16"))
+        .collect();
+    if f16.iter().any(|l| l.contains("skipped")) {
+        assert_eq!(f16.len(), 1, "{stdout}");
+        assert!(f16[0].contains("(3 shapes)"), "{stdout}");
+    }
+    // No progress line when stderr is not a terminal: CI logs stay clean.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("sample ") && !stderr.contains('\r'),
+        "{stderr}"
+    );
     let bmf = read_json(&dir.path().join("bmf.json"));
-    let entry = &bmf["matmul-f32/512x512x512"]["throughput"];
-    assert!(entry["lower_value"].as_f64().unwrap() <= entry["value"].as_f64().unwrap());
-    assert!(entry["value"].as_f64().unwrap() <= entry["upper_value"].as_f64().unwrap());
+    let result = read_json(&dir.path().join("out/result.json"));
+    let k = result["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "matmul-f32" && k["shape"] == "512x512x512")
+        .unwrap();
+    // Bencher's default measures: latency in ns, throughput per second.
+    for (measure, want) in [
+        ("latency", k["stats"]["median_ns"].as_f64().unwrap()),
+        (
+            "throughput",
+            k["throughput"]["median"].as_f64().unwrap() * 1e9,
+        ),
+    ] {
+        let entry = &bmf["matmul-f32/512x512x512"][measure];
+        let v = |f: &str| entry[f].as_f64().unwrap();
+        assert_eq!(v("value"), want, "{measure}");
+        assert!(v("lower_value") <= v("value") && v("value") <= v("upper_value"));
+    }
     assert!(
         bmf.get("matmul-f16/1x1x1").is_none(),
         "skipped kernels are not metrics"

@@ -110,8 +110,7 @@ fn a_few_percent_of_noise_is_never_slower() {
     for seed in 0..8u64 {
         let noise = |k: usize, s: usize| {
             1.0 + 0.04
-                * (((gpu_canary::kernels::inputs::word(seed, k as u64, s as u64) % 2001) as f64
-                    / 1000.0)
+                * (((gpu_canary::inputs::word(seed, k as u64, s as u64) % 2001) as f64 / 1000.0)
                     - 1.0)
         };
         let (code, c) = compare_json(&fixture(), &scaled(noise), &[]);
@@ -299,6 +298,55 @@ fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
         .arg(&svg)
         .assert()
         .code(2);
+}
+
+#[test]
+fn history_reads_every_result_in_a_folder_whatever_its_name() {
+    // Downloaded artifacts get renamed; other JSON lies next to them.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nested")).unwrap();
+    write(dir.path(), "run-a.json", &fixture());
+    let mut later = fixture();
+    later["started_at"] = "2026-12-01T10:00:00.000Z".into();
+    write(&dir.path().join("nested"), "canary.json", &later);
+    write(
+        dir.path(),
+        "bmf.json",
+        &serde_json::json!({"matmul-f32/1x1x1": {}}),
+    );
+    std::fs::write(dir.path().join("notes.json"), "not json at all").unwrap();
+    let svg = dir.path().join("history.svg");
+    let out = bin()
+        .arg("history")
+        .arg(dir.path())
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for skipped in ["bmf.json", "notes.json"] {
+        assert!(
+            err.contains(&format!("{skipped}: not a gpu-canary result")),
+            "{err}"
+        );
+    }
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("| 2026-12-01T10:00:00.000Z |"), "{table}");
+    // A chart that cannot be written is the machine's failure (exit 3), not bad usage.
+    let out = bin()
+        .arg("history")
+        .arg(dir.path())
+        .arg("--svg")
+        .arg(dir.path().join("no/such/dir/history.svg"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 use std::sync::OnceLock;
 
-use gpu_canary::config::Case;
 use gpu_canary::gpu::{AdapterFilter, Gpu};
 use gpu_canary::kernels::{self, RuntimeChecks, Shape};
 use gpu_canary::model::{KernelResult, KernelStatus};
+use gpu_canary::runner::Case;
 use gpu_canary::runner::{self, CaseOptions, Progress};
 
 fn gpu() -> &'static Gpu {
@@ -14,7 +14,7 @@ fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| {
         // SAFETY: set before any thread reads the environment (first use, test setup).
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
-        Gpu::open(&AdapterFilter::default())
+        Gpu::open(&AdapterFilter::default(), &kernels::needs())
             .expect("an adapter (install mesa-vulkan-drivers for lavapipe)")
     })
 }
@@ -43,7 +43,7 @@ fn run_with(
     let progress = Progress::default();
     let opt = CaseOptions {
         seed: 7,
-        check_seed: gpu_canary::kernels::inputs::fresh_seed(),
+        check_seed: gpu_canary::inputs::fresh_seed(),
         warmup: 1,
         iterations: 2,
         input_scale: 1.0,
@@ -133,7 +133,7 @@ fn the_tiled_matmul_verifies_in_every_configuration_tune_tries() {
     // K = 12, fewer K than one step of the larger BKs.
     let shapes = [mm(3, 5, 7), mm(129, 12, 36), mm(67, 40, 132)];
     for id in ["matmul-f32", "matmul-u32"] {
-        let candidates = gpu_canary::tune::matmul_candidates(gpu(), id);
+        let candidates = kernels::find(id).unwrap().candidates(gpu());
         assert!(candidates.len() >= 10, "{}", candidates.len());
         for p in &candidates {
             for s in shapes {
@@ -192,8 +192,8 @@ fn matmul_u32_is_exact_and_its_checksum_is_the_cpu_one() {
             unreachable!()
         };
         let (m, k, n) = (m as usize, k as usize, n as usize);
-        let a = kernels::inputs::u32_values(7, kernels::inputs::stream::A, m * k);
-        let b = kernels::inputs::u32_values(7, kernels::inputs::stream::B, k * n);
+        let a = gpu_canary::inputs::u32_values(7, gpu_canary::inputs::stream::A, m * k);
+        let b = gpu_canary::inputs::u32_values(7, gpu_canary::inputs::stream::B, k * n);
         let c: Vec<u32> = (0..m * n)
             .map(|ij| {
                 (0..k).fold(0u32, |acc, p| {
@@ -223,7 +223,12 @@ fn reduce_f32_any_length() {
 
 #[test]
 fn reduce_f32_without_subgroups_uses_the_workgroup_tree() {
-    let plain = Gpu::open_without(&AdapterFilter::default(), wgpu::Features::SUBGROUP).unwrap();
+    let plain = Gpu::open_without(
+        &AdapterFilter::default(),
+        &kernels::needs(),
+        wgpu::Features::SUBGROUP,
+    )
+    .unwrap();
     let r = run_on(
         &plain,
         "reduce-f32",
@@ -248,7 +253,12 @@ fn reduce_f32_without_subgroups_uses_the_workgroup_tree() {
 fn reduce_f32_gives_the_simulated_bits_with_either_entry_point() {
     // The subgroup butterfly and the workgroup tree add in the same order: the same
     // bits, which are the CPU simulation's (and so the same on every correct device).
-    let plain = Gpu::open_without(&AdapterFilter::default(), wgpu::Features::SUBGROUP).unwrap();
+    let plain = Gpu::open_without(
+        &AdapterFilter::default(),
+        &kernels::needs(),
+        wgpu::Features::SUBGROUP,
+    )
+    .unwrap();
     for n in [5, 1_000_003, (1 << 22) + 3] {
         let shape = Shape::Reduce { n };
         let a = run("reduce-f32", shape, RuntimeChecks::Checked);
@@ -257,7 +267,7 @@ fn reduce_f32_gives_the_simulated_bits_with_either_entry_point() {
         assert_eq!(va.method, "exact-simulated-order");
         assert!(va.checksum_exact);
         assert_eq!(va.checksum, vb.checksum, "n = {n}");
-        let x = kernels::inputs::f32_values(7, kernels::inputs::stream::A, n as usize, 1.0);
+        let x = gpu_canary::inputs::f32_values(7, gpu_canary::inputs::stream::A, n as usize, 1.0);
         let (_, sum) =
             kernels::reduce_f32::simulate(&x, &kernels::reduce_f32::ReduceParams::default());
         assert_eq!(

@@ -56,7 +56,7 @@ fn workgroup_lengths(module: &naga::Module) -> Vec<u32> {
 fn the_tiled_matmul_compiles_at_every_tuned_size() {
     // Pipeline constants size the workgroup tiles: every configuration the tuner tries
     // must come out of naga as SPIR-V, for both I/O variants, with the tiles it implies.
-    for (wg_x, wg_y, bk, stages) in gpu_canary::tune::matmul_grid() {
+    for (wg_x, wg_y, bk, stages) in gpu_canary::kernels::matmul::tune_grid() {
         for vec4 in [false, true] {
             let src = gpu_canary::kernels::matmul::source("f32", vec4);
             let constants = [
@@ -82,7 +82,7 @@ fn the_staged_f16_matmul_compiles_at_every_tuned_size() {
     // must at least come out of naga's SPIR-V writer, with one 32-wide subgroup per
     // 32×32 sub-tile and two padded stages of each tile.
     let src = gpu_canary::kernels::matmul_f16::SHADER_STAGED;
-    for (bm, bn, bk) in gpu_canary::tune::f16_grid() {
+    for (bm, bn, bk) in gpu_canary::kernels::matmul_f16::tune_grid() {
         let wg = (bm / 32) * (bn / 32) * 32;
         let constants = [
             ("WG", f64::from(wg)),

@@ -316,3 +316,17 @@ fn the_measurement_table_divides_by_the_anchor_of_the_same_shape() {
     );
     assert!(table.contains("(unchecked run missing)"));
 }
+
+#[test]
+fn a_tuning_file_that_cannot_be_written_is_an_environment_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["tune", "--kernel", "reduce-f32", "--size", "1000"])
+        .args(["--iterations", "1", "--out"])
+        .arg(dir.path().join("no/such/dir/tune.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("tune: cannot write"), "{err}");
+}

@@ -1,6 +1,17 @@
-//! Bencher Metric Format: `{"<kernel/shape>": {"throughput": {"value", "lower_value",
-//! "upper_value"}}}`, for trackers that ingest it. Only verified kernels are exported:
-//! a wrong kernel's speed is not a metric.
+//! Bencher Metric Format, for trackers that ingest it, in the units of Bencher's two
+//! default measures so they work without set-up:
+//!
+//! ```json
+//! {"matmul-f32/4096x4096x4096": {
+//!    "latency":    {"value": 2.3e6, "lower_value": 2.2e6, "upper_value": 2.4e6},
+//!    "throughput": {"value": 5.9e13, "lower_value": 5.7e13, "upper_value": 6.1e13}}}
+//! ```
+//!
+//! `latency` is the median time per dispatch in nanoseconds, with the median's 95 %
+//! confidence interval as lower and upper value. `throughput` is per second at the same
+//! three points: floating-point (or integer) operations per second for the matmuls,
+//! bytes read per second for reduce-f32. Only verified kernels are exported: a wrong
+//! kernel's speed is not a metric.
 
 use serde_json::{Map, Value, json};
 
@@ -17,12 +28,26 @@ impl Exporter for Bmf {
             .iter()
             .filter(|k| k.status == KernelStatus::Pass)
         {
-            if let Some(t) = &k.throughput {
-                out.insert(
-                    k.key(),
-                    json!({ "throughput": { "value": t.median, "lower_value": t.low, "upper_value": t.high } }),
-                );
-            }
+            let (Some(s), Some(t)) = (&k.stats, &k.throughput) else {
+                continue;
+            };
+            // Stored per nanosecond (G-units per second); Bencher wants per second.
+            let per_s = |v: f64| v * 1e9;
+            out.insert(
+                k.key(),
+                json!({
+                    "latency": {
+                        "value": s.median_ns,
+                        "lower_value": s.median_ci_low_ns,
+                        "upper_value": s.median_ci_high_ns,
+                    },
+                    "throughput": {
+                        "value": per_s(t.median),
+                        "lower_value": per_s(t.low),
+                        "upper_value": per_s(t.high),
+                    },
+                }),
+            );
         }
         let mut v = serde_json::to_vec_pretty(&Value::Object(out)).expect("JSON values serialise");
         v.push(b'\n');

@@ -10,9 +10,54 @@
 //! intersection is empty (clock drift over a long run, or a clock that resets), each
 //! event is placed on its own span's midpoint, and the trace says so.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
 use serde_json::{Value, json};
 
 use crate::runner::GpuEvent;
+
+/// The CPU half of the trace: tracing-chrome streaming gpu-canary's spans into a file,
+/// until [`CpuTrace::finish`] closes it and returns its text.
+pub struct CpuTrace {
+    guard: tracing_chrome::FlushGuard,
+    path: PathBuf,
+}
+
+impl CpuTrace {
+    /// Installs the global subscriber writing to `path`; `None` if the file cannot be
+    /// created or a subscriber is already installed (the run goes on without a trace).
+    pub fn install(path: &Path) -> Option<CpuTrace> {
+        use tracing_subscriber::prelude::*;
+        let file = std::fs::File::create(path).ok()?;
+        let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
+            .writer(file)
+            .include_args(true)
+            .build();
+        // Our own spans; from wgpu and the driver only warnings (their debug logs would
+        // make the trace megabytes long).
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::WARN)
+            .with_target("gpu_canary", tracing::Level::TRACE);
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
+            .try_init()
+            .ok()?;
+        Some(CpuTrace {
+            guard,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Closes the file (spans still open stay unterminated, which [`parse_events`]
+    /// accepts) and returns its text; the file is removed.
+    pub fn finish(self) -> String {
+        drop(self.guard);
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.path);
+        text
+    }
+}
 
 /// A CPU `dispatch` span as tracing-chrome wrote it (µs since its start).
 #[derive(Debug, Clone)]
@@ -96,13 +141,16 @@ pub fn align(pairs: &[(&Span, &GpuEvent)]) -> Option<(f64, f64)> {
 pub fn merge(cpu_text: &str, gpu: &[GpuEvent], adapter_name: &str) -> Value {
     let mut events = parse_events(cpu_text);
     let spans = dispatch_spans(&events);
+    let by_dispatch: HashMap<(&str, u32), &Span> = spans
+        .iter()
+        .map(|s| ((s.key.as_str(), s.sample), s))
+        .collect();
     let pairs: Vec<(&Span, &GpuEvent)> = gpu
         .iter()
         .filter_map(|g| {
-            spans
-                .iter()
-                .find(|s| s.key == g.key && s.sample == g.sample)
-                .map(|s| (s, g))
+            by_dispatch
+                .get(&(g.key.as_str(), g.sample))
+                .map(|s| (*s, g))
         })
         .collect();
     let global = align(&pairs);

@@ -49,6 +49,14 @@ fn preference(t: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// The adapter's info with the driver strings trimmed (some drivers pad them).
+pub fn adapter_info(adapter: &wgpu::Adapter) -> wgpu::AdapterInfo {
+    let mut info = adapter.get_info();
+    info.driver = info.driver.trim().to_owned();
+    info.driver_info = info.driver_info.trim().to_owned();
+    info
+}
+
 pub fn backend_name(b: wgpu::Backend) -> String {
     b.to_str().to_owned()
 }
@@ -73,14 +81,6 @@ pub fn parse_backend(s: &str) -> std::result::Result<wgpu::Backends, String> {
         return Err("empty backend; use one of vulkan, gl, metal, dx12".into());
     }
     Ok(out)
-}
-
-/// `--backend` (or `WGPU_BACKEND`) as given on the command line: absent means every
-/// backend; a bad value is a usage error naming it.
-pub fn backends_arg(arg: Option<&str>) -> Result<Option<wgpu::Backends>> {
-    arg.map(parse_backend)
-        .transpose()
-        .map_err(|e| Error::usage(format!("invalid --backend/WGPU_BACKEND: {e}")))
 }
 
 /// Every adapter wgpu can see on the requested backends.
@@ -184,21 +184,69 @@ pub struct Gpu {
     pub poison_pipeline: OnceLock<wgpu::ComputePipeline>,
 }
 
-/// The features worth asking for: timestamps for timing, the rest for kernels that use
-/// them. Experimental cooperative matrices only with a matching f16 → f32 16×16×16 shape.
+/// A cooperative-matrix shape (a tensor-core operation): M×N×K with inputs of type
+/// `ab` and accumulator and result of type `cr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoopShape {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub ab: wgpu::CooperativeScalarType,
+    pub cr: wgpu::CooperativeScalarType,
+}
+
+impl CoopShape {
+    pub fn matches(&self, p: &wgpu::CooperativeMatrixProperties) -> bool {
+        (p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type)
+            == (self.m, self.n, self.k, self.ab, self.cr)
+    }
+}
+
+/// What a kernel needs from the device. The device is opened with the union over every
+/// kernel (`kernels::needs`), so no kernel's wishes are written down twice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Needs {
+    /// Features without which the kernel cannot run.
+    pub required: wgpu::Features,
+    /// Features it uses where the adapter has them (a faster variant).
+    pub optional: wgpu::Features,
+    /// Cooperative-matrix shapes it needs (tensor cores; `EXPERIMENTAL_COOPERATIVE_MATRIX`
+    /// is requested only when the adapter lists one of them).
+    pub cooperative_matrix: Vec<CoopShape>,
+}
+
+impl Needs {
+    pub fn union<'a>(all: impl IntoIterator<Item = &'a Needs>) -> Needs {
+        all.into_iter().fold(Needs::default(), |mut u, n| {
+            u.required |= n.required;
+            u.optional |= n.optional;
+            for c in &n.cooperative_matrix {
+                if !u.cooperative_matrix.contains(c) {
+                    u.cooperative_matrix.push(*c);
+                }
+            }
+            u
+        })
+    }
+
+    pub fn tensor_cores(&self) -> bool {
+        !self.cooperative_matrix.is_empty()
+    }
+}
+
+/// The features to request: timestamps for timing, and whatever `needs` asks for that
+/// the adapter has; experimental cooperative matrices only with a matching shape.
 fn wanted_features(
     adapter: &wgpu::Adapter,
+    needs: &Needs,
 ) -> (wgpu::Features, Vec<wgpu::CooperativeMatrixProperties>) {
     let have = adapter.features();
-    let mut want =
-        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16;
-    let coop: Vec<_> = if have
-        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16)
-    {
+    let mut want = wgpu::Features::TIMESTAMP_QUERY | needs.required | needs.optional;
+    let coop: Vec<_> = if have.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
         adapter
             .cooperative_matrix_properties()
             .into_iter()
-            .filter(crate::kernels::matmul_f16::usable_shape)
+            .filter(|p| needs.cooperative_matrix.iter().any(|c| c.matches(p)))
             .collect()
     } else {
         Vec::new()
@@ -210,20 +258,21 @@ fn wanted_features(
 }
 
 impl Gpu {
-    pub fn open(filter: &AdapterFilter) -> Result<Gpu> {
-        Self::open_without(filter, wgpu::Features::empty())
+    /// The adapter `filter` chooses, opened with what `needs` asks for.
+    pub fn open(filter: &AdapterFilter, needs: &Needs) -> Result<Gpu> {
+        Self::open_without(filter, needs, wgpu::Features::empty())
     }
 
     /// Opens a device without `off`, to exercise the fallbacks kernels have for
     /// adapters that lack a feature (e.g. reduce-f32 without subgroups).
-    pub fn open_without(filter: &AdapterFilter, off: wgpu::Features) -> Result<Gpu> {
+    pub fn open_without(filter: &AdapterFilter, needs: &Needs, off: wgpu::Features) -> Result<Gpu> {
         let adapter = choose_adapter(filter)?;
-        Self::from_adapter(adapter, off)
+        Self::from_adapter(adapter, needs, off)
     }
 
-    pub fn from_adapter(adapter: wgpu::Adapter, off: wgpu::Features) -> Result<Gpu> {
-        let mut info = adapter.get_info();
-        let (features, cooperative_matrix) = wanted_features(&adapter);
+    pub fn from_adapter(adapter: wgpu::Adapter, needs: &Needs, off: wgpu::Features) -> Result<Gpu> {
+        let info = adapter_info(&adapter);
+        let (features, cooperative_matrix) = wanted_features(&adapter, needs);
         let features = features - off;
         let cooperative_matrix =
             if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
@@ -276,7 +325,6 @@ impl Gpu {
             TimingMethod::WallClock
         };
         let timestamp_period_ns = f64::from(queue.get_timestamp_period());
-        info.driver = info.driver.trim().to_owned();
         Ok(Gpu {
             adapter,
             device,
@@ -303,7 +351,7 @@ impl Gpu {
             self.features,
             &self.limits,
             self.timing,
-            self.timestamp_period_ns,
+            Some(self.timestamp_period_ns),
         )
     }
 
@@ -453,12 +501,14 @@ pub fn feature_names(f: wgpu::Features) -> Vec<String> {
     v
 }
 
+/// The adapter as `result.json` records it; `period` is the timestamp period in ns,
+/// where known (it needs an open queue).
 pub fn fingerprint(
     info: &wgpu::AdapterInfo,
     features: wgpu::Features,
     limits: &wgpu::Limits,
     timing: TimingMethod,
-    period: f64,
+    period: Option<f64>,
 ) -> AdapterFingerprint {
     AdapterFingerprint {
         name: info.name.clone(),
@@ -466,14 +516,14 @@ pub fn fingerprint(
         device: info.device,
         device_type: device_type_name(info.device_type).to_owned(),
         backend: backend_name(info.backend),
-        driver: info.driver.trim().to_owned(),
-        driver_info: info.driver_info.trim().to_owned(),
+        driver: info.driver.clone(),
+        driver_info: info.driver_info.clone(),
         wgpu_version: WGPU_VERSION.to_owned(),
         features: feature_names(features),
         limits: limits_used(limits),
         timing: TimingInfo {
             method: timing,
-            timestamp_period_ns: (timing == TimingMethod::GpuTimestamps).then_some(period),
+            timestamp_period_ns: period.filter(|_| timing == TimingMethod::GpuTimestamps),
         },
     }
 }

@@ -165,13 +165,29 @@ pub enum Operands {
     U32(Vec<u32>, Vec<u32>),
 }
 
-/// A kernel on the tiled shader: what differs between f32 and u32 is the id and the
-/// operands (which also fix the element type the shader is compiled with; f32 operands
-/// follow the shape's check, see [`MatmulCheck`]).
+/// A kernel on the tiled shader: what differs between f32 and u32 is the id, the
+/// element type and the operands (f32 operands follow the shape's check, see
+/// [`MatmulCheck`]).
 pub struct Tiled {
     pub id: &'static str,
     pub describe: &'static str,
+    /// `f32` or `u32`: the shader's element type.
+    pub elem: &'static str,
     pub operands: fn(&CaseInput, Dims, MatmulCheck) -> Operands,
+}
+
+/// (WG_X, WG_Y, BK, STAGES) of the tiled matmul that `tune` tries: output tiles from
+/// 64×64 to 128×256, K steps of 8 to 32, one or two stages.
+pub fn tune_grid() -> Vec<(u32, u32, u32, u32)> {
+    let mut out = Vec::new();
+    for (x, y) in [(8, 8), (16, 8), (8, 16), (16, 16), (32, 16), (16, 32)] {
+        for bk in [8, 16, 32] {
+            for stages in [1, 2] {
+                out.push((x, y, bk, stages));
+            }
+        }
+    }
+    out
 }
 
 impl Kernel for Tiled {
@@ -189,6 +205,36 @@ impl Kernel for Tiled {
     }
     fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)> {
         buffers(shape, 4)
+    }
+    fn shaders(&self) -> Vec<(String, String)> {
+        vec![
+            (self.id.to_owned(), source(self.elem, false)),
+            (format!("{}-vec4", self.id), source(self.elem, true)),
+        ]
+    }
+    fn tunable(&self) -> bool {
+        true
+    }
+    /// The tiles of [`tune_grid`] that fit `gpu`'s limits, with 16-byte I/O, and the
+    /// default tile with element-wise I/O as the reference the vec4 loads are measured
+    /// against.
+    fn candidates(&self, gpu: &Gpu) -> Vec<kernels::Params> {
+        let d = MatmulParams::default();
+        std::iter::once(MatmulParams { vec4: false, ..d })
+            .chain(
+                tune_grid()
+                    .into_iter()
+                    .map(|(wg_x, wg_y, bk, stages)| MatmulParams {
+                        wg_x,
+                        wg_y,
+                        bk,
+                        stages,
+                        vec4: true,
+                    }),
+            )
+            .map(|p| p.named())
+            .filter(|p| MatmulParams::from_named(self.id, Some(p), &gpu.limits).is_ok())
+            .collect()
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
         let d = dims(input.shape);

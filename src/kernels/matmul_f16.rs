@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::kernels::inputs::{self, stream};
+use crate::gpu::{CoopShape, Gpu, Needs};
+use crate::inputs::{self, stream};
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
 use crate::verify::{self, Dims, MatmulCheck};
@@ -136,13 +136,24 @@ impl F16Params {
     }
 }
 
-/// The cooperative-matrix shape this kernel is written for.
-pub fn usable_shape(p: &wgpu::CooperativeMatrixProperties) -> bool {
-    p.m_size == 16
-        && p.n_size == 16
-        && p.k_size == 16
-        && p.ab_type == wgpu::CooperativeScalarType::F16
-        && p.cr_type == wgpu::CooperativeScalarType::F32
+/// The cooperative-matrix shape this kernel is written for: 16×16×16, f16 in, f32 out.
+pub const COOP_SHAPE: CoopShape = CoopShape {
+    m: 16,
+    n: 16,
+    k: 16,
+    ab: wgpu::CooperativeScalarType::F16,
+    cr: wgpu::CooperativeScalarType::F32,
+};
+
+/// (BM, BN, BK) of the staged kernel that `tune` tries.
+pub fn tune_grid() -> Vec<(u32, u32, u32)> {
+    let mut out = Vec::new();
+    for (bm, bn) in [(64, 64), (128, 64), (64, 128), (128, 128)] {
+        for bk in [16, 32, 64] {
+            out.push((bm, bn, bk));
+        }
+    }
+    out
 }
 
 /// Padded dimensions: rows and columns to the tile's, K to its step.
@@ -214,37 +225,37 @@ impl Kernel for MatmulF16 {
         }
     }
     fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)> {
-        let Shape::Matmul { m, k, n } = shape else {
-            unreachable!("matmul shape")
-        };
-        padded_buffers(padded(
-            Dims {
-                m: m as usize,
-                k: k as usize,
-                n: n as usize,
-            },
-            TILE,
-        ))
+        padded_buffers(padded(kernels::matmul::dims(shape), TILE))
     }
-    fn unsupported(&self, gpu: &Gpu) -> Option<String> {
-        if gpu.cooperative_matrix.is_empty() {
-            let why = if !gpu
-                .adapter
-                .features()
-                .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
-            {
-                "the adapter offers no cooperative matrices (EXPERIMENTAL_COOPERATIVE_MATRIX)"
-            } else if !gpu.adapter.features().contains(wgpu::Features::SHADER_F16) {
-                "the adapter has no SHADER_F16"
-            } else {
-                "the adapter lists no 16x16x16 f16 x f16 -> f32 cooperative-matrix shape"
-            };
-            return Some(format!("tensor cores not available: {why}"));
+    fn needs(&self) -> Needs {
+        Needs {
+            required: wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP,
+            optional: wgpu::Features::empty(),
+            cooperative_matrix: vec![COOP_SHAPE],
         }
-        if !gpu.features.contains(wgpu::Features::SUBGROUP) {
-            return Some("tensor cores not usable: the adapter has no SUBGROUP feature".into());
-        }
-        None
+    }
+    fn shaders(&self) -> Vec<(String, String)> {
+        vec![
+            ("matmul-f16".to_owned(), SHADER.to_owned()),
+            ("matmul-f16-staged".to_owned(), SHADER_STAGED.to_owned()),
+        ]
+    }
+    fn tunable(&self) -> bool {
+        true
+    }
+    /// The direct kernel and the staged tiles of [`tune_grid`] that fit `gpu`.
+    fn candidates(&self, gpu: &Gpu) -> Vec<kernels::Params> {
+        std::iter::once(kernels::Params::from([("STAGED".to_owned(), 0.0)]))
+            .chain(tune_grid().into_iter().map(|(bm, bn, bk)| {
+                kernels::Params::from([
+                    ("STAGED".to_owned(), 1.0),
+                    ("BM".to_owned(), f64::from(bm)),
+                    ("BN".to_owned(), f64::from(bn)),
+                    ("BK".to_owned(), f64::from(bk)),
+                ])
+            }))
+            .filter(|p| F16Params::from_named(Some(p), &gpu.info, &gpu.limits).is_ok())
+            .collect()
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
         let d = crate::kernels::matmul::dims(input.shape);
@@ -252,7 +263,8 @@ impl Kernel for MatmulF16 {
             F16Params::from_named(input.params, &gpu.info, &gpu.limits).map_err(Error::Usage)?;
         let p = padded(d, params.tile());
         // The default padding was checked before the run; a staged tile may pad more.
-        kernels::check_buffers(self.id(), input.shape, &padded_buffers(p), &gpu.limits)?;
+        kernels::check_buffers(self.id(), input.shape, &padded_buffers(p), &gpu.limits)
+            .map_err(Error::Usage)?;
         let check = MatmulCheck::for_shape(d, input.input_scale);
         let (a, b) = {
             let _s = tracing::info_span!("generate_inputs").entered();
@@ -278,7 +290,8 @@ impl Kernel for MatmulF16 {
                 input.shape,
                 [p.n as u32 / params.bn, p.m as u32 / params.bm, 1],
                 &gpu.limits,
-            )?;
+            )
+            .map_err(Error::Usage)?;
             let pipeline = kernels::compile(
                 gpu,
                 self.id(),

@@ -2,14 +2,15 @@
 //! within γ_K(2⁻²³)·Σ|a·b| up to 2²⁷ multiply-adds (fractional inputs); above that, on
 //! inputs from an exact grid, exactly (see `verify`).
 
+use crate::inputs::{self, stream};
 use crate::kernels::CaseInput;
-use crate::kernels::inputs::{self, stream};
 use crate::kernels::matmul::{Operands, Tiled};
 use crate::verify::{Dims, MatmulCheck};
 
 pub static MATMUL_F32: Tiled = Tiled {
     id: "matmul-f32",
     describe: "C = A·B in f32, any MxKxN; every element against f64 up to 512³, exact-grid inputs and an exact check above",
+    elem: "f32",
     operands,
 };
 

@@ -1,14 +1,15 @@
 //! `matmul-u32`: the same tiled product in wrapping u32 arithmetic. Exact, so its
 //! checksum is identical on every correct device and run.
 
+use crate::inputs::{self, stream};
 use crate::kernels::CaseInput;
-use crate::kernels::inputs::{self, stream};
 use crate::kernels::matmul::{Operands, Tiled};
 use crate::verify::{Dims, MatmulCheck};
 
 pub static MATMUL_U32: Tiled = Tiled {
     id: "matmul-u32",
     describe: "C = A·B in wrapping u32, any MxKxN; exact, device-independent checksum",
+    elem: "u32",
     operands,
 };
 

@@ -1,8 +1,10 @@
-//! The kernel registry. Each kernel is one `.wgsl` in `shaders/`, one `.rs` here with
-//! its inputs, encoding, CPU reference and bound, and one line in [`REGISTRY`].
+//! The kernel registry and the one extension point, [`Kernel`]. A kernel is one `.wgsl`
+//! in `shaders/`, one `.rs` here (its shapes, the device features it needs, its shaders,
+//! its tune candidates, its inputs, encoding and check) and one line in [`REGISTRY`].
+//! Everything else about kernels (the device features requested, the shaders the tests
+//! compile, the kernels `tune` sweeps) is derived from the registry.
 
 pub mod fault;
-pub mod inputs;
 pub mod matmul;
 pub mod matmul_f16;
 pub mod matmul_f32;
@@ -11,8 +13,8 @@ pub mod reduce_f32;
 
 use std::fmt;
 
-use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::error::Result;
+use crate::gpu::{Gpu, Needs};
 use crate::model::Launch;
 pub use crate::verify::Checked;
 
@@ -30,6 +32,17 @@ pub fn find(id: &str) -> Option<&'static dyn Kernel> {
 
 pub fn ids() -> Vec<&'static str> {
     REGISTRY.iter().map(|k| k.id()).collect()
+}
+
+/// What the registry needs from a device: the union of every kernel's needs.
+pub fn needs() -> Needs {
+    let all: Vec<Needs> = REGISTRY.iter().map(|k| k.needs()).collect();
+    Needs::union(&all)
+}
+
+/// The kernels `gpu-canary tune` can sweep.
+pub fn tunable() -> Vec<&'static dyn Kernel> {
+    REGISTRY.iter().copied().filter(|k| k.tunable()).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +169,7 @@ pub struct CaseInput<'a> {
     pub fault: Option<fault::ShaderFault>,
 }
 
+/// A kernel: the only extension point. See the module docs and README "Adding a kernel".
 pub trait Kernel: Sync {
     fn id(&self) -> &'static str;
     fn describe(&self) -> &'static str;
@@ -163,9 +177,25 @@ pub trait Kernel: Sync {
     fn suite(&self, suite: Suite) -> Vec<Shape>;
     /// Device buffers the case allocates, as (name, bytes), for the limit checks.
     fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)>;
-    /// Why this adapter cannot run the kernel, if it cannot (the kernel is skipped).
-    fn unsupported(&self, _gpu: &Gpu) -> Option<String> {
-        None
+    /// The device features it needs or can use (the device is opened with the union).
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+    /// Why this adapter cannot run the kernel, if it cannot (the kernel is skipped):
+    /// by default, what the opened device lacks of [`Kernel::needs`].
+    fn unsupported(&self, gpu: &Gpu) -> Option<String> {
+        missing(&self.needs(), gpu)
+    }
+    /// Every shader source the host may compile for it, by name (the tests validate
+    /// and compile each one).
+    fn shaders(&self) -> Vec<(String, String)>;
+    /// Whether `gpu-canary tune` sweeps it.
+    fn tunable(&self) -> bool {
+        false
+    }
+    /// The launch parameters `tune` tries on `gpu` (those the adapter can run).
+    fn candidates(&self, _gpu: &Gpu) -> Vec<Params> {
+        Vec::new()
     }
     /// Every index the shader forms is in range by construction (guards or padding),
     /// so naga's runtime bounds checks may be dropped.
@@ -173,6 +203,65 @@ pub trait Kernel: Sync {
         true
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>>;
+}
+
+impl fmt::Debug for dyn Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// The kernels and their default shapes, for `gpu-canary kernels`.
+pub fn listing() -> String {
+    let mut s = String::new();
+    for k in REGISTRY {
+        let shapes = |suite| {
+            k.suite(suite)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        s.push_str(&format!(
+            "{:<11} {}\n            quick: {}\n            full:  {}\n",
+            k.id(),
+            k.describe(),
+            shapes(Suite::Quick),
+            shapes(Suite::Full)
+        ));
+    }
+    s
+}
+
+/// What the opened device lacks of `needs`, in words.
+pub fn missing(needs: &Needs, gpu: &Gpu) -> Option<String> {
+    if needs.tensor_cores() && gpu.cooperative_matrix.is_empty() {
+        let have = gpu.adapter.features();
+        let why = if !have.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            "the adapter offers no cooperative matrices (EXPERIMENTAL_COOPERATIVE_MATRIX)"
+                .to_owned()
+        } else {
+            let shapes: Vec<String> = needs
+                .cooperative_matrix
+                .iter()
+                .map(|c| format!("{}x{}x{} {:?} -> {:?}", c.m, c.n, c.k, c.ab, c.cr))
+                .collect();
+            format!(
+                "the adapter lists no cooperative-matrix shape {}",
+                shapes.join(" or ")
+            )
+        };
+        return Some(format!("tensor cores not available: {why}"));
+    }
+    let lacking = needs.required - gpu.features;
+    (!lacking.is_empty()).then(|| {
+        let names = crate::gpu::feature_names(lacking).join(", ");
+        if needs.tensor_cores() {
+            format!("tensor cores not usable: the adapter has no {names}")
+        } else {
+            format!("the adapter has no {names}")
+        }
+    })
 }
 
 /// A case ready to dispatch: buffers uploaded, pipeline compiled, host operands kept
@@ -381,21 +470,17 @@ pub fn check_workgroup(
     Ok(())
 }
 
-/// Every shader as the host compiles it, by name (the tiled matmul in each element type
-/// and I/O).
-pub fn shader_sources() -> Vec<(&'static str, String)> {
-    vec![
-        ("matmul-f32", matmul::source("f32", false)),
-        ("matmul-f32-vec4", matmul::source("f32", true)),
-        ("matmul-u32", matmul::source("u32", false)),
-        ("matmul-u32-vec4", matmul::source("u32", true)),
-        ("reduce-f32", reduce_f32::source(false)),
-        ("reduce-f32-subgroup", reduce_f32::source(true)),
-        ("matmul-f16", matmul_f16::SHADER.to_owned()),
-        ("matmul-f16-staged", matmul_f16::SHADER_STAGED.to_owned()),
-        ("poison", fault::POISON_SHADER.to_owned()),
-        ("fault-planter", fault::PLANTER_SHADER.to_owned()),
-    ]
+/// Every shader the host may compile, by name: each kernel's, then the poison fill and
+/// the fault planter.
+pub fn shader_sources() -> Vec<(String, String)> {
+    REGISTRY
+        .iter()
+        .flat_map(|k| k.shaders())
+        .chain([
+            ("poison".to_owned(), fault::POISON_SHADER.to_owned()),
+            ("fault-planter".to_owned(), fault::PLANTER_SHADER.to_owned()),
+        ])
+        .collect()
 }
 
 /// Compiles WGSL to SPIR-V as wgpu's Vulkan backend does, without a GPU: naga's
@@ -451,26 +536,18 @@ pub fn to_spirv_with(
             .map_err(|p| {
                 format!(
                     "naga's SPIR-V writer panicked: {}",
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                        .unwrap_or_default()
+                    crate::error::panic_message(p.as_ref())
                 )
             })?
             .map_err(|e| format!("SPIR-V: {e}"))?;
     Ok((words, module.into_owned()))
 }
 
-/// Bytes for `count` elements of `size` bytes, refusing what overflows u64.
+/// Bytes for `count` elements of `size` bytes, saturating at u64::MAX (which every
+/// limit check then refuses).
 pub fn bytes(count: &[u32], size: u64) -> u64 {
     count
         .iter()
         .try_fold(size, |acc, &c| acc.checked_mul(u64::from(c)))
         .unwrap_or(u64::MAX)
-}
-
-impl From<String> for Error {
-    fn from(s: String) -> Self {
-        Error::Usage(s)
-    }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::inputs::{self, stream};
+use crate::gpu::{Gpu, Needs};
+use crate::inputs::{self, stream};
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
 use crate::verify;
@@ -162,6 +162,50 @@ impl Kernel for ReduceF32 {
             ("x", kernels::bytes(&[n.div_ceil(4)], 16)),
             ("partials", u64::from(MAX_GROUPS) * 4),
         ]
+    }
+    fn needs(&self) -> Needs {
+        Needs {
+            optional: wgpu::Features::SUBGROUP,
+            ..Needs::default()
+        }
+    }
+    fn shaders(&self) -> Vec<(String, String)> {
+        vec![
+            ("reduce-f32".to_owned(), source(false)),
+            ("reduce-f32-subgroup".to_owned(), source(true)),
+        ]
+    }
+    fn tunable(&self) -> bool {
+        true
+    }
+    /// Workgroup sizes up to the adapter's, vec4s per invocation, and both entry
+    /// points where the device has subgroups.
+    fn candidates(&self, gpu: &Gpu) -> Vec<kernels::Params> {
+        let max = gpu
+            .limits
+            .max_compute_invocations_per_workgroup
+            .min(gpu.limits.max_compute_workgroup_size_x);
+        let subgroups: &[f64] = if gpu.features.contains(wgpu::Features::SUBGROUP) {
+            &[0.0, 1.0]
+        } else {
+            &[0.0]
+        };
+        let mut out = Vec::new();
+        for wg in [64u32, 128, 256, 512, 1024]
+            .into_iter()
+            .filter(|&w| w <= max)
+        {
+            for min_vec4 in [2u32, 8, 32] {
+                for &sg in subgroups {
+                    out.push(kernels::Params::from([
+                        ("WG".to_owned(), f64::from(wg)),
+                        ("MIN_VEC4".to_owned(), f64::from(min_vec4)),
+                        ("SUBGROUPS".to_owned(), sg),
+                    ]));
+                }
+            }
+        }
+        out
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
         let Shape::Reduce { n } = input.shape else {

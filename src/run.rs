@@ -1,0 +1,458 @@
+//! `gpu-canary run` end to end. The GPU work runs on a worker thread; this thread is the
+//! watchdog: it waits for the worker, the deadline (`--timeout`) or a signal (SIGINT,
+//! SIGTERM), whichever comes first, then judges the run (`verdict`), writes the
+//! artifacts from what was measured (`export`) and returns. A worker stuck in a driver
+//! call is abandoned, never waited for: returning from `main` ends the process.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{EnvKind, Error, Result, panic_message};
+use crate::export::{self, ExportManager, Exporter, OutDir};
+use crate::gpu::{AdapterFilter, Gpu, vendor_name};
+use crate::hygiene::Monitor;
+use crate::kernels::{self, RuntimeChecks};
+use crate::model::*;
+use crate::progress;
+use crate::runner::{self, Case, CaseOptions, Fault, GpuEvent, Progress};
+use crate::tuning::Tuning;
+use crate::verdict::{self, Ending, Place};
+
+/// Everything a run needs, validated (`RunConfig::from_args` in `config`).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub cases: Vec<Case>,
+    pub suite: String,
+    pub seed: u64,
+    /// Seed of the check vectors: `--check-seed`, or fresh from the OS.
+    pub check_seed: u64,
+    pub warmup: u32,
+    pub iterations: u32,
+    pub filter: AdapterFilter,
+    pub require_hardware: bool,
+    pub require_tensor_cores: bool,
+    pub expect_vendor: Option<String>,
+    pub checks: RuntimeChecks,
+    pub out: Option<OutDir>,
+    pub json: bool,
+    pub export_bmf: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub input_scale: f32,
+    pub fault: Option<Fault>,
+    /// Launch parameters from `gpu-canary tune`, with the file they came from.
+    pub tuning: Option<(PathBuf, Tuning)>,
+}
+
+/// How the run ended, for `main`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOutcome {
+    pub verdict: Verdict,
+    pub exit_code: i32,
+}
+
+/// State shared by the worker and the watchdog.
+struct Shared {
+    report: Mutex<RunReport>,
+    events: Mutex<Vec<GpuEvent>>,
+    progress: Arc<Progress>,
+    finalized: AtomicBool,
+    started: Instant,
+    cfg: RunConfig,
+    export: Mutex<ExportManager>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Rewrites `result.json` with what is known now (marked partial). Under the report
+    /// lock, so it can never land after the final write.
+    fn checkpoint(&self) {
+        let mut r = lock(&self.report);
+        if self.finalized.load(Ordering::SeqCst) {
+            return;
+        }
+        r.duration_s = self.started.elapsed().as_secs_f64();
+        lock(&self.export).checkpoint(&r);
+    }
+
+    fn print(&self, line: &str) {
+        if !self.cfg.json {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn push(&self, r: KernelResult) {
+        lock(&self.report).kernels.push(r);
+    }
+}
+
+fn settings(cfg: &RunConfig) -> RunSettings {
+    RunSettings {
+        suite: cfg.suite.clone(),
+        seed: cfg.seed,
+        check_seed: Some(cfg.check_seed),
+        warmup: cfg.warmup,
+        iterations: cfg.iterations,
+        runtime_checks: cfg.checks.name().to_owned(),
+        require_hardware: cfg.require_hardware,
+        require_tensor_cores: cfg.require_tensor_cores,
+        expect_vendor: cfg.expect_vendor.clone(),
+        timeout_s: cfg.timeout.map(|t| t.as_secs_f64()),
+        input_scale: cfg.input_scale,
+        fault: cfg.fault.map(|f| f.name()),
+        tuning: cfg.tuning.as_ref().map(|(p, _)| p.display().to_string()),
+    }
+}
+
+pub fn new_report(cfg: &RunConfig) -> RunReport {
+    let commit = env!("GPU_CANARY_GIT_COMMIT");
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: TOOL_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: (!commit.is_empty()).then(|| commit.to_owned()),
+        },
+        started_at: crate::host::now_rfc3339(),
+        duration_s: 0.0,
+        status: RunStatus::Partial,
+        host: crate::host::host(),
+        ci: crate::host::ci_context(|k| std::env::var(k).ok()),
+        config: settings(cfg),
+        adapter: None,
+        kernels: Vec::new(),
+        hygiene: None,
+        verdict: Verdict::Running,
+        exit_code: -1,
+        stopped: None,
+    }
+}
+
+/// Does the adapter match `--expect-vendor`: a vendor name for its PCI id, or a
+/// substring of its name.
+pub fn vendor_matches(expect: &str, info: &wgpu::AdapterInfo) -> bool {
+    let e = expect.to_lowercase();
+    vendor_name(info.vendor).is_some_and(|v| v == e) || info.name.to_lowercase().contains(&e)
+}
+
+/// Skipped on every shape: one line for the kernel, not one per shape.
+fn skip_lines(cases: &[Case], skips: &[Option<String>]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, (case, skip)) in cases.iter().zip(skips).enumerate() {
+        let Some(reason) = skip else { continue };
+        let same: Vec<usize> = (0..cases.len())
+            .filter(|&j| cases[j].kernel.id() == case.kernel.id())
+            .collect();
+        let all_same = same.len() > 1 && same.iter().all(|&j| skips[j].as_ref() == Some(reason));
+        if !all_same {
+            out.push((
+                i,
+                format!(
+                    "{:<11} {:<16} skipped  {reason}",
+                    case.kernel.id(),
+                    case.shape
+                ),
+            ));
+        } else if same[0] == i {
+            out.push((
+                i,
+                format!(
+                    "{:<11} {:<16} skipped  {reason}",
+                    case.kernel.id(),
+                    format!("({} shapes)", same.len())
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn worker(shared: &Shared) -> Result<()> {
+    let cfg = &shared.cfg;
+    shared.progress.set(None, "init");
+    let gpu = Gpu::open(&cfg.filter, &kernels::needs())?;
+    let deadline = cfg.timeout.map(|t| shared.started + t);
+    *lock(&gpu.wait_bound) = deadline;
+    let mut fp = gpu.fingerprint();
+    if cfg.fault == Some(Fault::SoftwareAdapter) {
+        fp.device_type = "cpu".into();
+    }
+    // Tuned launch parameters apply only on the adapter and driver they were made on.
+    let tuned = match &cfg.tuning {
+        Some((path, t)) => {
+            let (applied, note) = match t.for_adapter(&fp) {
+                Ok(best) => (Some(best), "applied".to_owned()),
+                Err(why) => (None, format!("not applied: {why}")),
+            };
+            shared.print(&format!("tuning: {} {note}", path.display()));
+            lock(&shared.report).config.tuning = Some(format!("{}: {note}", path.display()));
+            applied
+        }
+        None => None,
+    };
+    lock(&shared.report).adapter = Some(fp.clone());
+    shared.print(&format!("adapter: {}", export::markdown::adapter_line(&fp)));
+    shared.checkpoint();
+
+    if cfg.require_hardware && (gpu.is_software() || cfg.fault == Some(Fault::SoftwareAdapter)) {
+        return Err(Error::env(
+            EnvKind::SoftwareAdapter,
+            format!(
+                "--require-hardware: adapter '{}' is a software adapter (device type cpu); the runner's GPU driver is not visible to Vulkan: check the image and device plugin (docs/lane.md), and `gpu-canary adapters`",
+                gpu.info.name
+            ),
+        ));
+    }
+    if let Some(v) = &cfg.expect_vendor
+        && !vendor_matches(v, &gpu.info)
+    {
+        return Err(Error::env(
+            EnvKind::UnexpectedAdapter,
+            format!(
+                "--expect-vendor {v}: the lane handed over '{}' (vendor 0x{:04x}{}); check the runner's GPU or the lane's expected vendor",
+                gpu.info.name,
+                gpu.info.vendor,
+                vendor_name(gpu.info.vendor)
+                    .map(|n| format!(", {n}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+
+    // Why each case is skipped, if it is: sizes against the adapter's limits, then what
+    // the device lacks (asked once per kernel). All before the first kernel runs.
+    let mut unsupported: std::collections::HashMap<&str, Option<String>> = Default::default();
+    let mut skips = Vec::with_capacity(cfg.cases.len());
+    for case in &cfg.cases {
+        let skip = match kernels::check_limits(case.kernel, case.shape, &gpu.limits) {
+            Err(msg) if case.explicit => return Err(Error::usage(msg)),
+            Err(msg) => Some(msg),
+            Ok(()) => unsupported
+                .entry(case.kernel.id())
+                .or_insert_with(|| case.kernel.unsupported(&gpu))
+                .clone(),
+        };
+        skips.push(skip);
+    }
+    let skip_line: std::collections::HashMap<usize, String> =
+        skip_lines(&cfg.cases, &skips).into_iter().collect();
+
+    let monitor = Monitor::open(&gpu.info.name);
+    let before = monitor.snapshot();
+
+    // Injected faults hit the last case that runs, so the test of each fault also shows
+    // that what was measured before it is kept (faults of the GPU's output hit all).
+    let fault_at = skips.iter().rposition(Option::is_none);
+    for (i, (case, skip)) in cfg.cases.iter().zip(&skips).enumerate() {
+        if let Some(reason) = skip {
+            if let Some(line) = skip_line.get(&i) {
+                shared.print(line);
+            }
+            shared.push(runner::skipped(case, cfg.seed, reason.clone()));
+            shared.checkpoint();
+            if cfg.require_tensor_cores && case.kernel.needs().tensor_cores() {
+                return Err(Error::env(
+                    EnvKind::MissingFeature,
+                    format!("--require-tensor-cores: {reason}"),
+                ));
+            }
+            continue;
+        }
+        let opt = CaseOptions {
+            seed: cfg.seed,
+            check_seed: cfg.check_seed,
+            warmup: cfg.warmup,
+            iterations: cfg.iterations,
+            input_scale: cfg.input_scale,
+            checks: if case.kernel.supports_unchecked() {
+                cfg.checks
+            } else {
+                RuntimeChecks::Checked
+            },
+            fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
+            progress: &shared.progress,
+            params: tuned.and_then(|best| best.get(case.kernel.id())),
+        };
+        match runner::run_case(&gpu, case, &opt) {
+            Ok(outcome) => {
+                shared.print(&export::markdown::kernel_line(&outcome.result));
+                lock(&shared.events).extend(outcome.gpu_events);
+                shared.push(outcome.result);
+                shared.checkpoint();
+            }
+            Err(e) => {
+                let mut r = runner::skipped(case, cfg.seed, e.to_string());
+                r.status = KernelStatus::Error;
+                shared.print(&export::markdown::kernel_line(&r));
+                shared.push(r);
+                return Err(e);
+            }
+        }
+    }
+    shared.progress.set(None, "artifacts");
+    lock(&shared.report).hygiene = Some(monitor.assess(before, monitor.snapshot()));
+    Ok(())
+}
+
+enum Msg {
+    Done(std::thread::Result<Result<()>>),
+    Signal(i32),
+}
+
+/// Runs the canary. Every failure is data in the report, so this returns an outcome,
+/// never an error.
+pub fn run(cfg: RunConfig) -> RunOutcome {
+    let export = ExportManager::new(cfg.out.clone(), cfg.export_bmf.clone());
+    let root = tracing::info_span!("gpu-canary run").entered();
+    let json = cfg.json;
+    let shared = Arc::new(Shared {
+        report: Mutex::new(new_report(&cfg)),
+        events: Mutex::new(Vec::new()),
+        progress: Arc::new(Progress::default()),
+        finalized: AtomicBool::new(false),
+        started: Instant::now(),
+        cfg,
+        export: Mutex::new(export),
+    });
+    shared.checkpoint();
+    let display = progress::Display::start(shared.progress.clone(), json);
+
+    let (tx, rx) = mpsc::channel();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = tx.send(Msg::Signal(sig));
+            }
+        });
+    }
+    let w = shared.clone();
+    let span = tracing::Span::current();
+    std::thread::Builder::new()
+        .name("gpu-canary-worker".into())
+        .spawn(move || {
+            let _e = span.enter();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker(&w)));
+            let _ = tx.send(Msg::Done(r));
+        })
+        .expect("spawning the worker thread");
+
+    let msg = match shared.cfg.timeout {
+        Some(t) => rx
+            .recv_timeout(t.saturating_sub(shared.started.elapsed()))
+            .ok(),
+        None => rx.recv().ok(),
+    };
+    let ending = match msg {
+        Some(Msg::Done(Ok(Ok(())))) => Ending::Finished,
+        Some(Msg::Done(Ok(Err(e)))) => Ending::Failed(e),
+        Some(Msg::Done(Err(p))) => Ending::Panicked(panic_message(p.as_ref())),
+        Some(Msg::Signal(s)) => Ending::Signal(s),
+        None => Ending::TimedOut {
+            timeout_s: shared
+                .cfg
+                .timeout
+                .map(|t| t.as_secs_f64())
+                .unwrap_or_default(),
+        },
+    };
+    drop(display);
+    drop(root);
+    finish(&shared, ending)
+}
+
+fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
+    let cfg = &shared.cfg;
+    let at = shared.progress.get();
+    let place = Place {
+        kernel: at.kernel,
+        phase: at.phase,
+    };
+    let mut r = lock(&shared.report);
+    shared.finalized.store(true, Ordering::SeqCst);
+    let j = verdict::judge(ending, &r.kernels, &place);
+    r.verdict = j.verdict;
+    r.exit_code = j.exit_code;
+    r.stopped = j.stopped;
+    r.status = if j.complete {
+        RunStatus::Complete
+    } else {
+        RunStatus::Partial
+    };
+    r.duration_s = shared.started.elapsed().as_secs_f64();
+    let report = r.clone();
+    drop(r);
+
+    if let Some(stop) = &report.stopped {
+        eprintln!("error: {}", stop.message);
+    }
+    for k in report
+        .kernels
+        .iter()
+        .filter(|k| k.status == KernelStatus::Fail)
+    {
+        if let Some(reason) = &k.reason {
+            eprintln!("error: {reason}");
+        }
+    }
+    let json = export::json::Json.render(&report);
+    let failed = lock(&shared.export).finish(&report, &json, &lock(&shared.events));
+    for f in &failed {
+        eprintln!("error: {f}");
+    }
+    let exit_code = verdict::after_artifacts(report.exit_code, failed.is_empty());
+    if cfg.json {
+        let _ = std::io::stdout().write_all(&json);
+    } else {
+        println!(
+            "verdict: {} (exit {exit_code})",
+            export::markdown::verdict_word(report.verdict)
+        );
+    }
+    let _ = std::io::stdout().flush();
+    RunOutcome {
+        verdict: report.verdict,
+        exit_code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::Shape;
+
+    #[test]
+    fn a_kernel_skipped_on_every_shape_gets_one_line() {
+        let k = |id| kernels::find(id).unwrap();
+        let case = |id, n| Case {
+            kernel: k(id),
+            shape: Shape::Matmul { m: n, k: n, n },
+            explicit: false,
+        };
+        let cases = [
+            case("matmul-f32", 1),
+            case("matmul-f16", 1),
+            case("matmul-f16", 2),
+            case("matmul-f16", 3),
+        ];
+        let no = || Some("no tensor cores".to_owned());
+        let lines = skip_lines(&cases, &[None, no(), no(), no()]);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].0, 1);
+        assert!(lines[0].1.contains("(3 shapes)") && lines[0].1.contains("no tensor cores"));
+        // Different reasons (a limit on one shape) keep their own lines.
+        let big = Some("over the limit".to_owned());
+        let lines = skip_lines(&cases, &[None, no(), no(), big]);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+    }
+}

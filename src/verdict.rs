@@ -1,0 +1,236 @@
+//! How a run ended and what it measured → its verdict and exit code. Pure: no I/O, so
+//! every rule is unit-tested here, and `result.json` records the same code `main`
+//! returns.
+
+use crate::error::{EnvKind, Error, exit};
+use crate::model::{KernelResult, KernelStatus, Stop, Verdict};
+
+/// How the run ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// Every case ran (passed, failed or skipped).
+    Finished,
+    /// The worker stopped on an error.
+    Failed(Error),
+    /// The worker panicked.
+    Panicked(String),
+    /// `--timeout` expired.
+    TimedOut { timeout_s: f64 },
+    /// A signal (SIGINT or SIGTERM) stopped the run.
+    Signal(i32),
+}
+
+/// Where the run was when it ended (kernel and phase), for the stop record.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub kernel: Option<String>,
+    pub phase: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    pub stopped: Option<Stop>,
+    /// Every case ran: the result is complete, not partial.
+    pub complete: bool,
+}
+
+/// The verdict. A wrong result outranks everything that happened after it (an
+/// environment failure, a timeout), since it was measured; a signal outranks all.
+pub fn judge(ending: Ending, kernels: &[KernelResult], at: &Place) -> Judgement {
+    let any_fail = kernels.iter().any(|k| k.status == KernelStatus::Fail);
+    let any_pass = kernels.iter().any(|k| k.status == KernelStatus::Pass);
+    let stop = |reason: String, message: String| Stop {
+        reason,
+        kernel: at.kernel.clone(),
+        phase: Some(at.phase.clone()),
+        message,
+    };
+    // A wrong result, or else the environment's failure with its own code.
+    let failed = |code: i32| {
+        if any_fail {
+            (Verdict::Fail, exit::WRONG_RESULT)
+        } else {
+            (Verdict::Error, code)
+        }
+    };
+    let (verdict, exit_code, stopped, complete) = match ending {
+        Ending::Finished if any_fail => (Verdict::Fail, exit::WRONG_RESULT, None, true),
+        Ending::Finished if any_pass => (Verdict::Pass, exit::OK, None, true),
+        Ending::Finished => (
+            Verdict::Error,
+            exit::ENVIRONMENT,
+            Some(Stop {
+                reason: "nothing-ran".into(),
+                kernel: None,
+                phase: None,
+                message: "no kernel could run on this adapter (every case was skipped)".into(),
+            }),
+            true,
+        ),
+        Ending::Failed(e) => {
+            let reason = match &e {
+                Error::Usage(_) => "usage".to_owned(),
+                Error::Environment { kind, .. } => Stop::env_reason(*kind),
+            };
+            let (v, c) = failed(e.exit_code());
+            (v, c, Some(stop(reason, e.to_string())), false)
+        }
+        Ending::Panicked(msg) => {
+            let (v, c) = failed(exit::ENVIRONMENT);
+            let reason = Stop::env_reason(EnvKind::Panic);
+            (
+                v,
+                c,
+                Some(stop(reason, format!("internal panic: {msg}"))),
+                false,
+            )
+        }
+        Ending::TimedOut { timeout_s } => {
+            let within = at
+                .kernel
+                .as_deref()
+                .map(|k| format!(" in {k}"))
+                .unwrap_or_default();
+            let msg = format!(
+                "--timeout {timeout_s} s expired{within} during {}; the GPU or driver stopped responding (or the suite is too large for the limit)",
+                at.phase
+            );
+            let (v, c) = failed(exit::ENVIRONMENT);
+            (v, c, Some(stop("timeout".into(), msg)), false)
+        }
+        Ending::Signal(sig) => {
+            let (name, c) = if sig == signal_hook::consts::SIGINT {
+                ("SIGINT", exit::SIGINT)
+            } else {
+                ("SIGTERM", exit::SIGTERM)
+            };
+            let msg = format!("cancelled by {name}");
+            (
+                Verdict::Cancelled,
+                c,
+                Some(stop("cancelled".into(), msg)),
+                false,
+            )
+        }
+    };
+    Judgement {
+        verdict,
+        exit_code,
+        stopped,
+        complete,
+    }
+}
+
+/// The exit code once the artifacts were written, or not: a pass whose artifacts are
+/// missing is not one CI can act on, so it becomes an environment failure; any other
+/// verdict keeps its code.
+pub fn after_artifacts(exit_code: i32, written: bool) -> i32 {
+    if written || exit_code != exit::OK {
+        exit_code
+    } else {
+        exit::ENVIRONMENT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(status: KernelStatus) -> KernelResult {
+        KernelResult {
+            id: "k".into(),
+            shape: "1".into(),
+            seed: 0,
+            status,
+            reason: None,
+            launch: None,
+            verification: None,
+            samples_ns: Vec::new(),
+            stats: None,
+            throughput: None,
+        }
+    }
+
+    fn at() -> Place {
+        Place {
+            kernel: Some("k/1".into()),
+            phase: "wait".into(),
+        }
+    }
+
+    use KernelStatus::{Fail, Pass, Skipped};
+
+    #[test]
+    fn a_finished_run_passes_fails_or_ran_nothing() {
+        let j = judge(Ending::Finished, &[kernel(Pass), kernel(Skipped)], &at());
+        assert_eq!(
+            (j.verdict, j.exit_code, j.complete),
+            (Verdict::Pass, 0, true)
+        );
+        assert!(j.stopped.is_none());
+        let j = judge(Ending::Finished, &[kernel(Pass), kernel(Fail)], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Fail, 1));
+        let j = judge(Ending::Finished, &[kernel(Skipped)], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Error, 3));
+        assert_eq!(j.stopped.unwrap().reason, "nothing-ran");
+    }
+
+    #[test]
+    fn a_wrong_result_outranks_what_came_after_it() {
+        let lost = || Ending::Failed(Error::env(EnvKind::DeviceLost, "device lost"));
+        let j = judge(lost(), &[kernel(Fail)], &at());
+        assert_eq!(
+            (j.verdict, j.exit_code, j.complete),
+            (Verdict::Fail, 1, false)
+        );
+        assert_eq!(j.stopped.unwrap().reason, "device-lost");
+        let j = judge(lost(), &[kernel(Pass)], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Error, 3));
+        let late = Ending::TimedOut { timeout_s: 8.0 };
+        let j = judge(late, &[kernel(Fail)], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Fail, 1));
+        let j = judge(Ending::Panicked("boom".into()), &[kernel(Fail)], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Fail, 1));
+    }
+
+    #[test]
+    fn each_ending_has_its_code_and_stop_record() {
+        let usage = Ending::Failed(Error::usage("--size too big"));
+        let j = judge(usage, &[], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Error, 2));
+        assert_eq!(j.stopped.unwrap().reason, "usage");
+        let j = judge(Ending::TimedOut { timeout_s: 8.0 }, &[kernel(Pass)], &at());
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Error, 3));
+        let s = j.stopped.unwrap();
+        assert_eq!(
+            (s.reason.as_str(), s.phase.as_deref()),
+            ("timeout", Some("wait"))
+        );
+        assert!(
+            s.message
+                .contains("--timeout 8 s expired in k/1 during wait")
+        );
+        let j = judge(Ending::Panicked("boom".into()), &[], &at());
+        assert_eq!(
+            (j.exit_code, j.stopped.unwrap().reason.as_str()),
+            (3, "panic")
+        );
+        let int = judge(
+            Ending::Signal(signal_hook::consts::SIGINT),
+            &[kernel(Fail)],
+            &at(),
+        );
+        assert_eq!((int.verdict, int.exit_code), (Verdict::Cancelled, 130));
+        let term = judge(Ending::Signal(signal_hook::consts::SIGTERM), &[], &at());
+        assert_eq!((term.exit_code, term.complete), (143, false));
+    }
+
+    #[test]
+    fn a_pass_without_its_artifacts_is_an_environment_failure() {
+        assert_eq!(after_artifacts(0, true), 0);
+        assert_eq!(after_artifacts(0, false), 3);
+        assert_eq!(after_artifacts(1, false), 1, "a wrong result stays wrong");
+    }
+}
