@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::model::{KernelStatus, RunReport, TOOL_NAME, read_report};
+use crate::model::{KernelStatus, RunReport, find_results, read_report};
 use crate::stats;
 
 /// What to chart (`HistoryConfig::from_args` in `config`).
@@ -37,64 +37,6 @@ pub struct Point {
 
 /// (kernel key, adapter name) → points in time order.
 pub type Series = BTreeMap<(String, String), Vec<Point>>;
-
-/// Whether `path` holds a gpu-canary result: JSON with the result's identifying fields
-/// (`tool.name` and `schema_version`), whatever the file is called.
-pub fn is_result(path: &Path) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| {
-            v.get("tool")
-                .and_then(|t| t.get("name"))
-                .and_then(|n| n.as_str())
-                == Some(TOOL_NAME)
-                && v.get("schema_version").is_some()
-        })
-}
-
-/// The result files under `inputs`: files as given, and in directories (searched
-/// recursively) every `*.json` that [`is_result`]; the other JSON files found there
-/// are returned second, to be noted as skipped.
-pub fn collect(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>, other: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, found, other);
-            } else if p.extension().is_some_and(|e| e == "json") {
-                if is_result(&p) {
-                    found.push(p);
-                } else {
-                    other.push(p);
-                }
-            }
-        }
-    }
-    let (mut found, mut other) = (Vec::new(), Vec::new());
-    for p in inputs {
-        if p.is_dir() {
-            walk(p, &mut found, &mut other);
-        } else if p.exists() {
-            found.push(p.clone());
-        } else {
-            return Err(Error::usage(format!(
-                "{}: no such file or directory",
-                p.display()
-            )));
-        }
-    }
-    if found.is_empty() {
-        return Err(Error::usage(
-            "no gpu-canary result found in the given paths; pass result files or directories holding them",
-        ));
-    }
-    Ok((found, other))
-}
 
 pub fn series(reports: &[RunReport]) -> Series {
     let mut sorted: Vec<&RunReport> = reports.iter().collect();
@@ -259,7 +201,7 @@ pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
 
 /// Reads the results, writes the chart and the table.
 pub fn run(cfg: &HistoryConfig) -> Result<()> {
-    let (files, other) = collect(&cfg.inputs)?;
+    let (files, other) = find_results(&cfg.inputs)?;
     for f in &other {
         eprintln!("note: skipping {}: not a gpu-canary result", f.display());
     }

@@ -3,6 +3,7 @@
 //! `results-schema/`. A breaking change here bumps [`SCHEMA_VERSION`].
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -545,4 +546,62 @@ pub fn read_report(path: &std::path::Path) -> Result<RunReport, String> {
         }
     }
     serde_json::from_value(value).map_err(|e| format!("{name}: not a valid gpu-canary result: {e}"))
+}
+
+/// Whether `path` holds a gpu-canary result: JSON with the result's identifying fields
+/// (`tool.name` and `schema_version`), whatever the file is called.
+pub fn is_result(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| {
+            v.get("tool")
+                .and_then(|t| t.get("name"))
+                .and_then(|n| n.as_str())
+                == Some(TOOL_NAME)
+                && v.get("schema_version").is_some()
+        })
+}
+
+/// The result files under `inputs`: files as given, and in directories (searched
+/// recursively) every `*.json` that [`is_result`]; the other JSON files found there
+/// are returned second, to be noted as skipped.
+pub fn find_results(inputs: &[PathBuf]) -> crate::error::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>, other: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, found, other);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                if is_result(&p) {
+                    found.push(p);
+                } else {
+                    other.push(p);
+                }
+            }
+        }
+    }
+    let (mut found, mut other) = (Vec::new(), Vec::new());
+    for p in inputs {
+        if p.is_dir() {
+            walk(p, &mut found, &mut other);
+        } else if p.exists() {
+            found.push(p.clone());
+        } else {
+            return Err(crate::error::Error::usage(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    if found.is_empty() {
+        return Err(crate::error::Error::usage(
+            "no gpu-canary result found in the given paths; pass result files or directories holding them",
+        ));
+    }
+    Ok((found, other))
 }
