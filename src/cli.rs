@@ -189,6 +189,10 @@ pub struct TuneArgs {
     /// Where to write the tuning file.
     #[arg(long, default_value = "tune.json")]
     pub out: PathBuf,
+    /// Bound the whole sweep, in seconds; every GPU wait is bounded by what is left, and
+    /// what was measured by then is written (exit 3).
+    #[arg(long)]
+    pub timeout: Option<f64>,
     /// Plant a fault on the GPU side in every configuration, to prove that tune keeps
     /// none that computes a wrong result (testing only; see kernels::fault).
     #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]

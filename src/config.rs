@@ -86,17 +86,7 @@ impl RunConfig {
                 a.input_scale
             )));
         }
-        let timeout = match a.timeout {
-            None => None,
-            Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => {
-                Some(Duration::from_secs_f64(t))
-            }
-            Some(t) => {
-                return Err(Error::usage(format!(
-                    "invalid --timeout {t}: use a positive number of seconds, e.g. 600"
-                )));
-            }
-        };
+        let timeout = timeout_arg(a.timeout)?;
         let backends = backends_arg(a.backend.as_deref())?;
         if a.require_tensor_cores && !cases.iter().any(|c| c.kernel.needs().tensor_cores()) {
             let tc: Vec<&str> = kernels::REGISTRY
@@ -229,6 +219,19 @@ pub fn backends_arg(arg: Option<&str>) -> Result<Option<wgpu::Backends>> {
         .map_err(|e| Error::usage(format!("invalid --backend/WGPU_BACKEND: {e}")))
 }
 
+/// `--timeout` in seconds: positive, at most a week.
+fn timeout_arg(t: Option<f64>) -> Result<Option<Duration>> {
+    match t {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t > 0.0 && t <= 7.0 * 86400.0 => {
+            Ok(Some(Duration::from_secs_f64(t)))
+        }
+        Some(t) => Err(Error::usage(format!(
+            "invalid --timeout {t}: use a positive number of seconds, e.g. 600"
+        ))),
+    }
+}
+
 /// `--inject-fault` (or `GPU_CANARY_INJECT_FAULT`), tests only.
 fn fault_arg(arg: Option<&str>) -> Result<Option<Fault>> {
     arg.filter(|s| !s.is_empty())
@@ -342,6 +345,7 @@ impl TuneConfig {
                 software_only: false,
             },
             out: a.out,
+            timeout: timeout_arg(a.timeout)?,
             fault,
         })
     }

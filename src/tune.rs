@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::{EnvKind, Error, Result};
 use crate::gpu::{AdapterFilter, Gpu};
@@ -34,6 +35,8 @@ pub struct TuneConfig {
     pub iterations: u32,
     pub filter: AdapterFilter,
     pub out: PathBuf,
+    /// Bound on the whole sweep (`--timeout`).
+    pub timeout: Option<Duration>,
     /// A fault planted on the GPU side in every configuration (tests only).
     pub fault: Option<Fault>,
 }
@@ -65,18 +68,28 @@ pub fn default_shape(kernel: &dyn Kernel, gpu: &Gpu) -> Shape {
         .expect("every kernel has shapes")
 }
 
+/// What every configuration of a sweep shares.
+pub struct Sweep<'a> {
+    pub gpu: &'a Gpu,
+    pub iterations: u32,
+    /// Check vectors of every configuration's verification.
+    pub check_seed: u64,
+    pub fault: Option<Fault>,
+    pub progress: &'a Progress,
+    /// `--timeout`: no configuration starts after it.
+    pub deadline: Option<Instant>,
+}
+
 /// Runs every candidate of one kernel at `shape`, each verified as `run` verifies (the
-/// same checks, with check vectors from `check_seed`); returns the trials and the
-/// fastest verified one.
+/// same checks, with check vectors from `check_seed`); adds each to `trials` as it is
+/// measured (so an error keeps what came before) and returns the fastest verified one.
 pub fn sweep(
-    gpu: &Gpu,
+    sw: &Sweep,
     kernel: &'static dyn Kernel,
     shape: Shape,
-    iterations: u32,
-    check_seed: u64,
-    fault: Option<Fault>,
-    progress: &Progress,
-) -> Result<(Vec<Trial>, Option<Params>)> {
+    trials: &mut Vec<Trial>,
+) -> Result<Option<Params>> {
+    let (gpu, progress) = (sw.gpu, sw.progress);
     let case = Case {
         kernel,
         shape,
@@ -84,21 +97,42 @@ pub fn sweep(
     };
     kernels::check_limits(kernel, case.shape, &gpu.limits).map_err(Error::Usage)?;
     let candidates = kernel.candidates(gpu);
-    let mut trials = Vec::new();
+    let first = trials.len();
+    let expired = |i: usize| {
+        Error::env(
+            EnvKind::Timeout,
+            format!(
+                "tune: --timeout expired in {} after {i} of {} configurations; the tuning file holds what was measured",
+                kernel.id(),
+                candidates.len()
+            ),
+        )
+    };
     for (i, params) in candidates.iter().enumerate() {
+        if sw.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(expired(i));
+        }
         progress.set_context(Some(format!("config {}/{}", i + 1, candidates.len())));
         let opt = CaseOptions {
             seed: crate::inputs::DEFAULT_SEED,
-            check_seed,
+            check_seed: sw.check_seed,
             warmup: 2,
-            iterations,
+            iterations: sw.iterations,
             input_scale: 1.0,
             checks: RuntimeChecks::Checked,
-            fault,
+            fault: sw.fault,
             progress,
             params: Some(params),
         };
-        let r = runner::run_case(gpu, &case, &opt)?.result;
+        let r = match runner::run_case(gpu, &case, &opt) {
+            Ok(o) => o.result,
+            // A GPU wait cut by the deadline: the sweep's timeout, said as such.
+            Err(Error::Environment {
+                kind: EnvKind::Timeout,
+                ..
+            }) if sw.deadline.is_some() => return Err(expired(i)),
+            Err(e) => return Err(e),
+        };
         trials.push(Trial {
             kernel: r.id.clone(),
             shape: r.shape.clone(),
@@ -114,7 +148,12 @@ pub fn sweep(
         });
     }
     progress.set_context(None);
-    let best = trials
+    Ok(best(&trials[first..]))
+}
+
+/// The fastest verified trial's parameters.
+fn best(trials: &[Trial]) -> Option<Params> {
+    trials
         .iter()
         .filter(|t| t.verified)
         .min_by(|a, b| {
@@ -122,24 +161,64 @@ pub fn sweep(
                 .unwrap_or(f64::INFINITY)
                 .total_cmp(&b.median_ns.unwrap_or(f64::INFINITY))
         })
-        .map(|t| t.params.clone());
-    Ok((trials, best))
+        .map(|t| t.params.clone())
 }
 
-/// The sweep: every kernel of `cfg`, then the tuning file.
+/// The sweep: every kernel of `cfg`, then the tuning file (written with what was
+/// measured even when the sweep stops early).
 pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
+    let started = Instant::now();
     let gpu = Gpu::open(&cfg.filter, &kernels::needs())?;
+    *gpu.wait_bound.lock().unwrap_or_else(|e| e.into_inner()) = cfg.timeout.map(|t| started + t);
     let fp = gpu.fingerprint();
     let check_seed = crate::inputs::fresh_seed();
     println!("adapter: {}", crate::export::markdown::adapter_line(&fp));
     println!("check seed: {check_seed}");
     let progress = Arc::new(Progress::default());
     let display = progress::Display::start(progress.clone(), false);
-    let mut all_trials = Vec::new();
+    let mut trials = Vec::new();
     let mut best_all = BTreeMap::new();
-    let mut wrong = false;
+    let sw = Sweep {
+        gpu: &gpu,
+        iterations: cfg.iterations,
+        check_seed,
+        fault: cfg.fault,
+        progress: &progress,
+        deadline: cfg.timeout.map(|t| started + t),
+    };
+    let swept = sweep_all(cfg, &sw, &mut trials, &mut best_all);
+    drop(display);
+    let wrong = trials.iter().any(|t| !t.verified);
+    let tuning = Tuning {
+        format: FORMAT.into(),
+        adapter: fp,
+        check_seed: Some(check_seed),
+        best: best_all,
+        trials,
+    };
+    let text = serde_json::to_string_pretty(&tuning).expect("a tuning serialises") + "\n";
+    crate::export::write_atomic(&cfg.out, text.as_bytes())
+        .map_err(|e| Error::io(format!("tune: cannot write {}: {e}", cfg.out.display())))?;
+    println!("wrote {}", cfg.out.display());
+    swept?;
+    if wrong {
+        // A configuration that computes wrong results is a finding, not a slow
+        // candidate: the tuning file is still written, but the outcome says so.
+        eprintln!("error: some configurations computed wrong results (WRONG above)");
+    }
+    Ok(TuneOutcome { tuning, wrong })
+}
+
+/// Every kernel of `cfg`, its trials into `trials` and its best into `best_all`.
+fn sweep_all(
+    cfg: &TuneConfig,
+    sw: &Sweep,
+    trials: &mut Vec<Trial>,
+    best_all: &mut BTreeMap<String, Params>,
+) -> Result<()> {
+    let gpu = sw.gpu;
     for &(kernel, shape) in &cfg.kernels {
-        if let Some(why) = kernel.unsupported(&gpu) {
+        if let Some(why) = kernel.unsupported(gpu) {
             // Asked for by name, a kernel this adapter cannot run is the environment's
             // failure; among the defaults it is only noted.
             if cfg.named {
@@ -151,18 +230,11 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
             println!("{}: not tuned: {why}", kernel.id());
             continue;
         }
-        let shape = shape.unwrap_or_else(|| default_shape(kernel, &gpu));
+        let shape = shape.unwrap_or_else(|| default_shape(kernel, gpu));
         println!("{}: {shape}", kernel.id());
-        let (trials, best) = sweep(
-            &gpu,
-            kernel,
-            shape,
-            cfg.iterations,
-            check_seed,
-            cfg.fault,
-            &progress,
-        )?;
-        for t in &trials {
+        let first = trials.len();
+        let best = sweep(sw, kernel, shape, trials);
+        for t in &trials[first..] {
             let rate = t
                 .throughput
                 .map(|v| crate::export::fmt_rate(v, &t.unit))
@@ -173,10 +245,7 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
                 if t.verified { "verified" } else { "WRONG" }
             );
         }
-        // A configuration that computes wrong results is a finding, not a slow
-        // candidate: the tuning file is still written, but the outcome says so.
-        wrong |= trials.iter().any(|t| !t.verified);
-        match best {
+        match best? {
             Some(best) => {
                 println!("  best: {}", kernels::params_text(&best));
                 best_all.insert(kernel.id().to_owned(), best);
@@ -186,22 +255,6 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
                 kernel.id()
             ),
         }
-        all_trials.extend(trials);
     }
-    drop(display);
-    let tuning = Tuning {
-        format: FORMAT.into(),
-        adapter: fp,
-        check_seed: Some(check_seed),
-        best: best_all,
-        trials: all_trials,
-    };
-    let text = serde_json::to_string_pretty(&tuning).expect("a tuning serialises") + "\n";
-    crate::export::write_atomic(&cfg.out, text.as_bytes())
-        .map_err(|e| Error::io(format!("tune: cannot write {}: {e}", cfg.out.display())))?;
-    println!("wrote {}", cfg.out.display());
-    if wrong {
-        eprintln!("error: some configurations computed wrong results (WRONG above)");
-    }
-    Ok(TuneOutcome { tuning, wrong })
+    Ok(())
 }

@@ -7,6 +7,7 @@ mod common;
 mod compare;
 mod faults;
 mod kernels;
+mod lane;
 mod layout;
 mod reliability;
 mod shaders;

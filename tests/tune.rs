@@ -330,3 +330,21 @@ fn a_tuning_file_that_cannot_be_written_is_an_environment_failure() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("tune: cannot write"), "{err}");
 }
+
+#[test]
+fn tune_stops_at_its_timeout_and_keeps_what_it_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["tune", "--kernel", "matmul-f32", "--size", "300x300x300"])
+        .args(["--iterations", "2", "--timeout", "1", "--out"])
+        .arg(dir.path().join("tune.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("--timeout expired in matmul-f32"), "{err}");
+    let t = read_json(&dir.path().join("tune.json"));
+    let n = t["trials"].as_array().unwrap().len();
+    assert!(n >= 1, "what was measured is kept: {t}");
+    assert!(n < 20, "the sweep stopped early: {n} trials");
+}
