@@ -31,7 +31,8 @@ pub enum Command {
     /// Run the canary: kernels on one adapter, verified and timed.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
-    /// Compare two result.json files: per-kernel performance and correctness verdicts.
+    /// Compare a run with a baseline run, or with a window of them: per-kernel
+    /// performance and correctness verdicts.
     #[command(after_help = EXIT_CODES)]
     Compare(CompareArgs),
     /// Chart many result.json files over time (SVG) with a Markdown table.
@@ -141,8 +142,13 @@ pub enum FormatArg {
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    pub baseline: PathBuf,
-    pub current: PathBuf,
+    /// Baseline runs: a result file or a folder of them (repeat). With five or more
+    /// comparable runs the verdict is judged against their run-to-run spread.
+    #[arg(long)]
+    pub baseline: Vec<PathBuf>,
+    /// BASELINE CURRENT, or CURRENT alone after --baseline.
+    #[arg(required = true, num_args = 1..=2, value_name = "FILES")]
+    pub files: Vec<PathBuf>,
     /// Practical threshold in percent: smaller changes are `unchanged`.
     #[arg(long, default_value_t = 5.0)]
     pub threshold: f64,

@@ -1,17 +1,32 @@
-//! Two `result.json` files → per-kernel verdicts.
+//! A run against a baseline → per-kernel verdicts. Correctness comes first: a kernel
+//! wrong now, or an exact checksum that changed, is reported before any timing and
+//! makes the exit code 1.
 //!
-//! Method: for each kernel present in both runs (paired by id and shape), a 95 %
-//! bootstrap confidence interval of the ratio current/baseline of the median time
-//! (2000 resamples from a fixed seed, so the verdict is reproducible). With threshold t:
-//! `slower` only when the whole interval lies above 1 + t, `faster` when it lies below
-//! 1 − t, `unchanged` when it lies within [1 − t, 1 + t], and `inconclusive` otherwise
-//! (the noise is wider than the threshold) or when either run has fewer than
-//! [`MIN_SAMPLES`] samples, or flagged its timing as suspect (busy or throttled GPU).
-//! Correctness comes first: a kernel wrong now, or an exact checksum that changed,
-//! is reported before any timing and makes the exit code 1. A kernel whose launch
-//! configuration changed (variant, workgroup, constants, runtime checks: a tuning file,
-//! `--unchecked`, a new build) keeps its verdict, with a note naming the change, so a
-//! speed-up from tuning is not mistaken for one from the driver.
+//! Timing is judged one of two ways, and the output says which:
+//!
+//! - **Window** (five or more comparable baseline runs, [`MIN_WINDOW`]): the run is held
+//!   against the *between-run* spread of the baselines' medians, which is what a lane's
+//!   noise really is (boost clocks, neighbours, driver state), not the within-run
+//!   spread of one run's samples. On log medians ℓ₁…ℓₙ with mean m and standard
+//!   deviation s, a one-sided prediction interval for one new run is
+//!   m ± t(1 − α, n − 1)·s·√(1 + 1/n), with α = [`WINDOW_ALPHA`]. `slower` needs the
+//!   current log median above that bound *and* a ratio to the window's centre (its
+//!   geometric mean) beyond 1 + threshold; `faster` the mirror; `inconclusive` a ratio
+//!   beyond the threshold that the window's noise explains; `unchanged` otherwise.
+//! - **Single run** (fewer comparable runs: the newest one): a 95 % bootstrap confidence
+//!   interval of the ratio current/baseline of the median time (2000 resamples from a
+//!   fixed seed, so the verdict is reproducible). With threshold t: `slower` only when
+//!   the whole interval lies above 1 + t, `faster` when it lies below 1 − t,
+//!   `unchanged` when it lies within [1 − t, 1 + t], and `inconclusive` otherwise or
+//!   when either run has fewer than [`MIN_SAMPLES`] samples.
+//!
+//! A baseline run is comparable when its adapter (device, driver, backend, timing
+//! method), suite and hygiene (no busy or throttled GPU) allow it; within a kernel, when
+//! its launch configuration is the current one's. Runs left out are listed with why. A
+//! current run whose hygiene is suspect gets `inconclusive` instead of a speed verdict.
+//! A kernel whose launch configuration changed against the newest baseline keeps its
+//! verdict, with a note naming the change, so a speed-up from tuning is not mistaken
+//! for one from the driver.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::export::{fmt_ns, markdown::adapter_line};
 use crate::inputs;
 use crate::kernels::params_text;
-use crate::model::{KernelResult, KernelStatus, RunReport, read_report};
+use crate::model::{KernelResult, KernelStatus, RunReport, find_results, read_report};
 use crate::stats;
 
 /// How to print a comparison.
@@ -36,7 +51,8 @@ pub enum Format {
 /// What to compare (`CompareConfig::from_args` in `config`).
 #[derive(Debug, Clone)]
 pub struct CompareConfig {
-    pub baseline: PathBuf,
+    /// Baseline result files, or folders of them.
+    pub baselines: Vec<PathBuf>,
     pub current: PathBuf,
     /// Practical threshold in percent: smaller changes are `unchanged`.
     pub threshold_pct: f64,
@@ -57,6 +73,11 @@ pub enum Finding {
     Ok,
 }
 pub const MIN_SAMPLES: usize = 5;
+/// Comparable baseline runs the window method needs; fewer fall back to one run.
+pub const MIN_WINDOW: usize = 5;
+/// One-sided level of the window's prediction interval: the chance that an unchanged
+/// run from the same (normal) distribution of log medians is called significant.
+pub const WINDOW_ALPHA: f64 = 0.001;
 pub const RESAMPLES: u64 = 2000;
 const BOOTSTRAP_SEED: u64 = 0x5eed_c0de;
 
@@ -95,25 +116,74 @@ impl Correctness {
     }
 }
 
+/// How a kernel's timing was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Against the between-run spread of a window of baseline runs.
+    Window,
+    /// Against one baseline run's samples.
+    SingleRun,
+}
+
+/// The window a kernel was judged against.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowStats {
+    /// Comparable baseline runs in it.
+    pub runs: usize,
+    /// The oldest and newest runs' start times.
+    pub from: String,
+    pub to: String,
+    /// Standard deviation of the runs' log medians: the relative run-to-run spread.
+    pub spread: f64,
+    /// Where the current run lies: (its log median − the window's mean) / spread.
+    pub z: f64,
+    /// Percentage of the window's medians below the current one.
+    pub percentile: f64,
+    /// The prediction interval's half-width as a ratio: beyond ×limit (or ÷limit) the
+    /// window's noise does not explain the current run.
+    pub limit: f64,
+    /// The window's medians, oldest first (ns).
+    pub medians_ns: Vec<f64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelComparison {
     pub key: String,
     pub correctness: Correctness,
     pub verdict: PerfVerdict,
+    pub method: Method,
+    /// The single baseline's median, or the window's centre (the geometric mean of its
+    /// medians).
     pub baseline_median_ns: Option<f64>,
     pub current_median_ns: Option<f64>,
     /// current / baseline median time: above 1 is slower.
     pub ratio: Option<f64>,
+    /// The single-run method's 95 % interval of the ratio.
     pub ratio_ci: Option<[f64; 2]>,
+    pub window: Option<WindowStats>,
     pub note: Option<String>,
+}
+
+/// A baseline run that was not used, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftOut {
+    pub run: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
+    /// The baseline: one file, or "N runs" of a window.
     pub baseline: String,
     pub current: String,
     pub threshold_pct: f64,
+    /// Baseline runs read, and those whose adapter, suite and hygiene let them in.
+    pub baseline_runs: usize,
+    pub comparable_runs: usize,
+    pub left_out: Vec<LeftOut>,
     pub comparable: bool,
+    /// What differs between the newest baseline's adapter and the current one.
     pub adapter_differences: Vec<String>,
     pub kernels: Vec<KernelComparison>,
     pub only_in_baseline: Vec<String>,
@@ -258,52 +328,227 @@ pub fn launch_change(b: &KernelResult, c: &KernelResult) -> Option<String> {
     (!d.is_empty()).then(|| format!("launch changed: {}", d.join(", ")))
 }
 
+/// The window's prediction interval for one more run, on log values (module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Prediction {
+    /// Mean and standard deviation of the logs.
+    pub mean: f64,
+    pub spread: f64,
+    /// Half-width: t(1 − α, n − 1)·s·√(1 + 1/n).
+    pub half: f64,
+}
+
+impl Prediction {
+    /// Of at least two positive values (medians in ns, or throughputs: the interval
+    /// of a reciprocal is the reciprocal's).
+    pub fn of(values: &[f64]) -> Prediction {
+        use statrs::distribution::{ContinuousCDF, StudentsT};
+        let n = values.len() as f64;
+        let logs: Vec<f64> = values.iter().map(|m| m.ln()).collect();
+        let mean = logs.iter().sum::<f64>() / n;
+        let spread = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let t = StudentsT::new(0.0, 1.0, n - 1.0)
+            .expect("n ≥ 2 degrees of freedom")
+            .inverse_cdf(1.0 - WINDOW_ALPHA);
+        Prediction {
+            mean,
+            spread,
+            half: t * spread * (1.0 + 1.0 / n).sqrt(),
+        }
+    }
+
+    /// The interval's ends, back from logs.
+    pub fn bounds(&self) -> (f64, f64) {
+        ((self.mean - self.half).exp(), (self.mean + self.half).exp())
+    }
+}
+
+/// The window verdict for one kernel: `medians` are the comparable baseline runs'
+/// medians (ns), `current` the current run's. See the module docs.
+pub fn window_verdict(
+    medians: &[f64],
+    current: f64,
+    threshold: f64,
+) -> (PerfVerdict, f64, f64, f64) {
+    let p = Prediction::of(medians);
+    let (mean, half) = (p.mean, p.half);
+    let d = current.ln() - mean;
+    let ratio = d.exp();
+    let verdict = if ratio > 1.0 + threshold {
+        if d > half {
+            PerfVerdict::Slower
+        } else {
+            PerfVerdict::Inconclusive
+        }
+    } else if ratio < 1.0 - threshold {
+        if d < -half {
+            PerfVerdict::Faster
+        } else {
+            PerfVerdict::Inconclusive
+        }
+    } else {
+        PerfVerdict::Unchanged
+    };
+    (verdict, ratio, mean.exp(), half.exp())
+}
+
+/// Why a baseline run cannot stand beside `c` (adapter, suite, hygiene), if it cannot.
+fn run_gate(b: &RunReport, c: &RunReport, allow_different_adapter: bool) -> Option<String> {
+    let diff = adapter_differences(b, c);
+    if !diff.is_empty() && !allow_different_adapter {
+        return Some(format!("another adapter ({})", diff.join("; ")));
+    }
+    if b.config.suite != c.config.suite {
+        return Some(format!(
+            "suite {} (the current run is {})",
+            b.config.suite, c.config.suite
+        ));
+    }
+    if b.hygiene.as_ref().is_some_and(|h| h.timing_suspect()) {
+        return Some("its GPU was busy or throttled".into());
+    }
+    None
+}
+
+/// A kernel's median time, from its samples (what the verdicts are about), or its
+/// recorded statistics where it has none.
+fn median_ns(k: &KernelResult) -> Option<f64> {
+    if k.samples_ns.is_empty() {
+        return k.stats.as_ref().map(|s| s.median_ns);
+    }
+    let v: Vec<f64> = k.samples_ns.iter().map(|&x| x as f64).collect();
+    Some(stats::median(&stats::sorted(&v)))
+}
+
+/// `c` against the baseline runs `base` (name, report), newest last or in any order.
 pub fn compare(
-    b: &RunReport,
+    base: &[(String, RunReport)],
     c: &RunReport,
     threshold_pct: f64,
     allow_different_adapter: bool,
-    names: (&str, &str),
+    current_name: &str,
 ) -> Comparison {
     let t = threshold_pct / 100.0;
-    let differences = adapter_differences(b, c);
-    let comparable = differences.is_empty() || allow_different_adapter;
-    let suspect = [b, c]
-        .iter()
-        .any(|r| r.hygiene.as_ref().is_some_and(|h| h.timing_suspect()));
+    let mut sorted: Vec<&(String, RunReport)> = base.iter().collect();
+    sorted.sort_by(|x, y| x.1.started_at.cmp(&y.1.started_at));
+    let mut left_out = Vec::new();
+    let mut window: Vec<&(String, RunReport)> = Vec::new();
+    for r in &sorted {
+        match run_gate(&r.1, c, allow_different_adapter) {
+            Some(why) => left_out.push(LeftOut {
+                run: r.0.clone(),
+                why,
+            }),
+            None => window.push(r),
+        }
+    }
+    // The single baseline: the newest comparable run, or the newest of all.
+    let newest = window.last().or(sorted.last()).copied();
+    let differences = newest
+        .map(|(_, b)| adapter_differences(b, c))
+        .unwrap_or_default();
+    let comparable = !window.is_empty();
+    let suspect = c.hygiene.as_ref().is_some_and(|h| h.timing_suspect())
+        || newest.is_some_and(|(_, b)| b.hygiene.as_ref().is_some_and(|h| h.timing_suspect()));
     let mut kernels = Vec::new();
     for ck in &c.kernels {
-        let Some(bk) = b.kernels.iter().find(|k| k.key() == ck.key()) else {
+        let key = ck.key();
+        // The newest baseline run that has this kernel: for correctness, the single-run
+        // method and the launch note.
+        let pool: &[&(String, RunReport)] = if comparable { &window } else { &sorted };
+        let Some((bk, b)) = pool
+            .iter()
+            .rev()
+            .find_map(|(_, r)| r.kernels.iter().find(|k| k.key() == key).map(|k| (k, r)))
+        else {
             continue;
         };
-        let corr = correctness(bk, ck, b.config.input_scale == c.config.input_scale);
-        let med = |k: &KernelResult| k.stats.as_ref().map(|s| s.median_ns);
         let mut kc = KernelComparison {
-            key: ck.key(),
-            correctness: corr,
+            key: key.clone(),
+            correctness: correctness(bk, ck, b.config.input_scale == c.config.input_scale),
             verdict: PerfVerdict::Inconclusive,
-            baseline_median_ns: med(bk),
-            current_median_ns: med(ck),
+            method: Method::SingleRun,
+            baseline_median_ns: median_ns(bk),
+            current_median_ns: median_ns(ck),
             ratio: None,
             ratio_ci: None,
+            window: None,
             note: None,
         };
+        // The window for this kernel: verified runs with its launch configuration.
+        let runs: Vec<(&RunReport, &KernelResult)> = window
+            .iter()
+            .filter_map(|(_, r)| {
+                r.kernels
+                    .iter()
+                    .find(|k| {
+                        k.key() == key
+                            && k.status == KernelStatus::Pass
+                            && k.samples_ns.len() >= MIN_SAMPLES
+                            && launch_change(k, ck).is_none()
+                    })
+                    .map(|k| (r, k))
+            })
+            .collect();
         if !comparable {
             kc.verdict = PerfVerdict::NotComparable;
-            kc.note = Some("different adapters".into());
-        } else if bk.status != KernelStatus::Pass || ck.status != KernelStatus::Pass {
-            kc.note = Some("not verified in both runs: timing not compared".into());
-        } else if bk.samples_ns.len() < MIN_SAMPLES || ck.samples_ns.len() < MIN_SAMPLES {
+            kc.note = Some(match left_out.last() {
+                Some(l) if !l.why.starts_with("another adapter") => l.why.clone(),
+                _ => "different adapters".into(),
+            });
+        } else if ck.status != KernelStatus::Pass {
+            kc.note = Some("not verified in the current run: timing not compared".into());
+        } else if ck.samples_ns.len() < MIN_SAMPLES {
+            kc.note = Some(format!("too few samples (need {MIN_SAMPLES})"));
+        } else if runs.len() >= MIN_WINDOW {
+            let medians: Vec<f64> = runs.iter().filter_map(|(_, k)| median_ns(k)).collect();
+            let cur = median_ns(ck).unwrap_or_default();
+            let (verdict, ratio, centre, limit) = window_verdict(&medians, cur, t);
+            let Prediction { mean, spread, .. } = Prediction::of(&medians);
+            kc.method = Method::Window;
+            kc.verdict = verdict;
+            kc.ratio = Some(ratio);
+            kc.baseline_median_ns = Some(centre);
+            kc.window = Some(WindowStats {
+                runs: runs.len(),
+                from: runs
+                    .first()
+                    .map(|r| r.0.started_at.clone())
+                    .unwrap_or_default(),
+                to: runs
+                    .last()
+                    .map(|r| r.0.started_at.clone())
+                    .unwrap_or_default(),
+                spread,
+                z: if spread > 0.0 {
+                    (cur.ln() - mean) / spread
+                } else {
+                    0.0
+                },
+                percentile: 100.0 * medians.iter().filter(|&&m| m < cur).count() as f64
+                    / medians.len() as f64,
+                limit,
+                medians_ns: medians,
+            });
+        } else if bk.status != KernelStatus::Pass {
+            kc.note = Some("not verified in the baseline: timing not compared".into());
+        } else if bk.samples_ns.len() < MIN_SAMPLES {
             kc.note = Some(format!("too few samples (need {MIN_SAMPLES} in each run)"));
         } else {
-            let (r, ci) = ratio_ci(&bk.samples_ns, &ck.samples_ns, &kc.key);
+            let (r, ci) = ratio_ci(&bk.samples_ns, &ck.samples_ns, &key);
             kc.ratio = Some(r);
             kc.ratio_ci = Some(ci);
             kc.verdict = perf_verdict(ci, t);
-            if suspect && matches!(kc.verdict, PerfVerdict::Slower | PerfVerdict::Faster) {
-                kc.verdict = PerfVerdict::Inconclusive;
-                kc.note = Some("a run flagged its GPU busy or throttled".into());
+            if base.len() > 1 {
+                kc.note = Some(format!(
+                    "single run: {} comparable runs in the window (needs {MIN_WINDOW})",
+                    runs.len()
+                ));
             }
+        }
+        if suspect && matches!(kc.verdict, PerfVerdict::Slower | PerfVerdict::Faster) {
+            kc.verdict = PerfVerdict::Inconclusive;
+            kc.note = Some("a run flagged its GPU busy or throttled".into());
         }
         if let Some(change) = launch_change(bk, ck) {
             kc.note = Some(match kc.note.take() {
@@ -316,7 +561,8 @@ pub fn compare(
     // Wrong results first, then slower, then the rest in suite order.
     kernels.sort_by_key(|k| (!k.correctness.is_wrong(), k.verdict != PerfVerdict::Slower));
     let keys = |r: &RunReport| r.kernels.iter().map(KernelResult::key).collect::<Vec<_>>();
-    let (bkeys, ckeys) = (keys(b), keys(c));
+    let ckeys = keys(c);
+    let bkeys: Vec<String> = newest.map(|(_, b)| keys(b)).unwrap_or_default();
     let finding = if kernels.iter().any(|k| k.correctness.is_wrong()) {
         Finding::Wrong
     } else if kernels.iter().any(|k| k.verdict == PerfVerdict::Slower) {
@@ -325,9 +571,15 @@ pub fn compare(
         Finding::Ok
     };
     Comparison {
-        baseline: names.0.to_owned(),
-        current: names.1.to_owned(),
+        baseline: match base {
+            [(name, _)] => name.clone(),
+            _ => format!("{} runs", base.len()),
+        },
+        current: current_name.to_owned(),
         threshold_pct,
+        baseline_runs: base.len(),
+        comparable_runs: window.len(),
+        left_out,
         comparable,
         adapter_differences: differences,
         only_in_baseline: bkeys
@@ -366,11 +618,46 @@ fn cword(c: Correctness) -> &'static str {
     }
 }
 
-fn cells(k: &KernelComparison) -> [String; 6] {
+/// The window's medians and the current one as a sparkline (▁ to █, the current last
+/// after a bar), so a reader sees where the run falls.
+pub fn sparkline(medians: &[f64], current: f64) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let lo = medians
+        .iter()
+        .chain([&current])
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let hi = medians
+        .iter()
+        .chain([&current])
+        .copied()
+        .fold(0.0, f64::max);
+    let bar = |v: f64| {
+        let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+        BARS[((f * 7.0).round() as usize).min(7)]
+    };
+    let mut s: String = medians.iter().map(|&m| bar(m)).collect();
+    s.push('│');
+    s.push(bar(current));
+    s
+}
+
+fn cells(k: &KernelComparison) -> [String; 7] {
     let t = |v: Option<f64>| v.map(fmt_ns).unwrap_or_else(|| "-".into());
-    let ratio = match (k.ratio, k.ratio_ci) {
-        (Some(r), Some([lo, hi])) => format!("{r:.3} [{lo:.3}, {hi:.3}]"),
+    let ratio = match (k.ratio, k.ratio_ci, &k.window) {
+        (Some(r), Some([lo, hi]), _) => format!("{r:.3} [{lo:.3}, {hi:.3}]"),
+        (Some(r), None, Some(w)) => format!("{r:.3} [÷{:.3}, ×{:.3}]", w.limit, w.limit),
         _ => "-".into(),
+    };
+    let how = match &k.window {
+        Some(w) => format!(
+            "window of {}, ±{:.1}%, z {:+.1}",
+            w.runs,
+            100.0 * (w.spread.exp() - 1.0),
+            w.z
+        ),
+        None if k.ratio_ci.is_some() => "single run".into(),
+        None => "-".into(),
     };
     let mut verdict = word(k.verdict).to_owned();
     if let Some(n) = &k.note {
@@ -382,11 +669,42 @@ fn cells(k: &KernelComparison) -> [String; 6] {
         t(k.baseline_median_ns),
         t(k.current_median_ns),
         ratio,
+        how,
         verdict,
     ]
 }
 
-pub fn render_text(c: &Comparison, b: &RunReport, cur: &RunReport) -> String {
+/// The method line: how many runs, from when, and what was left out.
+fn method_lines(c: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    if c.baseline_runs > 1 {
+        let windowed = c
+            .kernels
+            .iter()
+            .filter(|k| k.method == Method::Window)
+            .count();
+        let span = c
+            .kernels
+            .iter()
+            .find_map(|k| k.window.as_ref())
+            .map(|w| format!(", {} to {}", w.from, w.to))
+            .unwrap_or_default();
+        out.push(format!(
+            "method: {windowed} of {} kernels against a window of {} comparable runs of {}{span} (one-sided prediction interval, α = {WINDOW_ALPHA}); the rest against the newest run",
+            c.kernels.len(),
+            c.comparable_runs,
+            c.baseline_runs
+        ));
+    } else {
+        out.push("method: single run (95 % bootstrap interval of the median ratio)".into());
+    }
+    for l in &c.left_out {
+        out.push(format!("left out: {}: {}", l.run, l.why));
+    }
+    out
+}
+
+pub fn render_text(c: &Comparison, cur: &RunReport) -> String {
     let mut s = String::new();
     let line = |r: &RunReport| {
         r.adapter
@@ -395,14 +713,16 @@ pub fn render_text(c: &Comparison, b: &RunReport, cur: &RunReport) -> String {
             .unwrap_or_else(|| "no adapter".into())
     };
     s.push_str(&format!(
-        "baseline: {} ({}, {})\ncurrent:  {} ({}, {})\n",
+        "baseline: {}\ncurrent:  {} ({}, {})\n",
         c.baseline,
-        line(b),
-        b.started_at,
         c.current,
         line(cur),
         cur.started_at
     ));
+    for l in method_lines(c) {
+        s.push_str(&l);
+        s.push('\n');
+    }
     if !c.adapter_differences.is_empty() {
         let gate = if c.comparable {
             "compared anyway (--allow-different-adapter)"
@@ -415,13 +735,19 @@ pub fn render_text(c: &Comparison, b: &RunReport, cur: &RunReport) -> String {
         ));
     }
     s.push_str(&format!(
-        "{:<28} {:<12} {:>10} {:>10} {:>26}  verdict (threshold {}%)\n",
-        "kernel", "correctness", "baseline", "current", "ratio [95% CI]", c.threshold_pct
+        "{:<28} {:<12} {:>10} {:>10} {:>26}  {:<32} verdict (threshold {}%)\n",
+        "kernel",
+        "correctness",
+        "baseline",
+        "current",
+        "ratio [95% CI or limit]",
+        "judged against",
+        c.threshold_pct
     ));
     for k in &c.kernels {
-        let [key, corr, b, cu, r, v] = cells(k);
+        let [key, corr, b, cu, r, how, v] = cells(k);
         s.push_str(&format!(
-            "{key:<28} {corr:<12} {b:>10} {cu:>10} {r:>26}  {v}\n"
+            "{key:<28} {corr:<12} {b:>10} {cu:>10} {r:>26}  {how:<32} {v}\n"
         ));
     }
     for k in &c.only_in_baseline {
@@ -438,6 +764,10 @@ pub fn render_md(c: &Comparison) -> String {
         "### gpu-canary compare (threshold {}%)\n\n",
         c.threshold_pct
     );
+    for l in method_lines(c) {
+        s.push_str(&format!("{l}  \n"));
+    }
+    s.push('\n');
     if !c.adapter_differences.is_empty() {
         s.push_str(&format!(
             "**Adapters differ**: {}{}\n\n",
@@ -449,30 +779,57 @@ pub fn render_md(c: &Comparison) -> String {
             }
         ));
     }
-    s.push_str("| kernel | correctness | baseline | current | ratio [95% CI] | verdict |\n|---|---|---|---|---|---|\n");
+    s.push_str("| kernel | correctness | baseline | current | ratio [95% CI or limit] | judged against | window │ now | verdict |\n|---|---|---|---|---|---|---|---|\n");
     for k in &c.kernels {
-        s.push_str(&format!("| {} |\n", cells(k).join(" | ")));
+        let [key, corr, b, cu, r, how, v] = cells(k);
+        let spark = match (&k.window, k.current_median_ns) {
+            (Some(w), Some(cur)) => sparkline(&w.medians_ns, cur),
+            _ => "-".into(),
+        };
+        s.push_str(&format!(
+            "| {key} | {corr} | {b} | {cu} | {r} | {how} | {spark} | {} |\n",
+            v.replace('|', "\\|")
+        ));
     }
     s
 }
 
-/// Reads both results, compares them and prints the comparison as `cfg` asks.
+/// Reads the current run and the baselines, compares them and prints the comparison
+/// as `cfg` asks.
 pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
-    let b = read_report(&cfg.baseline).map_err(Error::Usage)?;
     let c = read_report(&cfg.current).map_err(Error::Usage)?;
-    let names = (
-        cfg.baseline.display().to_string(),
-        cfg.current.display().to_string(),
-    );
+    let (files, other) = find_results(&cfg.baselines)?;
+    for f in &other {
+        eprintln!("note: skipping {}: not a gpu-canary result", f.display());
+    }
+    let current = std::fs::canonicalize(&cfg.current).ok();
+    let mut base = Vec::new();
+    for f in &files {
+        // The current run, found in a baseline folder, is no baseline of itself.
+        if current.is_some() && std::fs::canonicalize(f).ok() == current {
+            continue;
+        }
+        match read_report(f) {
+            Ok(r) => base.push((f.display().to_string(), r)),
+            // A named file must be readable; one found in a folder may be skipped.
+            Err(e) if cfg.baselines.contains(f) => return Err(Error::Usage(e)),
+            Err(e) => eprintln!("warning: skipping {e}"),
+        }
+    }
+    if base.is_empty() {
+        return Err(Error::usage(
+            "no baseline run found besides the current one; pass earlier result files or folders with --baseline",
+        ));
+    }
     let cmp = compare(
-        &b,
+        &base,
         &c,
         cfg.threshold_pct,
         cfg.allow_different_adapter,
-        (&names.0, &names.1),
+        &cfg.current.display().to_string(),
     );
     match cfg.format {
-        Format::Text => print!("{}", render_text(&cmp, &b, &c)),
+        Format::Text => print!("{}", render_text(&cmp, &c)),
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&cmp).expect("comparison serialises")

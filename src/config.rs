@@ -257,9 +257,23 @@ impl CompareConfig {
                 a.threshold
             )));
         }
+        let (baselines, current) = match (a.baseline.is_empty(), &a.files[..]) {
+            (true, [b, c]) => (vec![b.clone()], c.clone()),
+            (false, [c]) => (a.baseline, c.clone()),
+            (true, _) => {
+                return Err(Error::usage(
+                    "compare needs a baseline: BASELINE CURRENT, or --baseline FILE_OR_DIR CURRENT",
+                ));
+            }
+            (false, _) => {
+                return Err(Error::usage(
+                    "compare --baseline takes one CURRENT file after it; give more baselines as --baseline again",
+                ));
+            }
+        };
         Ok(CompareConfig {
-            baseline: a.baseline,
-            current: a.current,
+            baselines,
+            current,
             threshold_pct: a.threshold,
             format: match a.format {
                 FormatArg::Text => Format::Text,

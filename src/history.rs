@@ -74,6 +74,21 @@ pub fn series(reports: &[RunReport]) -> Series {
     out
 }
 
+/// Runs in the window the chart draws (the workflow's default).
+pub const WINDOW: usize = 10;
+
+/// The window band of a series: the prediction interval (in its throughput unit) of
+/// up to [`WINDOW`] runs before the newest, when there are enough for `compare`'s
+/// window method.
+pub fn window_band(pts: &[Point]) -> Option<(f64, f64)> {
+    let before = &pts[..pts.len().checked_sub(1)?];
+    let window = &before[before.len().saturating_sub(WINDOW)..];
+    (window.len() >= crate::compare::MIN_WINDOW).then(|| {
+        let medians: Vec<f64> = window.iter().map(|p| p.median).collect();
+        crate::compare::Prediction::of(&medians).bounds()
+    })
+}
+
 pub fn render_md(s: &Series) -> String {
     let mut md = String::from(
         "| kernel | adapter | run | commit | driver | median | p5 | p95 |\n|---|---|---|---|---|---|---|---|\n",
@@ -90,6 +105,22 @@ pub fn render_md(s: &Series) -> String {
                 p.started_at, p.driver, p.median, p.unit, p.p5, p.p95
             ));
         }
+    }
+    let bands: Vec<String> = s
+        .iter()
+        .filter_map(|((key, adapter), pts)| {
+            let (lo, hi) = window_band(pts)?;
+            let n = (pts.len() - 1).min(WINDOW);
+            let unit = &pts[0].unit;
+            Some(format!(
+                "- {key} on {adapter}: the {n} runs before the newest predict {lo:.3} to {hi:.3} {unit}; the newest is {:.3}\n",
+                pts[pts.len() - 1].median
+            ))
+        })
+        .collect();
+    if !bands.is_empty() {
+        md.push_str("\nWindow (what `compare --baseline` judges the newest run against, the band in the chart):\n\n");
+        md.extend(bands);
     }
     md
 }
@@ -149,6 +180,24 @@ pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         for (gi, (adapter, pts)) in groups.iter().enumerate() {
             let color = Palette99::pick(gi).to_rgba();
+            // What `compare --baseline` would judge the newest run against: the
+            // prediction interval of the runs before it.
+            if let Some((lo, hi)) = window_band(pts) {
+                let x0 = pts.len().saturating_sub(1 + WINDOW) as f64 - 0.5;
+                let x1 = pts.len() as f64 - 1.5;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, lo), (x1, hi)],
+                        color.mix(0.08).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x0, lo), (x1, lo)],
+                        color.stroke_width(1),
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
             let band: Vec<(f64, f64)> = pts
                 .iter()
                 .enumerate()

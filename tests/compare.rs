@@ -186,8 +186,10 @@ fn text_and_markdown_formats() {
     assert_eq!(out.status.code(), Some(4));
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(
-        md.contains("| kernel | correctness | baseline | current | ratio [95% CI] | verdict |")
+        md.contains("| kernel | correctness | baseline | current | ratio [95% CI or limit] | judged against | window │ now | verdict |"),
+        "{md}"
     );
+    assert!(md.contains("method: single run"), "{md}");
     assert_eq!(std::fs::read_to_string(&summary).unwrap().trim(), md.trim());
     let out = bin().arg("compare").arg(&b).arg(&c).output().unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains("slower"));
@@ -408,4 +410,164 @@ fn a_changed_launch_configuration_is_named_beside_the_verdict() {
             && note.contains("constants [] → [WG_X=8 WG_Y=16]"),
         "{note}"
     );
+}
+
+/// `n` baseline runs: the fixture with each run's samples scaled by its own drift
+/// (±`amp`, deterministic), one day apart.
+fn window_of(dir: &Path, n: usize, amp: f64) -> PathBuf {
+    let win = dir.join("window");
+    std::fs::create_dir_all(&win).unwrap();
+    for i in 0..n {
+        let drift = 1.0 + amp * ((i * 7 % 11) as f64 / 5.0 - 1.0);
+        let mut doc = scaled(|_, _| drift);
+        doc["started_at"] = format!("2026-11-{:02}T05:17:00.000Z", i + 1).into();
+        write(&win, &format!("run-{i:02}.json"), &doc);
+    }
+    win
+}
+
+fn compare_window(win: &Path, cur: &Value, extra: &[&str]) -> (i32, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("compare")
+        .arg("--baseline")
+        .arg(win)
+        .arg(write(dir.path(), "cur.json", cur))
+        .args(["--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = bin()
+        .arg("compare")
+        .arg("--baseline")
+        .arg(win)
+        .arg(write(dir.path(), "cur.json", cur))
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).expect("compare --format json prints JSON"),
+        String::from_utf8_lossy(&text.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_window_judges_against_the_runs_own_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let win = window_of(dir.path(), 10, 0.04);
+    // Inside the window's spread: never slower.
+    let (code, c, text) = compare_window(&win, &scaled(|_, _| 1.03), &[]);
+    assert_eq!(code, 0, "{text}");
+    let timed: Vec<&Value> = c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["method"] == "window")
+        .collect();
+    assert!(timed.len() >= 8, "{c}");
+    for k in &timed {
+        assert_eq!(k["window"]["runs"], 10, "{k}");
+        assert_ne!(k["verdict"], "slower", "{k}");
+    }
+    assert!(
+        text.contains("against a window of 10 comparable runs of 10"),
+        "{text}"
+    );
+    // A quarter slower: beyond the spread and the threshold.
+    let (code, c, _) = compare_window(&win, &scaled(|_, _| 1.25), &[]);
+    assert_eq!(code, 4);
+    for k in c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["method"] == "window")
+    {
+        assert_eq!(k["verdict"], "slower", "{k}");
+        assert!(k["window"]["z"].as_f64().unwrap() > 3.0, "{k}");
+        assert_eq!(k["window"]["percentile"], 100.0, "{k}");
+    }
+    // The markdown shows the window as a sparkline.
+    let out = bin()
+        .arg("compare")
+        .arg("--baseline")
+        .arg(&win)
+        .arg(write(dir.path(), "cur.json", &scaled(|_, _| 1.25)))
+        .args(["--format", "md"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("│█ |"), "{md}");
+    // history draws the same window: the band the newest run is judged against.
+    write(&win, "newest.json", &{
+        let mut d = scaled(|_, _| 1.25);
+        d["started_at"] = "2026-11-30T05:17:00.000Z".into();
+        d
+    });
+    let out = bin()
+        .arg("history")
+        .arg(&win)
+        .arg("--svg")
+        .arg(dir.path().join("h.svg"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("matmul-f32/512x512x512 on llvmpipe")
+            && table.contains("the 10 runs before the newest predict"),
+        "{table}"
+    );
+}
+
+#[test]
+fn runs_that_cannot_stand_beside_the_current_one_are_left_out_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let win = window_of(dir.path(), 6, 0.02);
+    let mut other = fixture();
+    other["adapter"]["driver_info"] = "Mesa 99.0".into();
+    other["started_at"] = "2026-11-20T05:17:00.000Z".into();
+    write(&win, "other-driver.json", &other);
+    let mut quick = fixture();
+    quick["config"]["suite"] = "full".into();
+    write(&win, "other-suite.json", &quick);
+    let (_, c, text) = compare_window(&win, &fixture(), &[]);
+    assert_eq!(c["baseline_runs"], 8);
+    assert_eq!(c["comparable_runs"], 6);
+    let left: Vec<String> = c["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{} {}", l["run"], l["why"]))
+        .collect();
+    assert!(
+        left.iter()
+            .any(|l| l.contains("other-driver.json") && l.contains("another adapter"))
+            && left
+                .iter()
+                .any(|l| l.contains("other-suite.json") && l.contains("suite full")),
+        "{left:?}"
+    );
+    assert!(text.contains("left out: "), "{text}");
+    // Fewer than five comparable runs: the newest one, by the single-run method.
+    let few = dir.path().join("few");
+    std::fs::create_dir(&few).unwrap();
+    for f in ["run-00.json", "run-01.json", "other-driver.json"] {
+        std::fs::copy(win.join(f), few.join(f)).unwrap();
+    }
+    let (_, c, text) = compare_window(&few, &scaled(|_, _| 1.25), &[]);
+    let k = c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["ratio_ci"].is_array())
+        .unwrap();
+    assert_eq!(k["method"], "single-run");
+    assert!(
+        k["note"]
+            .as_str()
+            .unwrap()
+            .contains("2 comparable runs in the window (needs 5)"),
+        "{k}"
+    );
+    assert!(text.contains("the rest against the newest run"), "{text}");
 }
