@@ -196,10 +196,14 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
         best: best_all,
         trials,
     };
-    let text = serde_json::to_string_pretty(&tuning).expect("a tuning serialises") + "\n";
-    crate::export::write_atomic(&cfg.out, text.as_bytes())
-        .map_err(|e| Error::io(format!("tune: cannot write {}: {e}", cfg.out.display())))?;
-    println!("wrote {}", cfg.out.display());
+    // A sweep that measured nothing (it stopped before the first configuration)
+    // leaves no file behind.
+    if swept.is_ok() || !tuning.trials.is_empty() {
+        let text = serde_json::to_string_pretty(&tuning).expect("a tuning serialises") + "\n";
+        crate::export::write_atomic(&cfg.out, text.as_bytes())
+            .map_err(|e| Error::io(format!("tune: cannot write {}: {e}", cfg.out.display())))?;
+        println!("wrote {}", cfg.out.display());
+    }
     swept?;
     if wrong {
         // A configuration that computes wrong results is a finding, not a slow

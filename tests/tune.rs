@@ -161,6 +161,7 @@ fn tune_refuses_sizes_that_fit_no_kernel_and_unknown_kernels() {
 
 #[test]
 fn tuning_a_kernel_the_adapter_cannot_run_is_an_environment_failure() {
+    let dir = tempfile::tempdir().unwrap();
     let adapters = bin().args(["adapters", "--json"]).output().unwrap();
     let list: serde_json::Value = serde_json::from_slice(&adapters.stdout).unwrap();
     if list
@@ -173,6 +174,7 @@ fn tuning_a_kernel_the_adapter_cannot_run_is_an_environment_failure() {
     }
     let out = bin()
         .args(["tune", "--kernel", "matmul-f16"])
+        .current_dir(dir.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -181,6 +183,10 @@ fn tuning_a_kernel_the_adapter_cannot_run_is_an_environment_failure() {
         err.contains("matmul-f16 cannot run on this adapter: tensor cores not available")
             && err.trim().lines().count() == 1,
         "{err}"
+    );
+    assert!(
+        !dir.path().join("tune.json").exists(),
+        "nothing measured, no tuning file"
     );
 }
 
