@@ -5,14 +5,18 @@
 //! Timing is judged one of two ways, and the output says which:
 //!
 //! - **Window** (five or more comparable baseline runs, [`MIN_WINDOW`]): the run is held
-//!   against the *between-run* spread of the baselines' medians, which is what a lane's
-//!   noise really is (boost clocks, neighbours, driver state), not the within-run
-//!   spread of one run's samples. On log medians ℓ₁…ℓₙ with mean m and standard
-//!   deviation s, a one-sided prediction interval for one new run is
+//!   against the *between-run* spread of the baselines, which is what a lane's noise
+//!   really is (boost clocks, neighbours, driver state), not the within-run spread of
+//!   one run's samples. Each run is summarised by its fastest sample: timing noise only
+//!   ever adds time, so the minimum is the estimate a neighbour or a preemption moves
+//!   least (Chen and Revels, *Robust benchmarking in noisy environments*, 2016), while a
+//!   slower kernel moves it as much as the median. On log minima ℓ₁…ℓₙ with mean m and
+//!   standard deviation s, a one-sided prediction interval for one new run is
 //!   m ± t(1 − α, n − 1)·s·√(1 + 1/n), with α = [`WINDOW_ALPHA`]. `slower` needs the
-//!   current log median above that bound *and* a ratio to the window's centre (its
-//!   geometric mean) beyond 1 + threshold; `faster` the mirror; `inconclusive` a ratio
-//!   beyond the threshold that the window's noise explains; `unchanged` otherwise.
+//!   current log minimum above that bound *and* a ratio to the window's centre (the
+//!   geometric mean of its minima) beyond 1 + threshold; `faster` the mirror;
+//!   `inconclusive` a ratio beyond the threshold that the window's noise explains;
+//!   `unchanged` otherwise.
 //! - **Single run** (fewer comparable runs: the newest one): a 95 % bootstrap confidence
 //!   interval of the ratio current/baseline of the median time (2000 resamples from a
 //!   fixed seed, so the verdict is reproducible). With threshold t: `slower` only when
@@ -76,7 +80,7 @@ pub const MIN_SAMPLES: usize = 5;
 /// Comparable baseline runs the window method needs; fewer fall back to one run.
 pub const MIN_WINDOW: usize = 5;
 /// One-sided level of the window's prediction interval: the chance that an unchanged
-/// run from the same (normal) distribution of log medians is called significant.
+/// run from the same (normal) distribution of log minima is called significant.
 pub const WINDOW_ALPHA: f64 = 0.001;
 pub const RESAMPLES: u64 = 2000;
 const BOOTSTRAP_SEED: u64 = 0x5eed_c0de;
@@ -134,17 +138,18 @@ pub struct WindowStats {
     /// The oldest and newest runs' start times.
     pub from: String,
     pub to: String,
-    /// Standard deviation of the runs' log medians: the relative run-to-run spread.
+    /// Standard deviation of the runs' log minima: the relative run-to-run spread.
     pub spread: f64,
     /// Where the current run lies: (its log median − the window's mean) / spread.
     pub z: f64,
-    /// Percentage of the window's medians below the current one.
+    /// Percentage of the window's minima below the current run's.
     pub percentile: f64,
     /// The prediction interval's half-width as a ratio: beyond ×limit (or ÷limit) the
     /// window's noise does not explain the current run.
     pub limit: f64,
-    /// The window's medians, oldest first (ns).
-    pub medians_ns: Vec<f64>,
+    /// Each run's fastest sample, oldest first (ns), and the current run's.
+    pub minima_ns: Vec<f64>,
+    pub current_min_ns: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,8 +159,9 @@ pub struct KernelComparison {
     pub verdict: PerfVerdict,
     pub method: Method,
     /// The single baseline's median, or the window's centre (the geometric mean of its
-    /// medians).
+    /// runs' minima).
     pub baseline_median_ns: Option<f64>,
+    /// The current run's median, or with a window its fastest sample.
     pub current_median_ns: Option<f64>,
     /// current / baseline median time: above 1 is slower.
     pub ratio: Option<f64>,
@@ -363,14 +369,15 @@ impl Prediction {
     }
 }
 
-/// The window verdict for one kernel: `medians` are the comparable baseline runs'
-/// medians (ns), `current` the current run's. See the module docs.
+/// The window verdict for one kernel: `values` are the comparable baseline runs'
+/// summaries (their fastest samples, ns), `current` the current run's. See the module
+/// docs.
 pub fn window_verdict(
-    medians: &[f64],
+    values: &[f64],
     current: f64,
     threshold: f64,
 ) -> (PerfVerdict, f64, f64, f64) {
-    let p = Prediction::of(medians);
+    let p = Prediction::of(values);
     let (mean, half) = (p.mean, p.half);
     let d = current.ln() - mean;
     let ratio = d.exp();
@@ -408,6 +415,15 @@ fn run_gate(b: &RunReport, c: &RunReport, allow_different_adapter: bool) -> Opti
         return Some("its GPU was busy or throttled".into());
     }
     None
+}
+
+/// A kernel's fastest sample (the window's summary of a run), or its recorded
+/// minimum where it has no samples.
+fn min_ns(k: &KernelResult) -> Option<f64> {
+    match k.samples_ns.iter().min() {
+        Some(&m) => Some(m as f64),
+        None => k.stats.as_ref().map(|s| s.min_ns),
+    }
 }
 
 /// A kernel's median time, from its samples (what the verdicts are about), or its
@@ -501,11 +517,12 @@ pub fn compare(
         } else if ck.samples_ns.len() < MIN_SAMPLES {
             kc.note = Some(format!("too few samples (need {MIN_SAMPLES})"));
         } else if runs.len() >= MIN_WINDOW {
-            let medians: Vec<f64> = runs.iter().filter_map(|(_, k)| median_ns(k)).collect();
-            let cur = median_ns(ck).unwrap_or_default();
-            let (verdict, ratio, centre, limit) = window_verdict(&medians, cur, t);
-            let Prediction { mean, spread, .. } = Prediction::of(&medians);
+            let minima: Vec<f64> = runs.iter().filter_map(|(_, k)| min_ns(k)).collect();
+            let cur = min_ns(ck).unwrap_or_default();
+            let (verdict, ratio, centre, limit) = window_verdict(&minima, cur, t);
+            let Prediction { mean, spread, .. } = Prediction::of(&minima);
             kc.method = Method::Window;
+            kc.current_median_ns = Some(cur);
             kc.verdict = verdict;
             kc.ratio = Some(ratio);
             kc.baseline_median_ns = Some(centre);
@@ -525,10 +542,11 @@ pub fn compare(
                 } else {
                     0.0
                 },
-                percentile: 100.0 * medians.iter().filter(|&&m| m < cur).count() as f64
-                    / medians.len() as f64,
+                percentile: 100.0 * minima.iter().filter(|&&m| m < cur).count() as f64
+                    / minima.len() as f64,
                 limit,
-                medians_ns: medians,
+                minima_ns: minima,
+                current_min_ns: cur,
             });
         } else if bk.status != KernelStatus::Pass {
             kc.note = Some("not verified in the baseline: timing not compared".into());
@@ -618,7 +636,7 @@ fn cword(c: Correctness) -> &'static str {
     }
 }
 
-/// The window's medians and the current one as a sparkline (▁ to █, the current last
+/// The window's values and the current one as a sparkline (▁ to █, the current last
 /// after a bar), so a reader sees where the run falls.
 pub fn sparkline(medians: &[f64], current: f64) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -779,12 +797,12 @@ pub fn render_md(c: &Comparison) -> String {
             }
         ));
     }
-    s.push_str("| kernel | correctness | baseline | current | ratio [95% CI or limit] | judged against | window │ now | verdict |\n|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| kernel | correctness | baseline | current | ratio [95% CI or limit] | judged against | window │ now (fastest samples) | verdict |\n|---|---|---|---|---|---|---|---|\n");
     for k in &c.kernels {
         let [key, corr, b, cu, r, how, v] = cells(k);
-        let spark = match (&k.window, k.current_median_ns) {
-            (Some(w), Some(cur)) => sparkline(&w.medians_ns, cur),
-            _ => "-".into(),
+        let spark = match &k.window {
+            Some(w) => sparkline(&w.minima_ns, w.current_min_ns),
+            None => "-".into(),
         };
         s.push_str(&format!(
             "| {key} | {corr} | {b} | {cu} | {r} | {how} | {spark} | {} |\n",

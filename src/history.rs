@@ -1,5 +1,7 @@
 //! Many gpu-canary results → one SVG with a panel per kernel (median throughput per
-//! run with the p5–p95 band of its samples, driver changes marked) and a Markdown
+//! run with the p5–p95 band of its samples, each run's fastest sample as a cross, the
+//! window band `compare --baseline` judges the newest run against, driver changes
+//! marked) and a Markdown
 //! table of the same series. Runs are grouped by adapter: one series per adapter in
 //! each panel. Directories are searched for every `*.json` that is a gpu-canary result
 //! (whatever its name: downloaded artifacts get renamed); other JSON is skipped with a
@@ -32,6 +34,8 @@ pub struct Point {
     pub median: f64,
     pub p5: f64,
     pub p95: f64,
+    /// At the run's fastest sample: what `compare`'s window judges.
+    pub best: f64,
     pub unit: String,
 }
 
@@ -67,6 +71,7 @@ pub fn series(reports: &[RunReport]) -> Series {
                     median: t.median,
                     p5: stats::percentile(&rates, 5.0),
                     p95: stats::percentile(&rates, 95.0),
+                    best: rates[rates.len() - 1],
                     unit: t.unit.clone(),
                 });
         }
@@ -77,15 +82,15 @@ pub fn series(reports: &[RunReport]) -> Series {
 /// Runs in the window the chart draws (the workflow's default).
 pub const WINDOW: usize = 10;
 
-/// The window band of a series: the prediction interval (in its throughput unit) of
-/// up to [`WINDOW`] runs before the newest, when there are enough for `compare`'s
-/// window method.
+/// The window band of a series: the prediction interval (in its throughput unit, at
+/// each run's fastest sample, as `compare` judges) of up to [`WINDOW`] runs before the
+/// newest, when there are enough for `compare`'s window method.
 pub fn window_band(pts: &[Point]) -> Option<(f64, f64)> {
     let before = &pts[..pts.len().checked_sub(1)?];
     let window = &before[before.len().saturating_sub(WINDOW)..];
     (window.len() >= crate::compare::MIN_WINDOW).then(|| {
-        let medians: Vec<f64> = window.iter().map(|p| p.median).collect();
-        crate::compare::Prediction::of(&medians).bounds()
+        let best: Vec<f64> = window.iter().map(|p| p.best).collect();
+        crate::compare::Prediction::of(&best).bounds()
     })
 }
 
@@ -113,8 +118,8 @@ pub fn render_md(s: &Series) -> String {
             let n = (pts.len() - 1).min(WINDOW);
             let unit = &pts[0].unit;
             Some(format!(
-                "- {key} on {adapter}: the {n} runs before the newest predict {lo:.3} to {hi:.3} {unit}; the newest is {:.3}\n",
-                pts[pts.len() - 1].median
+                "- {key} on {adapter}: the {n} runs before the newest predict {lo:.3} to {hi:.3} {unit} at the fastest sample; the newest has {:.3}\n",
+                pts[pts.len() - 1].best
             ))
         })
         .collect();
@@ -218,6 +223,14 @@ pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
                     pts.iter()
                         .enumerate()
                         .map(|(i, p)| Circle::new((i as f64, p.median), 3, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+            // Each run's fastest sample: what the window band is built from.
+            chart
+                .draw_series(
+                    pts.iter()
+                        .enumerate()
+                        .map(|(i, p)| Cross::new((i as f64, p.best), 3, color.stroke_width(1))),
                 )
                 .map_err(|e| e.to_string())?;
             // Driver changes: a marker and the new driver's name.
