@@ -367,36 +367,29 @@ impl Prediction {
     pub fn bounds(&self) -> (f64, f64) {
         ((self.mean - self.half).exp(), (self.mean + self.half).exp())
     }
-}
 
-/// The window verdict for one kernel: `values` are the comparable baseline runs'
-/// summaries (their fastest samples, ns), `current` the current run's. See the module
-/// docs.
-pub fn window_verdict(
-    values: &[f64],
-    current: f64,
-    threshold: f64,
-) -> (PerfVerdict, f64, f64, f64) {
-    let p = Prediction::of(values);
-    let (mean, half) = (p.mean, p.half);
-    let d = current.ln() - mean;
-    let ratio = d.exp();
-    let verdict = if ratio > 1.0 + threshold {
-        if d > half {
-            PerfVerdict::Slower
+    /// The window verdict for a run whose summary (its fastest sample, ns) is
+    /// `current`, with its ratio to the window's centre. See the module docs.
+    pub fn verdict(&self, current: f64, threshold: f64) -> (PerfVerdict, f64) {
+        let d = current.ln() - self.mean;
+        let ratio = d.exp();
+        let verdict = if ratio > 1.0 + threshold {
+            if d > self.half {
+                PerfVerdict::Slower
+            } else {
+                PerfVerdict::Inconclusive
+            }
+        } else if ratio < 1.0 - threshold {
+            if d < -self.half {
+                PerfVerdict::Faster
+            } else {
+                PerfVerdict::Inconclusive
+            }
         } else {
-            PerfVerdict::Inconclusive
-        }
-    } else if ratio < 1.0 - threshold {
-        if d < -half {
-            PerfVerdict::Faster
-        } else {
-            PerfVerdict::Inconclusive
-        }
-    } else {
-        PerfVerdict::Unchanged
-    };
-    (verdict, ratio, mean.exp(), half.exp())
+            PerfVerdict::Unchanged
+        };
+        (verdict, ratio)
+    }
 }
 
 /// Why a baseline run cannot stand beside `c` (adapter, suite, hygiene), if it cannot.
@@ -519,13 +512,14 @@ pub fn compare(
         } else if runs.len() >= MIN_WINDOW {
             let minima: Vec<f64> = runs.iter().filter_map(|(_, k)| min_ns(k)).collect();
             let cur = min_ns(ck).unwrap_or_default();
-            let (verdict, ratio, centre, limit) = window_verdict(&minima, cur, t);
-            let Prediction { mean, spread, .. } = Prediction::of(&minima);
+            let p = Prediction::of(&minima);
+            let (verdict, ratio) = p.verdict(cur, t);
+            let Prediction { mean, spread, half } = p;
             kc.method = Method::Window;
             kc.current_median_ns = Some(cur);
             kc.verdict = verdict;
             kc.ratio = Some(ratio);
-            kc.baseline_median_ns = Some(centre);
+            kc.baseline_median_ns = Some(mean.exp());
             kc.window = Some(WindowStats {
                 runs: runs.len(),
                 from: runs
@@ -544,7 +538,7 @@ pub fn compare(
                 },
                 percentile: 100.0 * minima.iter().filter(|&&m| m < cur).count() as f64
                     / minima.len() as f64,
-                limit,
+                limit: half.exp(),
                 minima_ns: minima,
                 current_min_ns: cur,
             });
