@@ -10,7 +10,6 @@ use gpu_canary::gpu::timing::Timestamps;
 use gpu_canary::gpu::{AdapterFilter, Gpu};
 use gpu_canary::inputs;
 use gpu_canary::kernels::{self, CaseInput, Prepared, RuntimeChecks, Shape};
-use gpu_canary::runner;
 use gpu_canary::verify::{self, Dims};
 use rayon::prelude::*;
 
@@ -23,6 +22,10 @@ fn shapes(id: &str) -> Vec<Shape> {
     match (id, quick()) {
         ("reduce-f32", true) => vec![Shape::Reduce { n: 1 << 16 }],
         ("reduce-f32", false) => vec![Shape::Reduce { n: 1 << 22 }, Shape::Reduce { n: 1 << 26 }],
+        ("copy-f32" | "copy-buffer" | "upload" | "readback", true) => vec![Shape::mib(4)],
+        ("copy-f32" | "copy-buffer" | "upload" | "readback", false) => {
+            vec![Shape::mib(64), Shape::mib(256)]
+        }
         (_, true) => vec![mm(64)],
         (_, false) => vec![mm(1024), mm(4096)],
     }
@@ -36,10 +39,11 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
     let mut left = iters;
     while left > 0 {
         let n = left.min(BATCH) as u32;
-        match Timestamps::new(gpu, n) {
+        match Timestamps::new(gpu, n).filter(|_| prepared.gpu_timed(gpu)) {
             Some(ts) => {
                 for i in 0..n {
-                    runner::dispatch(gpu, |p| prepared.encode(p), Some((&ts, i)))
+                    prepared
+                        .execute(gpu, None, Some((&ts, i)))
                         .expect("dispatch");
                 }
                 let stamps = ts.read(gpu, n).expect("timestamps");
@@ -48,7 +52,7 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
             }
             None => {
                 for _ in 0..n {
-                    total += runner::dispatch(gpu, |p| prepared.encode(p), None).expect("dispatch");
+                    total += prepared.execute(gpu, None, None).expect("dispatch");
                 }
             }
         }

@@ -25,7 +25,7 @@
 //!   when either run has fewer than [`MIN_SAMPLES`] samples.
 //!
 //! A baseline run is comparable when its adapter (device, driver, backend, timing
-//! method), suite and hygiene (no busy or throttled GPU) allow it; within a kernel, when
+//! method), suite and hygiene (no busy or throttled GPU, no degraded PCIe link) allow it; within a kernel, when
 //! its launch configuration is the current one's. Runs left out are listed with why. A
 //! current run whose hygiene is suspect gets `inconclusive` instead of a speed verdict.
 //! A kernel whose launch configuration changed against the newest baseline keeps its
@@ -405,7 +405,7 @@ fn run_gate(b: &RunReport, c: &RunReport, allow_different_adapter: bool) -> Opti
         ));
     }
     if b.hygiene.as_ref().is_some_and(|h| h.timing_suspect()) {
-        return Some("its GPU was busy or throttled".into());
+        return Some("its GPU was busy, throttled or on a degraded PCIe link".into());
     }
     None
 }
@@ -560,7 +560,8 @@ pub fn compare(
         }
         if suspect && matches!(kc.verdict, PerfVerdict::Slower | PerfVerdict::Faster) {
             kc.verdict = PerfVerdict::Inconclusive;
-            kc.note = Some("a run flagged its GPU busy or throttled".into());
+            kc.note =
+                Some("a run flagged its GPU busy, throttled or on a degraded PCIe link".into());
         }
         if let Some(change) = launch_change(bk, ck) {
             kc.note = Some(match kc.note.take() {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::export::OutDir;
 use crate::gpu::AdapterFilter;
 use crate::history::HistoryConfig;
-use crate::kernels::{self, Kernel, RuntimeChecks, Shape, ShapeKind, Suite};
+use crate::kernels::{self, Kernel, RuntimeChecks, Shape, Suite};
 use crate::run::RunConfig;
 use crate::runner::{Case, Fault};
 use crate::tune::TuneConfig;
@@ -321,14 +321,11 @@ impl TuneConfig {
         } else {
             named.clone()
         };
-        // Each --size belongs to the kernels of its kind: MxKxN to matmul, N to reduce.
+        // Each --size belongs to the kernels of its kind: MxKxN to matmul, N to reduce,
+        // bytes (e.g. 64MiB) to the copies.
         let mut sizes: BTreeMap<&str, Shape> = BTreeMap::new();
         for size in &a.size {
-            let kind = if size.contains(['x', 'X']) {
-                ShapeKind::Matmul
-            } else {
-                ShapeKind::Reduce
-            };
+            let kind = Shape::kind_of(size);
             if !chosen.iter().any(|k| k.shape_kind() == kind) {
                 let ids: Vec<&str> = chosen.iter().map(|k| k.id()).collect();
                 return Err(Error::usage(format!(

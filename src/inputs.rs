@@ -29,6 +29,7 @@ pub mod stream {
     pub const B: u64 = 2;
     pub const X: u64 = 3;
     pub const CORRUPT: u64 = 5;
+    pub const PATTERN: u64 = 6;
 }
 
 /// Uniform in [-scale, scale) with 24 significant bits, so every value is exact in f32
@@ -82,6 +83,16 @@ pub fn u32_values(seed: u64, stream: u64, len: usize) -> Vec<u32> {
     (0..len as u64)
         .into_par_iter()
         .map(|i| (word(seed, stream, i) >> 32) as u32)
+        .collect()
+}
+
+/// The copies' pattern: word `i` is a finite f32 in ±[1, 2) with 23 random mantissa
+/// bits and a random sign, so a word moved to the wrong place, a stale word and the
+/// poison (a NaN) all differ from it, and no float path can change its bits.
+pub fn pattern_words(seed: u64, len: usize) -> Vec<u32> {
+    (0..len as u64)
+        .into_par_iter()
+        .map(|i| 0x3F80_0000 | ((word(seed, stream::PATTERN, i) >> 32) as u32 & 0x807F_FFFF))
         .collect()
 }
 

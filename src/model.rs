@@ -271,6 +271,28 @@ pub struct KernelResult {
     pub stats: Option<Stats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<Throughput>,
+    /// How `samples_ns` were timed, where that differs from the adapter's method (a
+    /// copy command timed on the host where the device has no timestamps inside
+    /// command encoders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingMethod>,
+    /// For host↔device transfers, beside the GPU's time for the copy: the host clock
+    /// around the whole transfer as a program sees it (map, copy, wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostTiming>,
+}
+
+/// Host-clock timing of a transfer, one sample per timed execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostTiming {
+    /// What the host clock spans, e.g. `map, write, unmap, copy, submit and wait`.
+    pub spans: String,
+    pub samples_ns: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<Throughput>,
 }
 
 impl KernelResult {
@@ -473,6 +495,13 @@ pub struct Hygiene {
     pub busy_at_start: bool,
     /// The GPU reported throttling (thermal, power, clocks) when the run ended.
     pub throttled_at_end: bool,
+    /// The PCIe link ran below its maximum generation or width while the run was
+    /// sampled (`pcie` says which): transfers and any host-bound timing are slowed.
+    #[serde(default)]
+    pub link_degraded: bool,
+    /// The PCIe link as sampled during the run, where NVML reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie: Option<PcieLink>,
     /// Findings in words, for the summary.
     #[serde(default)]
     pub notes: Vec<String>,
@@ -481,8 +510,21 @@ pub struct Hygiene {
 impl Hygiene {
     /// Timings from such a run cannot support a regression verdict.
     pub fn timing_suspect(&self) -> bool {
-        self.busy_at_start || self.throttled_at_end
+        self.busy_at_start || self.throttled_at_end || self.link_degraded
     }
+}
+
+/// The PCIe link over a run: the highest generation and width seen in any sample (an
+/// idle link trains down to save power, so one idle sample says nothing) against the
+/// most the link supports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PcieLink {
+    pub samples: u32,
+    pub gen_seen: u32,
+    pub gen_max: u32,
+    pub width_seen: u32,
+    pub width_max: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -509,6 +551,19 @@ pub struct GpuSnapshot {
     /// Other processes with a compute or graphics context on the GPU.
     #[serde(default)]
     pub other_processes: Vec<u32>,
+    /// PCIe link generation and width: now, and the most the link (GPU and slot)
+    /// supports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_gen: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_gen_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_width_max: Option<u32>,
+    /// Milliseconds since the run started, for samples taken during it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 /// Reads a `result.json`, refusing anything that is not one this version understands.

@@ -244,8 +244,14 @@ fn worker(shared: &Shared) -> Result<()> {
     let skip_line: std::collections::HashMap<usize, String> =
         skip_lines(&cfg.cases, &skips).into_iter().collect();
 
-    let monitor = Monitor::open(&gpu.info.name);
+    let monitor = std::sync::Arc::new(Monitor::open(&gpu.info.name));
     let before = monitor.snapshot();
+    // The PCIe link is judged by the best it does while transfers run: an idle link
+    // trains down, so the snapshots before and after alone would cry wolf.
+    let sampler = monitor.sample_every(
+        std::time::Duration::from_millis(100),
+        std::time::Instant::now(),
+    );
 
     // Injected faults hit the last case that runs, so the test of each fault also shows
     // that what was measured before it is kept (faults of the GPU's output hit all).
@@ -297,7 +303,8 @@ fn worker(shared: &Shared) -> Result<()> {
         }
     }
     shared.progress.set(None, "artifacts");
-    lock(&shared.report).hygiene = Some(monitor.assess(before, monitor.snapshot()));
+    let during = sampler.finish();
+    lock(&shared.report).hygiene = Some(monitor.assess(before, &during, monitor.snapshot()));
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
 use crate::inputs;
 use crate::kernels::fault::{self, Planter, ShaderFault};
-use crate::kernels::{CaseInput, Kernel, Params, RuntimeChecks, Shape};
-use crate::model::{KernelResult, KernelStatus, Throughput, TimingMethod};
+use crate::kernels::{self, CaseInput, Kernel, Params, Plant, RuntimeChecks, Shape};
+use crate::model::{HostTiming, KernelResult, KernelStatus, Throughput, TimingMethod};
 use crate::stats;
 
 /// Faults injected to prove the verdicts (tests only, `--inject-fault`).
@@ -167,36 +167,9 @@ pub fn skipped(case: &Case, seed: u64, reason: String) -> KernelResult {
         samples_ns: Vec::new(),
         stats: None,
         throughput: None,
+        timing: None,
+        host: None,
     }
-}
-
-/// One execution in its own compute pass (timestamped into the `ts` slot when given),
-/// submitted and waited for; returns the wall time around both. `encode` records the
-/// kernel's dispatches (and, in tests, a fault planted after them).
-pub fn dispatch(
-    gpu: &Gpu,
-    encode: impl FnOnce(&mut wgpu::ComputePass<'_>),
-    ts: Option<(&Timestamps, u32)>,
-) -> Result<Duration> {
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("kernel"),
-            timestamp_writes: ts.map(|(t, slot)| t.writes(slot)),
-        });
-        encode(&mut pass);
-    }
-    gpu.submit_and_wait(enc.finish())
-}
-
-/// Reads back every output of a case.
-fn read_outputs(gpu: &Gpu, outputs: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
-    let bytes: u64 = outputs.iter().map(|o| o.1).sum();
-    let _s = tracing::info_span!("readback", bytes).entered();
-    outputs
-        .iter()
-        .map(|&(b, size)| gpu.read_buffer(b, size))
-        .collect()
 }
 
 /// Flips one element's high bits: the smallest change a verifier must catch.
@@ -230,39 +203,46 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         let _s = tracing::info_span!("prepare").entered();
         case.kernel.prepare(gpu, &input)?
     };
-    let outputs = prepared.outputs();
     let planter = match shader_fault {
-        Some(f) => Planter::new(gpu, f, outputs[0].0, prepared.layout())?,
+        Some(f) => Planter::new(gpu, f, prepared.fault_target(), prepared.layout())?,
         None => None,
     };
-    let run = |pass: &mut wgpu::ComputePass<'_>| {
-        prepared.encode(pass);
+    let plant = |pass: &mut wgpu::ComputePass<'_>| {
         if let Some(p) = &planter {
             p.encode(pass);
         }
     };
+    let plant: Plant<'_> = planter.as_ref().map(|_| &plant as _);
+    let run = |ts| prepared.execute(gpu, plant, ts);
 
     // First execution, untimed, on poisoned outputs: compared bit for bit with the last.
     phase("warmup");
-    fault::poison(gpu, &outputs)?;
+    prepared.poison(gpu)?;
     {
         let _s = tracing::info_span!("warmup", runs = opt.warmup.max(1)).entered();
-        dispatch(gpu, run, None)?;
+        run(None)?;
     }
     phase("readback");
-    let first = read_outputs(gpu, &outputs)?;
+    let first = prepared.read(gpu)?;
     phase("warmup");
     for _ in 1..opt.warmup {
-        dispatch(gpu, run, None)?;
+        run(None)?;
     }
 
-    let ts = Timestamps::new(gpu, opt.iterations);
+    // Copies outside a pass need timestamps inside encoders; without them the host
+    // clock is the sample, and the result says so.
+    let gpu_timed = prepared.gpu_timed(gpu);
+    let ts = if gpu_timed {
+        Timestamps::new(gpu, opt.iterations)
+    } else {
+        None
+    };
     let mut wall = Vec::with_capacity(opt.iterations as usize);
     for i in 0..opt.iterations {
         let last = i + 1 == opt.iterations;
         if last {
             // The verified run starts from poison too, outside the timed pass.
-            fault::poison(gpu, &outputs)?;
+            prepared.poison(gpu)?;
         }
         phase("dispatch");
         opt.progress.sample(i + 1, opt.iterations);
@@ -280,9 +260,9 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         let ts = ts.as_ref().map(|t| (t, i));
         wall.push(if stale {
             // A dispatch that never reaches the GPU: what is read back is the poison.
-            dispatch(gpu, |_| {}, ts)?
+            kernels::dispatch(gpu, |_| {}, ts)?
         } else {
-            dispatch(gpu, run, ts)?
+            run(ts)?
         });
         if opt.fault == Some(Fault::DeviceLost) {
             gpu.device.destroy();
@@ -301,7 +281,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         }
         None => None,
     };
-    let mut last = read_outputs(gpu, &outputs)?;
+    let mut last = prepared.read(gpu)?;
     if opt.fault == Some(Fault::CorruptOutput) {
         let i = corrupt(&mut last[0], opt.seed);
         tracing::warn!(index = i, "injected corruption");
@@ -315,8 +295,9 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     let deterministic = first == last;
     let verification = checked.into_verification(&last[0], deterministic);
 
+    let sampled_on_gpu = gpu_timed && gpu.timing == TimingMethod::GpuTimestamps;
     let (samples_ns, gpu_events): (Vec<u64>, Vec<GpuEvent>) = match timestamps {
-        Some(stamps) if gpu.timing == TimingMethod::GpuTimestamps => {
+        Some(stamps) if sampled_on_gpu => {
             let ev = stamps
                 .iter()
                 .enumerate()
@@ -336,7 +317,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     };
     let st = stats::summarize(&samples_ns);
     let (work, unit) = prepared.work();
-    let throughput = st.as_ref().map(|s| {
+    let rate_of = |s: &crate::model::Stats| {
         let rate = |ns: f64| if ns > 0.0 { work / ns } else { 0.0 }; // work/ns = G·work/s
         Throughput {
             unit: unit.to_owned(),
@@ -345,7 +326,25 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             low: rate(s.median_ci_high_ns),
             high: rate(s.median_ci_low_ns),
         }
-    });
+    };
+    let throughput = st.as_ref().map(rate_of);
+    let timing = (!gpu_timed && gpu.timing == TimingMethod::GpuTimestamps)
+        .then_some(TimingMethod::WallClock);
+    // Beside the GPU's time for the copy, the host's for the whole transfer (when the
+    // samples are already host time, that is them).
+    let host = prepared
+        .host_timed()
+        .filter(|_| sampled_on_gpu)
+        .map(|spans| {
+            let samples: Vec<u64> = wall.iter().map(|d| d.as_nanos() as u64).collect();
+            let stats = stats::summarize(&samples);
+            HostTiming {
+                spans: spans.to_owned(),
+                throughput: stats.as_ref().map(rate_of),
+                samples_ns: samples,
+                stats,
+            }
+        });
     let status = if verification.passed {
         KernelStatus::Pass
     } else {
@@ -364,6 +363,8 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             samples_ns,
             stats: st,
             throughput,
+            timing,
+            host,
         },
         gpu_events,
     })
@@ -382,6 +383,23 @@ pub fn failure_reason(key: &str, v: &crate::model::Verification) -> String {
                 Some(l) => format!(" ({l})"),
                 None => at,
             };
+            if v.method == "exact-bytes" {
+                // Words, not numbers: the bits are what was copied.
+                let hex = |x: f64| {
+                    if x.is_nan() {
+                        "nothing (short read)".to_owned()
+                    } else {
+                        format!("0x{:08x}", x as u32)
+                    }
+                };
+                return format!(
+                    "{key}: wrong bytes at {}: expected {}, got {} (bits {} differ; exact-bytes check against the pattern)",
+                    m.location.as_deref().unwrap_or("?"),
+                    hex(m.expected),
+                    hex(m.actual),
+                    (m.expected as u32 ^ m.actual as u32).count_ones()
+                );
+            }
             format!(
                 "{key}: wrong result at index {}{at}: expected {}, got {}, error {:.3e} > bound {:.3e} ({} check against {})",
                 m.index, m.expected, m.actual, m.error, m.bound, v.method, v.reference

@@ -60,6 +60,7 @@ pub fn default_shape(kernel: &dyn Kernel, gpu: &Gpu) -> Shape {
     let work = |s: &Shape| match *s {
         Shape::Matmul { m, k, n } => u64::from(m) * u64::from(k) * u64::from(n),
         Shape::Reduce { n } => u64::from(n),
+        Shape::Bytes { bytes } => bytes,
     };
     kernel
         .suite(suite)

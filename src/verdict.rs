@@ -150,6 +150,8 @@ mod tests {
             samples_ns: Vec::new(),
             stats: None,
             throughput: None,
+            timing: None,
+            host: None,
         }
     }
 

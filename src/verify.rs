@@ -235,6 +235,47 @@ impl Checked {
     }
 }
 
+/// Every word of `got` against `expected`, bit for bit: one wrong bit anywhere is
+/// certain to be caught. Words are compared in parallel chunks; only a chunk that
+/// differs is walked word by word, so a passing gigabyte costs one pass of memcmp.
+pub fn exact_words(expected: &[u32], got: &[u8]) -> Tally {
+    const CHUNK: usize = 1 << 16;
+    let mut t = Tally::default();
+    let got_words = got.len() / 4;
+    if got_words < expected.len() {
+        // A short readback: the first missing word is the mismatch.
+        let i = got_words as u64;
+        t.record(i, None, f64::from(expected[got_words]), f64::NAN, 0.0);
+    }
+    let want: &[u8] = bytemuck::cast_slice(expected);
+    let n = want.len().min(got.len() / 4 * 4);
+    let bad = (0..n.div_ceil(CHUNK * 4)).into_par_iter().find_first(|&c| {
+        let r = c * CHUNK * 4..((c + 1) * CHUNK * 4).min(n);
+        want[r.clone()] != got[r]
+    });
+    if let Some(c) = bad {
+        let start = c * CHUNK;
+        let end = ((c + 1) * CHUNK).min(n / 4);
+        for i in start..end {
+            let g = u32::from_le_bytes(got[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+            if g != expected[i] {
+                let at = format!("word {i}, byte offset {}", i * 4);
+                t.record_at(
+                    i as u64,
+                    None,
+                    Some(&at),
+                    f64::from(expected[i]),
+                    f64::from(g),
+                    0.0,
+                );
+                break;
+            }
+        }
+    }
+    t.checked = expected.len() as u64;
+    t
+}
+
 /// A matrix product's operands, row-major: A is m×k, B is k×n, C is m×n.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dims {

@@ -641,3 +641,75 @@ fn on_real_runs_a_quarter_slower_is_always_slower() {
     let wrong_way: Vec<_> = judged.iter().filter(|j| j.2 == "Faster").collect();
     assert!(wrong_way.is_empty(), "{wrong_way:?}");
 }
+
+/// NVML snapshots in the form runs record them (tests/fixtures/nvml-pcie.json): an
+/// H100 whose link never rises above Gen3 x8 while transfers run, and the same card
+/// healthy (Gen1 when idle, as NVIDIA links save power, Gen5 x16 under load).
+fn nvml_hygiene(case: &str) -> gpu_canary::model::Hygiene {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nvml-pcie.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let snap = |v: &Value| serde_json::from_value(v.clone()).unwrap();
+    let c = &doc[case];
+    let during: Vec<gpu_canary::model::GpuSnapshot> =
+        c["during"].as_array().unwrap().iter().map(snap).collect();
+    gpu_canary::hygiene::assess(
+        None,
+        Some(snap(&c["before"])),
+        &during,
+        Some(snap(&c["after"])),
+    )
+}
+
+#[test]
+fn a_pcie_link_below_its_maximum_is_flagged_and_makes_timing_inconclusive() {
+    let h = nvml_hygiene("link-trained-down");
+    assert!(h.link_degraded);
+    let l = h.pcie.clone().unwrap();
+    assert_eq!(
+        (l.gen_seen, l.width_seen, l.gen_max, l.width_max),
+        (3, 8, 5, 16)
+    );
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| n.contains("Gen3 x8") && n.contains("Gen5 x16")),
+        "{:?}",
+        h.notes
+    );
+
+    let mut cur = scaled(|_, _| 1.25);
+    cur["hygiene"] = serde_json::to_value(&h).unwrap();
+    assert_schema_valid(&cur);
+    let (code, c) = compare_json(&fixture(), &cur, &[]);
+    assert_eq!(code, 0, "no regression is claimed over a degraded link");
+    let timed: Vec<&Value> = c["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["ratio"].is_number())
+        .collect();
+    assert!(!timed.is_empty());
+    for k in timed {
+        assert_eq!(k["verdict"], "inconclusive", "{}", k["key"]);
+    }
+    // And as a baseline, a degraded run stands out of the window.
+    let mut base = fixture();
+    base["hygiene"] = serde_json::to_value(&h).unwrap();
+    let c = gpu_canary::compare::compare(
+        &[("b".into(), serde_json::from_value(base).unwrap())],
+        &serde_json::from_value(fixture()).unwrap(),
+        5.0,
+        false,
+        "current",
+    );
+    assert_eq!(c.comparable_runs, 0, "{:?}", c.left_out);
+}
+
+#[test]
+fn an_idle_link_that_trains_up_under_load_is_not_flagged() {
+    let h = nvml_hygiene("healthy-idle-downshift");
+    assert!(!h.link_degraded, "{:?}", h.notes);
+    assert_eq!(h.pcie.as_ref().unwrap().gen_seen, 5);
+    assert!(!h.timing_suspect());
+}

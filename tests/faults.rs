@@ -220,3 +220,60 @@ fn tune_refuses_every_configuration_that_computes_a_wrong_result() {
     let t = read_json(&dir.path().join("tune.json"));
     assert!(t["best"].as_object().unwrap().is_empty(), "{t}");
 }
+
+/// Runs a copy or transfer with `fault` planted on the GPU side; asserts exit 1 and the
+/// wrong word named; returns the mismatch.
+fn copy_caught(kernel: &str, size: &str, fault: &str, word: u64) -> Value {
+    let (code, err, doc) = planted(kernel, size, fault);
+    assert_eq!(code, 1, "{kernel} {size} {fault}: {err}");
+    let k = &doc["kernels"][0];
+    assert_eq!(k["status"], "fail", "{kernel} {fault}");
+    assert_eq!(k["verification"]["method"], "exact-bytes");
+    let m = k["verification"]["first_mismatch"].clone();
+    assert_eq!(m["index"].as_u64(), Some(word), "{kernel} {fault}: {m}");
+    assert!(
+        err.contains(&format!("word {word},")),
+        "{kernel} {fault}: {err}"
+    );
+    m
+}
+
+#[test]
+fn one_wrong_bit_in_any_copy_or_transfer_is_caught() {
+    // 64 MiB, the quick suite's large shape: 16 Mi words, the last is 16777215.
+    let last = (64u64 << 20) / 4 - 1;
+    for kernel in ["copy-f32", "copy-buffer", "upload", "readback"] {
+        let m = copy_caught(kernel, "64MiB", &format!("add@0,{last}=1"), last);
+        assert_eq!(
+            m["actual"].as_f64().unwrap() - m["expected"].as_f64().unwrap(),
+            1.0
+        );
+        // One bit, far from both ends.
+        let m = copy_caught(
+            kernel,
+            "64MiB",
+            "xor@0,5000000,5000001=0x00000100",
+            5_000_000,
+        );
+        let flipped = m["actual"].as_f64().unwrap() as u32 ^ m["expected"].as_f64().unwrap() as u32;
+        assert_eq!(flipped, 0x100, "{kernel}");
+    }
+}
+
+#[test]
+fn a_copy_that_moves_nothing_or_too_little_or_never_runs_is_caught() {
+    // 4 MiB + 4 bytes: padded to whole 16-byte words, the last word is 1048579.
+    for kernel in ["copy-f32", "copy-buffer", "upload", "readback"] {
+        let m = copy_caught(kernel, "4194308B", "no-write", 0);
+        assert_eq!(
+            m["actual"].as_f64(),
+            Some(f64::from(gpu_canary::kernels::fault::POISON))
+        );
+        copy_caught(kernel, "4194308B", "stale", 0);
+    }
+    // The shader copies vec4 words: the last vec4 starts at word 1048576.
+    copy_caught("copy-f32", "4194308B", "skip-last", 1_048_576);
+    for kernel in ["copy-buffer", "upload", "readback"] {
+        copy_caught(kernel, "4194308B", "skip-last", 1_048_579);
+    }
+}

@@ -37,6 +37,19 @@ fn status_word(k: &KernelResult) -> String {
 }
 
 /// One line per kernel for the terminal.
+/// A transfer's rate on the host clock (the whole transfer), or a note that the samples
+/// are host time, where either applies.
+pub fn host_rate(k: &KernelResult) -> Option<String> {
+    match (&k.host, k.timing) {
+        (Some(h), _) => h
+            .throughput
+            .as_ref()
+            .map(|t| format!("host {}", fmt_rate(t.median, &t.unit))),
+        (None, Some(crate::model::TimingMethod::WallClock)) => Some("(host clock)".into()),
+        _ => None,
+    }
+}
+
 pub fn kernel_line(k: &KernelResult) -> String {
     let mut s = format!("{:<11} {:<16} {:<7}", k.id, k.shape, status_word(k));
     if let (Some(st), Some(t)) = (&k.stats, &k.throughput) {
@@ -47,6 +60,9 @@ pub fn kernel_line(k: &KernelResult) -> String {
             fmt_ns(st.p95_ns),
             fmt_rate(t.median, &t.unit)
         ));
+    }
+    if let Some(h) = host_rate(k) {
+        s.push_str(&format!("  {h}"));
     }
     if let Some(r) = &k.reason {
         s.push_str("  ");
@@ -101,6 +117,10 @@ impl Exporter for Markdown {
                 .as_ref()
                 .map(|t| fmt_rate(t.median, &t.unit))
                 .unwrap_or_default();
+            let tp = match host_rate(k) {
+                Some(h) => format!("{tp} ({h})"),
+                None => tp,
+            };
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 k.id, k.shape, verdict, med, p95, tp

@@ -405,28 +405,9 @@ impl Gpu {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
         self.submit_and_wait(enc.finish())?;
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait(self.queue.submit([]))?;
-        match rx.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Error::env(
-                    EnvKind::DeviceLost,
-                    format!("mapping the output failed: {e}"),
-                ));
-            }
-            Err(_) => {
-                return Err(Error::env(
-                    EnvKind::Timeout,
-                    "mapping the output did not complete",
-                ));
-            }
-        }
-        let data = slice
+        self.map(&staging, wgpu::MapMode::Read)?;
+        let data = staging
+            .slice(..)
             .get_mapped_range()
             .map_err(|e| {
                 Error::env(
@@ -437,6 +418,26 @@ impl Gpu {
             .to_vec();
         staging.unmap();
         Ok(data)
+    }
+
+    /// Maps all of `buf` for the host and waits for it, within the run's deadline.
+    pub fn map(&self, buf: &wgpu::Buffer, mode: wgpu::MapMode) -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        buf.slice(..).map_async(mode, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(self.queue.submit([]))?;
+        match rx.try_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::env(
+                EnvKind::DeviceLost,
+                format!("mapping a buffer for the host failed: {e}"),
+            )),
+            Err(_) => Err(Error::env(
+                EnvKind::Timeout,
+                "mapping a buffer for the host did not complete",
+            )),
+        }
     }
 
     /// A storage buffer initialised from `data`.

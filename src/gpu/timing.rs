@@ -50,6 +50,17 @@ impl Timestamps {
         }
     }
 
+    /// Writes slot `slot`'s begin (`end` false) or end timestamp between commands of
+    /// an encoder (needs `TIMESTAMP_QUERY_INSIDE_ENCODERS`).
+    pub fn write(&self, enc: &mut wgpu::CommandEncoder, slot: u32, end: bool) {
+        assert!(
+            slot < self.capacity,
+            "timestamp slot {slot} out of {}",
+            self.capacity
+        );
+        enc.write_timestamp(&self.set, slot * 2 + u32::from(end));
+    }
+
     /// (begin, end) of the first `n` slots, in nanoseconds on the GPU's clock.
     pub fn read(&self, gpu: &Gpu, n: u32) -> Result<Vec<(u64, u64)>> {
         let mut enc = gpu.device.create_command_encoder(&Default::default());

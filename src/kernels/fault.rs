@@ -23,7 +23,7 @@ pub const PLANTER_SHADER: &str = include_str!("../../shaders/fault.wgsl");
 pub mod code {
     /// reduce-f32: every partial, and the sum, written as 0.
     pub const ZERO_PARTIALS: u32 = 1;
-    /// reduce-f32: the input's last vec4 skipped.
+    /// reduce-f32: the input's last vec4 skipped; copies: the last word not copied.
     pub const SKIP_LAST: u32 = 2;
     /// matmul: the workgroup's (or subgroup's) output tile holding (FAULT_ROW,
     /// FAULT_COL) stored as zeros.
@@ -150,7 +150,8 @@ impl ShaderFault {
     pub fn applies_to(&self, kind: ShapeKind) -> bool {
         match self {
             ShaderFault::Tile { .. } => kind == ShapeKind::Matmul,
-            ShaderFault::ZeroPartials | ShaderFault::SkipLast => kind == ShapeKind::Reduce,
+            ShaderFault::ZeroPartials => kind == ShapeKind::Reduce,
+            ShaderFault::SkipLast => matches!(kind, ShapeKind::Reduce | ShapeKind::Bytes),
             _ => true,
         }
     }

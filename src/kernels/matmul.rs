@@ -128,7 +128,9 @@ pub fn dims(shape: Shape) -> Dims {
             k: k as usize,
             n: n as usize,
         },
-        Shape::Reduce { .. } => unreachable!("matmul kernels take MxKxN shapes"),
+        Shape::Reduce { .. } | Shape::Bytes { .. } => {
+            unreachable!("matmul kernels take MxKxN shapes")
+        }
     }
 }
 

@@ -263,8 +263,14 @@ impl Kernel for MatmulF16 {
             F16Params::from_named(input.params, &gpu.info, &gpu.limits).map_err(Error::Usage)?;
         let p = padded(d, params.tile());
         // The default padding was checked before the run; a staged tile may pad more.
-        kernels::check_buffers(self.id(), input.shape, &padded_buffers(p), &gpu.limits)
-            .map_err(Error::Usage)?;
+        kernels::check_buffers(
+            self.id(),
+            input.shape,
+            &padded_buffers(p),
+            true,
+            &gpu.limits,
+        )
+        .map_err(Error::Usage)?;
         let check = MatmulCheck::for_shape(d, input.input_scale);
         let (a, b) = {
             let _s = tracing::info_span!("generate_inputs").entered();

@@ -4,6 +4,7 @@
 //! Everything else about kernels (the device features requested, the shaders the tests
 //! compile, the kernels `tune` sweeps) is derived from the registry.
 
+pub mod copy;
 pub mod fault;
 pub mod matmul;
 pub mod matmul_f16;
@@ -12,8 +13,10 @@ pub mod matmul_u32;
 pub mod reduce_f32;
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::error::Result;
+use crate::gpu::timing::Timestamps;
 use crate::gpu::{Gpu, Needs};
 use crate::model::Launch;
 pub use crate::verify::Checked;
@@ -24,6 +27,10 @@ pub static REGISTRY: &[&dyn Kernel] = &[
     &matmul_u32::MATMUL_U32,
     &reduce_f32::ReduceF32,
     &matmul_f16::MatmulF16,
+    &copy::COPY_F32,
+    &copy::COPY_BUFFER,
+    &copy::UPLOAD,
+    &copy::READBACK,
 ];
 
 pub fn find(id: &str) -> Option<&'static dyn Kernel> {
@@ -49,20 +56,40 @@ pub fn tunable() -> Vec<&'static dyn Kernel> {
 pub enum ShapeKind {
     Matmul,
     Reduce,
+    /// A size in bytes (copies and transfers).
+    Bytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     Matmul { m: u32, k: u32, n: u32 },
     Reduce { n: u32 },
+    Bytes { bytes: u64 },
 }
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
 
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
             Shape::Matmul { m, k, n } => write!(f, "{m}x{k}x{n}"),
             Shape::Reduce { n } => write!(f, "{n}"),
+            Shape::Bytes { bytes } => match bytes {
+                b if b % GIB == 0 => write!(f, "{}GiB", b / GIB),
+                b if b % MIB == 0 => write!(f, "{}MiB", b / MIB),
+                b if b % KIB == 0 => write!(f, "{}KiB", b / KIB),
+                b => write!(f, "{b}B"),
+            },
         }
+    }
+}
+
+impl Shape {
+    /// A copy or transfer of `mib` MiB.
+    pub const fn mib(mib: u64) -> Shape {
+        Shape::Bytes { bytes: mib * MIB }
     }
 }
 
@@ -106,6 +133,48 @@ impl Shape {
                 }
                 Ok(Shape::Reduce { n: dim(s)? })
             }
+            ShapeKind::Bytes => {
+                let t = s.trim();
+                let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+                let (num, unit) = t.split_at(split);
+                let unit_bytes = match unit.trim() {
+                    "" | "B" => 1,
+                    "KiB" => KIB,
+                    "MiB" => MIB,
+                    "GiB" => GIB,
+                    _ => {
+                        return Err(format!(
+                            "invalid --size '{s}' for a copy kernel; use bytes with an optional KiB, MiB or GiB, e.g. 256MiB"
+                        ));
+                    }
+                };
+                let bytes = num
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|v| v.checked_mul(unit_bytes))
+                    .ok_or_else(|| {
+                        format!(
+                            "invalid --size '{s}': not a whole number of bytes; use e.g. 256MiB"
+                        )
+                    })?;
+                if bytes == 0 || bytes % 4 != 0 {
+                    return Err(format!(
+                        "invalid --size '{s}': copies move whole 4-byte words; use a positive multiple of 4 bytes"
+                    ));
+                }
+                Ok(Shape::Bytes { bytes })
+            }
+        }
+    }
+
+    /// The kind of shape `s` is written as: `MxKxN`, a unit of bytes, or `N`.
+    pub fn kind_of(s: &str) -> ShapeKind {
+        if s.contains(['x', 'X']) {
+            ShapeKind::Matmul
+        } else if s.trim_end().ends_with('B') {
+            ShapeKind::Bytes
+        } else {
+            ShapeKind::Reduce
         }
     }
 }
@@ -177,6 +246,11 @@ pub trait Kernel: Sync {
     fn suite(&self, suite: Suite) -> Vec<Shape>;
     /// Device buffers the case allocates, as (name, bytes), for the limit checks.
     fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)>;
+    /// Whether those buffers are bound to a shader (then `max_storage_buffer_binding_size`
+    /// applies too), or only copied.
+    fn binds_buffers(&self) -> bool {
+        true
+    }
     /// The device features it needs or can use (the device is opened with the union).
     fn needs(&self) -> Needs {
         Needs::default()
@@ -282,6 +356,75 @@ pub trait Prepared: Send {
     fn verify(&self, outputs: &[Vec<u8>], check_seed: u64) -> Checked;
     /// Work per dispatch and its unit: (1e9 × GFLOP, "GFLOP/s") or (bytes, "GB/s").
     fn work(&self) -> (f64, &'static str);
+
+    /// One execution, submitted and waited for; returns the host time from recording
+    /// to the end of the wait. By default the kernel's dispatches in one compute pass,
+    /// with `ts` written at the pass's ends; `plant` records a fault after them (tests
+    /// only). Copies and transfers record their own commands.
+    fn execute(&self, gpu: &Gpu, plant: Plant<'_>, ts: Stamp<'_>) -> Result<Duration> {
+        dispatch(
+            gpu,
+            |pass| {
+                self.encode(pass);
+                if let Some(p) = plant {
+                    p(pass);
+                }
+            },
+            ts,
+        )
+    }
+    /// Whether [`Prepared::execute`] writes the timestamps it is given on this device
+    /// (commands outside a pass need timestamps inside encoders); when it cannot, the
+    /// host time is the sample.
+    fn gpu_timed(&self, gpu: &Gpu) -> bool {
+        gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+    /// For a host↔device transfer, what the host time spans: it is then reported
+    /// beside the GPU's time for the copy.
+    fn host_timed(&self) -> Option<&'static str> {
+        None
+    }
+    /// Fills every buffer the kernel writes with the poison (see [`Prepared::outputs`]).
+    fn poison(&self, gpu: &Gpu) -> Result<()> {
+        fault::poison(gpu, &self.outputs())
+    }
+    /// The result as the host receives it, in the order of [`Prepared::outputs`].
+    fn read(&self, gpu: &Gpu) -> Result<Vec<Vec<u8>>> {
+        let outputs = self.outputs();
+        let bytes: u64 = outputs.iter().map(|o| o.1).sum();
+        let _s = tracing::info_span!("readback", bytes).entered();
+        outputs
+            .iter()
+            .map(|&(b, size)| gpu.read_buffer(b, size))
+            .collect()
+    }
+    /// The storage buffer a planted fault is written into: the result by default.
+    fn fault_target(&self) -> &wgpu::Buffer {
+        self.outputs()[0].0
+    }
+}
+
+/// A fault planter's dispatch, recorded after the kernel's (tests only).
+pub type Plant<'a> = Option<&'a dyn Fn(&mut wgpu::ComputePass<'_>)>;
+/// The timestamp slot of a timed execution: begin at `2·slot`, end at `2·slot + 1`.
+pub type Stamp<'a> = Option<(&'a Timestamps, u32)>;
+
+/// One execution in its own compute pass (timestamped into the `ts` slot when given),
+/// submitted and waited for; returns the wall time around both.
+pub fn dispatch(
+    gpu: &Gpu,
+    encode: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ts: Stamp<'_>,
+) -> Result<Duration> {
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("kernel"),
+            timestamp_writes: ts.map(|(t, slot)| t.writes(slot)),
+        });
+        encode(&mut pass);
+    }
+    gpu.submit_and_wait(enc.finish())
 }
 
 /// Compiles `source` with naga's runtime checks as requested; `fault` adds the shader's
@@ -391,7 +534,13 @@ pub fn check_limits(
     shape: Shape,
     limits: &wgpu::Limits,
 ) -> std::result::Result<(), String> {
-    check_buffers(kernel.id(), shape, &kernel.buffers(shape), limits)
+    check_buffers(
+        kernel.id(),
+        shape,
+        &kernel.buffers(shape),
+        kernel.binds_buffers(),
+        limits,
+    )
 }
 
 /// Each buffer, as (name, bytes), against the adapter's binding and buffer limits.
@@ -399,10 +548,11 @@ pub fn check_buffers(
     id: &str,
     shape: Shape,
     buffers: &[(&str, u64)],
+    bound: bool,
     limits: &wgpu::Limits,
 ) -> std::result::Result<(), String> {
     for &(name, bytes) in buffers {
-        if bytes > limits.max_storage_buffer_binding_size {
+        if bound && bytes > limits.max_storage_buffer_binding_size {
             return Err(format!(
                 "{id} {shape}: buffer {name} needs {bytes} bytes, over this adapter's max_storage_buffer_binding_size of {}; use a smaller --size",
                 limits.max_storage_buffer_binding_size
