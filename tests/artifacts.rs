@@ -146,6 +146,22 @@ struct ConsumerKernel {
     stats: Option<Value>,
     #[serde(default)]
     throughput: Option<ConsumerThroughput>,
+    #[serde(default)]
+    timing: Option<String>,
+    #[serde(default)]
+    host: Option<ConsumerHost>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConsumerHost {
+    spans: String,
+    samples_ns: Vec<u64>,
+    #[serde(default)]
+    stats: Option<Value>,
+    #[serde(default)]
+    throughput: Option<ConsumerThroughput>,
 }
 
 #[derive(Deserialize)]
