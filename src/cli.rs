@@ -14,6 +14,7 @@ Exit codes:
        another GPU than expected, missing tensor cores when required, device lost,
        shader or pipeline failure, out of memory, timeout
   4    compare: a kernel is slower than the baseline
+  5    burn: throughput drifted beyond --max-drift with no throttle to explain it
   130  cancelled by SIGINT (partial artifacts written)
   143  cancelled by SIGTERM (partial artifacts written)";
 
@@ -42,6 +43,84 @@ pub enum Command {
     /// Sweep launch parameters on this adapter, verify and time each, and write the best
     /// as a tuning file for `run --tuning`.
     Tune(TuneArgs),
+    /// Burn in a host: one kernel kept busy for a duration, its result checked at
+    /// least once per second of GPU work, with clocks, temperature and power on the
+    /// trace.
+    #[command(after_help = EXIT_CODES)]
+    Burn(BurnArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BurnArgs {
+    /// How long to burn: seconds, or with a unit (90s, 10m, 1h).
+    #[arg(long, default_value = "10m")]
+    pub duration: String,
+    /// The kernel to keep busy (default matmul-f32; copy-f32 loads memory instead).
+    #[arg(long, default_value = "matmul-f32")]
+    pub kernel: String,
+    /// Its shape (default: the largest of the full suite on a GPU, of the quick suite
+    /// on a software adapter).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Dispatches between checks (default: half a second of GPU work).
+    #[arg(long)]
+    pub check_every: Option<u64>,
+    /// Length of the reported intervals: seconds or with a unit.
+    #[arg(long, default_value = "10s")]
+    pub interval: String,
+    /// Go on after a wrong result, counting every one (default: stop at the first).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Largest drop of throughput, in percent, from the first minute to the last,
+    /// before the burn fails (exit 5) when no throttle explains it.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_drift: f64,
+    /// A drop beyond --max-drift fails (exit 5) even with a throttle recorded.
+    #[arg(long)]
+    pub fail_on_throttle: bool,
+    /// Seed of the input generator.
+    #[arg(long, default_value_t = crate::inputs::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Seed of the check vectors (default: fresh from the OS).
+    #[arg(long)]
+    pub check_seed: Option<u64>,
+    /// Backend to use: vulkan, gl, metal, dx12.
+    #[arg(long, env = "WGPU_BACKEND")]
+    pub backend: Option<String>,
+    /// Use the adapter whose name contains this (case-insensitive).
+    #[arg(long, env = "WGPU_ADAPTER_NAME")]
+    pub adapter: Option<String>,
+    /// Refuse a software adapter: exit 3.
+    #[arg(long)]
+    pub require_hardware: bool,
+    /// Fail (exit 3) unless the adapter is from this vendor or its name contains this.
+    #[arg(long, env = "GPU_CANARY_EXPECT_VENDOR")]
+    pub expect_vendor: Option<String>,
+    /// Compile without naga's runtime bounds checks (see `run --unchecked`).
+    #[arg(long)]
+    pub unchecked: bool,
+    /// Launch parameters from `gpu-canary tune`, applied when made on this adapter.
+    #[arg(long)]
+    pub tuning: Option<PathBuf>,
+    /// Write result.json, trace.json and summary.md here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing result in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result document on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Bound the whole burn, in seconds (default: the duration plus a fifth, at least
+    /// two minutes more); every GPU wait is bounded by what is left.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Plant a GPU-side fault (testing only; see kernels::fault).
+    #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
+    pub inject_fault: Option<String>,
+    /// The planted fault appears in the checks from this dispatch on (testing only).
+    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_AT", default_value_t = 0)]
+    pub fault_at: u64,
 }
 
 #[derive(Debug, clap::Args)]

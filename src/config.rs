@@ -8,7 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::adapters::AdaptersConfig;
-use crate::cli::{AdaptersArgs, CompareArgs, FormatArg, HistoryArgs, RunArgs, SuiteArg, TuneArgs};
+use crate::burn::BurnSettings;
+use crate::cli::{
+    AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, RunArgs, SuiteArg, TuneArgs,
+};
 use crate::compare::{CompareConfig, Format};
 use crate::error::{Error, Result};
 use crate::export::OutDir;
@@ -105,6 +108,11 @@ impl RunConfig {
             ));
         }
         let fault = fault_arg(a.inject_fault.as_deref())?;
+        if fault == Some(Fault::Slowdown) {
+            return Err(Error::usage(
+                "--inject-fault slowdown applies to `gpu-canary burn` only",
+            ));
+        }
         if let Some(Fault::Shader(f)) = fault
             && !cases.iter().any(|c| f.applies_to(c.kernel.shape_kind()))
         {
@@ -152,7 +160,135 @@ impl RunConfig {
             input_scale: a.input_scale,
             fault,
             tuning,
+            burn: None,
         })
+    }
+
+    /// `gpu-canary burn`: a run of one case with [`BurnSettings`].
+    pub fn from_burn_args(a: BurnArgs) -> Result<RunConfig> {
+        let duration = duration_arg("--duration", &a.duration)?;
+        let interval = duration_arg("--interval", &a.interval)?;
+        let ids = kernels::ids();
+        let kernel = kernels::find(&a.kernel).ok_or_else(|| {
+            Error::usage(format!(
+                "burn: unknown kernel '{}'; use one of: {}",
+                a.kernel,
+                ids.join(", ")
+            ))
+        })?;
+        if !kernel.burns() {
+            let burnable: Vec<&str> = kernels::REGISTRY
+                .iter()
+                .filter(|k| k.burns())
+                .map(|k| k.id())
+                .collect();
+            return Err(Error::usage(format!(
+                "burn: {} is a transfer, not a compute kernel the queue can be kept full of; use one of: {}",
+                a.kernel,
+                burnable.join(", ")
+            )));
+        }
+        let shape = a
+            .size
+            .as_deref()
+            .map(|s| Shape::parse(kernel.shape_kind(), s).map_err(Error::Usage))
+            .transpose()?;
+        if a.check_every == Some(0) {
+            return Err(Error::usage(
+                "invalid --check-every 0: use a number of dispatches of at least 1",
+            ));
+        }
+        if !a.max_drift.is_finite() || !(0.0..=100.0).contains(&a.max_drift) {
+            return Err(Error::usage(format!(
+                "invalid --max-drift {}: use a percentage from 0 to 100, e.g. 10",
+                a.max_drift
+            )));
+        }
+        let fault = fault_arg(a.inject_fault.as_deref())?;
+        match fault {
+            None | Some(Fault::Slowdown) => {}
+            Some(Fault::Shader(f)) if f.applies_to(kernel.shape_kind()) => {}
+            Some(f) => {
+                return Err(Error::usage(format!(
+                    "--inject-fault {}: burn plants only slowdown and the shader faults its kernel can plant",
+                    f.name()
+                )));
+            }
+        }
+        // Past the duration, a burn that has not finished is hung: the watchdog ends it
+        // with what was measured.
+        let timeout = timeout_arg(a.timeout)?
+            .or_else(|| Some(duration + (duration / 5).max(Duration::from_secs(120))));
+        let tuning = match a.tuning {
+            Some(p) => Some((p.clone(), Tuning::read(&p).map_err(Error::Usage)?)),
+            None => None,
+        };
+        let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
+        Ok(RunConfig {
+            cases: vec![Case {
+                kernel,
+                // Resolved against the adapter when it is open (see `run`).
+                shape: shape.unwrap_or_else(|| crate::burn::default_shape(kernel, None)),
+                explicit: shape.is_some(),
+            }],
+            suite: "burn".into(),
+            seed: a.seed,
+            check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
+            warmup: 0,
+            iterations: 0,
+            filter: AdapterFilter {
+                backends: backends_arg(a.backend.as_deref())?,
+                name: a.adapter.filter(|s| !s.is_empty()),
+                software_only: false,
+            },
+            require_hardware: a.require_hardware,
+            require_tensor_cores: false,
+            expect_vendor: a.expect_vendor.filter(|s| !s.is_empty()),
+            checks: if a.unchecked {
+                RuntimeChecks::Unchecked
+            } else {
+                RuntimeChecks::Checked
+            },
+            out,
+            json: a.json,
+            export_bmf: None,
+            timeout,
+            input_scale: 1.0,
+            fault,
+            tuning,
+            burn: Some(BurnSettings {
+                duration,
+                check_every: a.check_every,
+                interval,
+                keep_going: a.keep_going,
+                max_drift_pct: a.max_drift,
+                fail_on_throttle: a.fail_on_throttle,
+                fault_at: a.fault_at,
+            }),
+        })
+    }
+}
+
+/// `90`, `90s`, `10m`, `1h`: a positive duration of at most a week.
+pub fn duration_arg(flag: &str, s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match num.parse::<f64>() {
+        Ok(v) if scale.is_finite() && v > 0.0 && v * scale <= 7.0 * 86400.0 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
+        _ => Err(Error::usage(format!(
+            "invalid {flag} '{s}': use seconds or a number with s, m or h, e.g. 20s or 10m"
+        ))),
     }
 }
 

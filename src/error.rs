@@ -18,6 +18,8 @@ pub mod exit {
     pub const ENVIRONMENT: i32 = 3;
     /// A performance regression (`compare`).
     pub const REGRESSION: i32 = 4;
+    /// `burn`: throughput drifted beyond `--max-drift` with no throttle to explain it.
+    pub const DRIFT: i32 = 5;
     /// Cancelled by SIGINT.
     pub const SIGINT: i32 = 130;
     /// Cancelled by SIGTERM.

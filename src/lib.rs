@@ -7,12 +7,13 @@
 //!
 //! ```text
 //! cli::Args ─► config (XConfig::from_args) ─► run | compare | history | tune | adapters
-//! run: gpu::Gpu ─► kernels (registry) ─► runner (samples) ─► verify + stats
-//!      ─► verdict ─► model::RunReport ─► export (json | trace | markdown | bmf)
+//! run: gpu::Gpu ─► kernels (registry) ─► runner (samples) | burn (sustained load)
+//!      ─► verify + stats ─► verdict ─► model::RunReport ─► export (json | trace | markdown | bmf)
 //! saved RunReports ─► compare ─► Comparison ;  history ─► svg + markdown
 //! ```
 
 pub mod adapters;
+pub mod burn;
 pub mod cli;
 pub mod compare;
 pub mod config;

@@ -46,6 +46,7 @@ fn command(c: Command) -> Result<i32> {
         },
         // The run records its own exit code in result.json (`verdict::judge`).
         Command::Run(a) => run::run(RunConfig::from_args(a)?).exit_code,
+        Command::Burn(a) => run::run(RunConfig::from_burn_args(a)?).exit_code,
         Command::Compare(a) => match compare::run(&CompareConfig::from_args(a)?)?.finding {
             Finding::Wrong => exit::WRONG_RESULT,
             Finding::Slower => exit::REGRESSION,

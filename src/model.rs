@@ -11,8 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::EnvKind;
 
 /// Version of the `result.json` layout. Bump it on any change that an older reader
-/// would misread (a renamed or removed field, a changed meaning or unit).
-pub const SCHEMA_VERSION: u32 = 1;
+/// would misread (a renamed or removed field, a changed meaning or unit) or refuse (a
+/// new field, for readers that deny unknown ones). 2 added the copies' `host` and
+/// `timing`, hygiene's PCIe link and `burn`; a version 1 file reads as a version 2 one
+/// without them.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this gpu-canary reads.
+pub const OLDEST_READ: u32 = 1;
 
 /// The value of `tool.name`, the first thing `compare` checks.
 pub const TOOL_NAME: &str = "gpu-canary";
@@ -94,6 +99,117 @@ pub struct RunReport {
     /// Why and where the run stopped early, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stop>,
+    /// `gpu-canary burn`: the sustained load, its checks and its telemetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn: Option<BurnReport>,
+}
+
+/// A burn: one kernel kept busy for a duration, its result checked at a cadence, with
+/// throughput and telemetry per interval.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurnReport {
+    /// The kernel and shape burned (`id/shape`).
+    pub kernel: String,
+    /// Asked for, and run so far.
+    pub duration_s: f64,
+    pub elapsed_s: f64,
+    /// Dispatches completed, and results checked.
+    pub dispatches: u64,
+    pub checks: u64,
+    /// Dispatches per submission (the queue never drains: the next submissions are
+    /// queued before one is waited for) and dispatches between checks.
+    pub batch: u64,
+    pub check_every: u64,
+    /// Wrong results, in the order found.
+    pub errors: Vec<BurnError>,
+    /// Throughput unit (`GFLOP/s` or `GB/s`), from the GPU's own clock.
+    pub unit: String,
+    pub interval_s: f64,
+    pub intervals: Vec<BurnInterval>,
+    /// The last stretch of the burn against the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+    pub max_drift_pct: f64,
+    pub keep_going: bool,
+    pub fail_on_throttle: bool,
+    pub telemetry: Telemetry,
+}
+
+/// A check that found a wrong result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurnError {
+    /// Seconds since the burn started, when the check was read back.
+    pub at_s: f64,
+    /// The checked dispatch: how many dispatches of the kernel had run, it included.
+    pub dispatch: u64,
+    /// Which check (1 is the first).
+    pub check: u64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<Mismatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurnInterval {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub dispatches: u64,
+    /// Median of the submissions' throughput that ended in the interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<f64>,
+    /// Means over the interval's telemetry samples (temperature: the highest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_mhz: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_clock_mhz: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+    /// Every throttle reason seen in the interval.
+    #[serde(default)]
+    pub throttle_reasons: Vec<String>,
+}
+
+/// Throughput of the burn's last stretch against its first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    /// Length of each stretch: a minute, or a third of a shorter burn.
+    pub window_s: f64,
+    pub first: f64,
+    pub last: f64,
+    /// (last − first) / first, in percent: negative is slower.
+    pub change_pct: f64,
+    /// The drop is larger than `--max-drift`.
+    pub exceeded: bool,
+    /// Power or thermal throttling recorded during the burn (it explains a drop).
+    pub throttled: bool,
+    #[serde(default)]
+    pub throttle_reasons: Vec<String>,
+}
+
+/// What the burn could sample besides its own throughput.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// `nvml`, or `unavailable`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
+    pub period_ms: u64,
+    pub samples: u64,
+    /// Quantities recorded, and those this adapter's host could not give.
+    pub recorded: Vec<String>,
+    pub missing: Vec<String>,
+    /// Uncorrected and corrected ECC errors that appeared during the burn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecc_uncorrected_new: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecc_corrected_new: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -451,6 +567,9 @@ pub enum Verdict {
     Error,
     /// A signal stopped the run.
     Cancelled,
+    /// `burn`: every result verified, but throughput drifted by more than `--max-drift`
+    /// with no throttle recorded (or with one, under `--fail-on-throttle`).
+    Drift,
     /// Not finished yet (the file is rewritten as the run goes).
     Running,
 }
@@ -588,10 +707,10 @@ pub fn read_report(path: &std::path::Path) -> Result<RunReport, String> {
         ));
     }
     match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) if (u64::from(OLDEST_READ)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
         Some(v) => {
             return Err(format!(
-                "{name}: schema_version {v}, but this gpu-canary reads schema_version {SCHEMA_VERSION}; use the gpu-canary release that wrote it"
+                "{name}: schema_version {v}, but this gpu-canary reads schema_version {OLDEST_READ} to {SCHEMA_VERSION}; use the gpu-canary release that wrote it"
             ));
         }
         None => {

@@ -11,7 +11,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::burn::{BurnCase, BurnSettings, Recorder};
 use crate::error::{EnvKind, Error, Result, panic_message};
+use crate::export::trace::{Counter, Extra, Window};
 use crate::export::{self, ExportManager, Exporter, OutDir};
 use crate::gpu::{AdapterFilter, Gpu, vendor_name};
 use crate::hygiene::Monitor;
@@ -45,6 +47,8 @@ pub struct RunConfig {
     pub fault: Option<Fault>,
     /// Launch parameters from `gpu-canary tune`, with the file they came from.
     pub tuning: Option<(PathBuf, Tuning)>,
+    /// `gpu-canary burn`: the one case in `cases` kept busy for a duration.
+    pub burn: Option<BurnSettings>,
 }
 
 /// How the run ended, for `main`.
@@ -63,6 +67,8 @@ struct Shared {
     started: Instant,
     cfg: RunConfig,
     export: Mutex<ExportManager>,
+    /// Counters and host windows for the trace (burn).
+    extra: Mutex<Extra>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -90,6 +96,29 @@ impl Shared {
 
     fn push(&self, r: KernelResult) {
         lock(&self.report).kernels.push(r);
+    }
+}
+
+impl Recorder for Shared {
+    fn print(&self, line: &str) {
+        Shared::print(self, line);
+    }
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+    fn record(&self, burn: &BurnReport, kernel: &KernelResult) {
+        {
+            let mut r = lock(&self.report);
+            r.burn = Some(burn.clone());
+            r.kernels = vec![kernel.clone()];
+        }
+        self.checkpoint();
+    }
+    fn trace(&self, gpu: Vec<GpuEvent>, windows: Vec<Window>, counters: Vec<Counter>) {
+        lock(&self.events).extend(gpu);
+        let mut x = lock(&self.extra);
+        x.windows.extend(windows);
+        x.counters.extend(counters);
     }
 }
 
@@ -132,6 +161,7 @@ pub fn new_report(cfg: &RunConfig) -> RunReport {
         verdict: Verdict::Running,
         exit_code: -1,
         stopped: None,
+        burn: None,
     }
 }
 
@@ -226,6 +256,10 @@ fn worker(shared: &Shared) -> Result<()> {
         ));
     }
 
+    if let Some(b) = &cfg.burn {
+        return burn_worker(shared, &gpu, b, tuned);
+    }
+
     // Why each case is skipped, if it is: sizes against the adapter's limits, then what
     // the device lacks (asked once per kernel). All before the first kernel runs.
     let mut unsupported: std::collections::HashMap<&str, Option<String>> = Default::default();
@@ -308,6 +342,54 @@ fn worker(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
+/// `gpu-canary burn`'s worker, once the adapter passed the run's checks.
+fn burn_worker(
+    shared: &Shared,
+    gpu: &Gpu,
+    b: &BurnSettings,
+    tuned: Option<&std::collections::BTreeMap<String, kernels::Params>>,
+) -> Result<()> {
+    let cfg = &shared.cfg;
+    let mut case = cfg.cases[0];
+    if !case.explicit {
+        case.shape = crate::burn::default_shape(case.kernel, Some(gpu.is_software()));
+    }
+    kernels::check_limits(case.kernel, case.shape, &gpu.limits).map_err(Error::Usage)?;
+    if let Some(reason) = case.kernel.unsupported(gpu) {
+        return Err(Error::env(
+            EnvKind::MissingFeature,
+            format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
+        ));
+    }
+    let monitor = Arc::new(Monitor::open(&gpu.info.name));
+    let before = monitor.snapshot();
+    let samples = {
+        let _span = tracing::info_span!("burn").entered();
+        let t0 = Instant::now();
+        let c = BurnCase {
+            case,
+            seed: cfg.seed,
+            check_seed: cfg.check_seed,
+            input_scale: cfg.input_scale,
+            checks: if case.kernel.supports_unchecked() {
+                cfg.checks
+            } else {
+                RuntimeChecks::Checked
+            },
+            params: tuned.and_then(|best| best.get(case.kernel.id())),
+            fault: match cfg.fault {
+                Some(Fault::Shader(f)) => Some(f),
+                _ => None,
+            },
+            slowdown: cfg.fault == Some(Fault::Slowdown),
+        };
+        crate::burn::burn(gpu, &c, b, &monitor, t0, shared)?
+    };
+    shared.progress.set(None, "artifacts");
+    lock(&shared.report).hygiene = Some(monitor.assess(before, &samples, monitor.snapshot()));
+    Ok(())
+}
+
 enum Msg {
     Done(std::thread::Result<Result<()>>),
     Signal(i32),
@@ -327,6 +409,10 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
         started: Instant::now(),
         cfg,
         export: Mutex::new(export),
+        extra: Mutex::new(Extra {
+            anchor: "burn".into(),
+            ..Extra::default()
+        }),
     });
     shared.checkpoint();
     let display = progress::Display::start(shared.progress.clone(), json);
@@ -387,7 +473,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     };
     let mut r = lock(&shared.report);
     shared.finalized.store(true, Ordering::SeqCst);
-    let j = verdict::judge(ending, &r.kernels, &place);
+    let j = verdict::with_burn(verdict::judge(ending, &r.kernels, &place), r.burn.as_ref());
     r.verdict = j.verdict;
     r.exit_code = j.exit_code;
     r.stopped = j.stopped;
@@ -413,7 +499,8 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
         }
     }
     let json = export::json::Json.render(&report);
-    let failed = lock(&shared.export).finish(&report, &json, &lock(&shared.events));
+    let failed =
+        lock(&shared.export).finish(&report, &json, &lock(&shared.events), &lock(&shared.extra));
     for f in &failed {
         eprintln!("error: {f}");
     }

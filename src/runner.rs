@@ -27,6 +27,9 @@ pub enum Fault {
     Stale,
     /// Planted on the GPU, by the kernel's shader or right after it.
     Shader(ShaderFault),
+    /// burn only: from the fault's dispatch on, every dispatch is recorded twice, so the
+    /// GPU's throughput halves with no throttle to explain it.
+    Slowdown,
 }
 
 impl Fault {
@@ -37,11 +40,12 @@ impl Fault {
             "device-lost" => Fault::DeviceLost,
             "software-adapter" => Fault::SoftwareAdapter,
             "stale" => Fault::Stale,
+            "slowdown" => Fault::Slowdown,
             _ => match ShaderFault::parse(s) {
                 Some(f) => Fault::Shader(f?),
                 None => {
                     return Err(format!(
-                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, or a shader fault: {}",
+                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, slowdown (burn), or a shader fault: {}",
                         fault::FORMS
                     ));
                 }
@@ -56,6 +60,7 @@ impl Fault {
             Fault::DeviceLost => "device-lost".into(),
             Fault::SoftwareAdapter => "software-adapter".into(),
             Fault::Stale => "stale".into(),
+            Fault::Slowdown => "slowdown".into(),
             Fault::Shader(f) => f.name(),
         }
     }

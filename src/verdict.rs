@@ -3,7 +3,7 @@
 //! returns.
 
 use crate::error::{EnvKind, Error, exit};
-use crate::model::{KernelResult, KernelStatus, Stop, Verdict};
+use crate::model::{BurnReport, KernelResult, KernelStatus, Stop, Verdict};
 
 /// How the run ended.
 #[derive(Debug)]
@@ -123,6 +123,26 @@ pub fn judge(ending: Ending, kernels: &[KernelResult], at: &Place) -> Judgement 
     }
 }
 
+/// A burn's drift on top of the run's judgement: only a burn that otherwise passed
+/// ends in `drift` (exit 5), when throughput fell by more than `--max-drift` with no
+/// throttle recorded to explain it, or with one under `--fail-on-throttle`.
+pub fn with_burn(j: Judgement, burn: Option<&BurnReport>) -> Judgement {
+    let drifted = burn.is_some_and(|b| {
+        b.drift
+            .as_ref()
+            .is_some_and(|d| d.exceeded && (!d.throttled || b.fail_on_throttle))
+    });
+    if drifted && j.verdict == Verdict::Pass {
+        Judgement {
+            verdict: Verdict::Drift,
+            exit_code: exit::DRIFT,
+            ..j
+        }
+    } else {
+        j
+    }
+}
+
 /// The exit code once the artifacts were written, or not: a pass whose artifacts are
 /// missing is not one CI can act on, so it becomes an environment failure; any other
 /// verdict keeps its code.
@@ -234,5 +254,44 @@ mod tests {
         assert_eq!(after_artifacts(0, true), 0);
         assert_eq!(after_artifacts(0, false), 3);
         assert_eq!(after_artifacts(1, false), 1, "a wrong result stays wrong");
+    }
+
+    #[test]
+    fn a_burn_drifts_only_when_no_throttle_explains_it() {
+        use crate::model::Drift;
+        let pass = judge(
+            Ending::Finished,
+            &[kernel(KernelStatus::Pass)],
+            &Place::default(),
+        );
+        let burn = |exceeded, throttled, fail_on_throttle| BurnReport {
+            drift: Some(Drift {
+                window_s: 60.0,
+                first: 100.0,
+                last: 80.0,
+                change_pct: -20.0,
+                exceeded,
+                throttled,
+                throttle_reasons: Vec::new(),
+            }),
+            fail_on_throttle,
+            ..BurnReport::default()
+        };
+        let code = |b: &BurnReport| with_burn(pass.clone(), Some(b)).exit_code;
+        assert_eq!(code(&burn(true, false, false)), exit::DRIFT);
+        assert_eq!(code(&burn(true, true, false)), exit::OK);
+        assert_eq!(code(&burn(true, true, true)), exit::DRIFT);
+        assert_eq!(code(&burn(false, false, false)), exit::OK);
+        assert_eq!(with_burn(pass.clone(), None).exit_code, exit::OK);
+        // A wrong result outranks a drift.
+        let fail = judge(
+            Ending::Finished,
+            &[kernel(KernelStatus::Fail)],
+            &Place::default(),
+        );
+        assert_eq!(
+            with_burn(fail, Some(&burn(true, false, false))).exit_code,
+            exit::WRONG_RESULT
+        );
     }
 }

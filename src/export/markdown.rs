@@ -23,6 +23,7 @@ pub fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Fail => "FAIL",
         Verdict::Error => "ERROR",
         Verdict::Cancelled => "CANCELLED",
+        Verdict::Drift => "DRIFT",
         Verdict::Running => "RUNNING",
     }
 }
@@ -48,6 +49,83 @@ pub fn host_rate(k: &KernelResult) -> Option<String> {
         (None, Some(crate::model::TimingMethod::WallClock)) => Some("(host clock)".into()),
         _ => None,
     }
+}
+
+/// Whole seconds where they are whole, else tenths.
+fn secs(s: f64) -> String {
+    if (s - s.round()).abs() < 0.05 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// The burn's account: counts, drift, telemetry, intervals and the wrong results.
+pub fn burn_section(b: &crate::model::BurnReport) -> String {
+    let mut s = format!(
+        "\n#### Burn: {}, {:.1} s of {:.0} s\n\n{} dispatches ({} per submission), {} checks (one every {} dispatches), {} wrong.",
+        b.kernel,
+        b.elapsed_s,
+        b.duration_s,
+        b.dispatches,
+        b.batch,
+        b.checks,
+        b.check_every,
+        b.errors.len()
+    );
+    if let Some(d) = &b.drift {
+        s.push_str(&format!(
+            " Throughput {:+.1} % (the last {:.0} s against the first; limit −{} %){}.",
+            d.change_pct,
+            d.window_s,
+            b.max_drift_pct,
+            if d.throttled {
+                format!(", throttled: {}", d.throttle_reasons.join(", "))
+            } else {
+                ", no throttle recorded".to_owned()
+            }
+        ));
+    }
+    let t = &b.telemetry;
+    s.push_str(&format!(
+        " Telemetry: {}{}; recorded {}{}.\n\n",
+        t.source,
+        t.unavailable_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        t.recorded.join(", "),
+        if t.missing.is_empty() {
+            String::new()
+        } else {
+            format!("; not available: {}", t.missing.join(", "))
+        }
+    ));
+    let opt = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.0} {unit}")).unwrap_or_default();
+    s.push_str("| interval (s) | dispatches | throughput | SM clock | memory clock | temperature | power | throttle |\n|---|---|---|---|---|---|---|---|\n");
+    for i in &b.intervals {
+        s.push_str(&format!(
+            "| {}–{} | {} | {} | {} | {} | {} | {} | {} |\n",
+            secs(i.start_s),
+            secs(i.end_s),
+            i.dispatches,
+            i.throughput
+                .map(|t| fmt_rate(t, &b.unit))
+                .unwrap_or_default(),
+            opt(i.sm_clock_mhz, "MHz"),
+            opt(i.memory_clock_mhz, "MHz"),
+            opt(i.temperature_c, "°C"),
+            opt(i.power_w, "W"),
+            i.throttle_reasons.join(", ")
+        ));
+    }
+    for e in b.errors.iter().take(10) {
+        s.push_str(&format!("\n> WRONG {}\n", e.message.replace('|', "\\|")));
+    }
+    if b.errors.len() > 10 {
+        s.push_str(&format!("\n> … and {} more\n", b.errors.len() - 10));
+    }
+    s
 }
 
 pub fn kernel_line(k: &KernelResult) -> String {
@@ -126,6 +204,9 @@ impl Exporter for Markdown {
                 k.id, k.shape, verdict, med, p95, tp
             ));
         }
+        if let Some(b) = &r.burn {
+            s.push_str(&burn_section(b));
+        }
         if let Some(h) = &r.hygiene {
             for n in &h.notes {
                 s.push_str(&format!("\n> {n}\n"));
@@ -136,14 +217,17 @@ impl Exporter for Markdown {
             .check_seed
             .map(|c| format!(" · check seed {c}"))
             .unwrap_or_default();
+        let samples = if r.burn.is_some() {
+            String::new()
+        } else {
+            format!(
+                " · {} warmup + {} samples",
+                r.config.warmup, r.config.iterations
+            )
+        };
         s.push_str(&format!(
-            "\n{} · seed {}{check_seed} · {} warmup + {} samples · runtime checks {} · {:.1} s\n",
-            r.config.suite,
-            r.config.seed,
-            r.config.warmup,
-            r.config.iterations,
-            r.config.runtime_checks,
-            r.duration_s
+            "\n{} · seed {}{check_seed}{samples} · runtime checks {} · {:.1} s\n",
+            r.config.suite, r.config.seed, r.config.runtime_checks, r.duration_s
         ));
         s.into_bytes()
     }

@@ -71,7 +71,13 @@ impl ExportManager {
     /// Every artifact of the finished report (`json` is the report already rendered),
     /// with the GPU's own timeline merged into the trace. Returns what could not be
     /// written, each as a one-line message.
-    pub fn finish(&mut self, report: &RunReport, json: &[u8], gpu: &[GpuEvent]) -> Vec<String> {
+    pub fn finish(
+        &mut self,
+        report: &RunReport,
+        json: &[u8],
+        gpu: &[GpuEvent],
+        extra: &trace::Extra,
+    ) -> Vec<String> {
         let mut failed = Vec::new();
         let mut write = |path: &Path, bytes: &[u8]| {
             if let Err(e) = write_atomic(path, bytes) {
@@ -92,7 +98,7 @@ impl ExportManager {
                 .as_ref()
                 .map(|a| a.name.as_str())
                 .unwrap_or("none");
-            let merged = trace::merge(&cpu, gpu, name).to_string();
+            let merged = trace::merge_with(&cpu, gpu, name, extra).to_string();
             write(&out.trace(), merged.as_bytes());
         }
         if let Some(path) = &self.bmf {

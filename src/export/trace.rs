@@ -137,10 +137,76 @@ pub fn align(pairs: &[(&Span, &GpuEvent)]) -> Option<(f64, f64)> {
     (!pairs.is_empty() && lo <= hi).then(|| ((lo + hi) / 2.0, (hi - lo) / 2.0))
 }
 
+/// A host-clock window known to contain one GPU event (a burn's submission: from its
+/// submit to its completion seen), in µs since the anchor span began.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub key: String,
+    pub sample: u32,
+    pub begin_us: f64,
+    pub end_us: f64,
+}
+
+/// One sample of a counter track (`"ph": "C"`): a track per name, a series per value.
+#[derive(Debug, Clone)]
+pub struct Counter {
+    pub name: String,
+    /// µs since the anchor span began.
+    pub at_us: f64,
+    pub values: Vec<(String, f64)>,
+}
+
+/// Events timed from the start of a CPU span (`anchor`, e.g. `burn`) rather than
+/// traced as spans: windows for aligning the GPU track, and counters.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub anchor: String,
+    pub windows: Vec<Window>,
+    pub counters: Vec<Counter>,
+}
+
 /// The merged trace: CPU events, named tracks, and the GPU track.
 pub fn merge(cpu_text: &str, gpu: &[GpuEvent], adapter_name: &str) -> Value {
+    merge_with(cpu_text, gpu, adapter_name, &Extra::default())
+}
+
+/// [`merge`] with events timed from an anchor span: the windows align the GPU track as
+/// dispatch spans do, and the counters become counter tracks (Perfetto draws each as a
+/// graph under "telemetry").
+pub fn merge_with(cpu_text: &str, gpu: &[GpuEvent], adapter_name: &str, extra: &Extra) -> Value {
     let mut events = parse_events(cpu_text);
-    let spans = dispatch_spans(&events);
+    let mut spans = dispatch_spans(&events);
+    let anchor = events
+        .iter()
+        .find(|e| {
+            e.get("name").and_then(Value::as_str) == Some(extra.anchor.as_str())
+                && e.get("ph").and_then(Value::as_str) == Some("B")
+        })
+        .and_then(|e| e.get("ts").and_then(Value::as_f64));
+    if let Some(ts0) = anchor {
+        spans.extend(extra.windows.iter().map(|w| Span {
+            key: w.key.clone(),
+            sample: w.sample,
+            begin_us: ts0 + w.begin_us,
+            end_us: ts0 + w.end_us,
+        }));
+        if !extra.counters.is_empty() {
+            events.push(
+                json!({"ph": "M", "pid": 3, "name": "process_name", "args": {"name": "telemetry"}}),
+            );
+            events.push(json!({"ph": "M", "pid": 3, "name": "process_sort_index", "args": {"sort_index": 2}}));
+        }
+        for c in &extra.counters {
+            let args: serde_json::Map<String, Value> = c
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            events.push(json!({
+                "ph": "C", "pid": 3, "tid": 1, "name": c.name, "ts": ts0 + c.at_us, "args": args,
+            }));
+        }
+    }
     let by_dispatch: HashMap<(&str, u32), &Span> = spans
         .iter()
         .map(|s| ((s.key.as_str(), s.sample), s))

@@ -440,6 +440,50 @@ impl Gpu {
         }
     }
 
+    /// Maps `buf`, whose last use is a submission already waited for, and returns its
+    /// bytes, without waiting for later submissions (burn keeps them queued): the map
+    /// is completed by non-blocking polls, within the run's deadline.
+    pub fn read_done(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let deadline = *self.wait_bound.lock().unwrap_or_else(|e| e.into_inner());
+        let give_up = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        loop {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            self.sink.check()?;
+            match rx.try_recv() {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    return Err(Error::env(
+                        EnvKind::DeviceLost,
+                        format!("mapping a buffer for the host failed: {e}"),
+                    ));
+                }
+                Err(_) if Instant::now() >= give_up => {
+                    return Err(Error::env(
+                        EnvKind::Timeout,
+                        "mapping a buffer for the host did not complete within the time limit",
+                    ));
+                }
+                Err(_) => std::thread::sleep(Duration::from_micros(50)),
+            }
+        }
+        let data = buf
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| {
+                Error::env(
+                    EnvKind::DeviceLost,
+                    format!("reading a mapped buffer failed: {e}"),
+                )
+            })?
+            .to_vec();
+        buf.unmap();
+        Ok(data)
+    }
+
     /// A storage buffer initialised from `data`.
     pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
         let _s = tracing::info_span!("upload", label, bytes = data.len()).entered();

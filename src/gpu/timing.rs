@@ -61,17 +61,37 @@ impl Timestamps {
         enc.write_timestamp(&self.set, slot * 2 + u32::from(end));
     }
 
+    /// Records, in `enc`, the resolve of the first `n` slots and their copy into a new
+    /// mappable buffer: read it with [`Timestamps::decode`] once that submission is
+    /// done, with no submission of its own (burn keeps the queue full meanwhile).
+    pub fn resolve_into(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder, n: u32) -> wgpu::Buffer {
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamp readback"),
+            size: u64::from(n) * 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        enc.resolve_query_set(&self.set, 0..n * 2, &self.resolve, 0);
+        enc.copy_buffer_to_buffer(&self.resolve, 0, &staging, 0, u64::from(n) * 16);
+        staging
+    }
+
+    /// (begin, end) pairs in nanoseconds from resolved ticks.
+    pub fn decode(gpu: &Gpu, raw: &[u8]) -> Vec<(u64, u64)> {
+        let ticks: &[u64] = bytemuck::cast_slice(raw);
+        let p = gpu.timestamp_period_ns;
+        ticks
+            .chunks_exact(2)
+            .map(|c| ((c[0] as f64 * p) as u64, (c[1] as f64 * p) as u64))
+            .collect()
+    }
+
     /// (begin, end) of the first `n` slots, in nanoseconds on the GPU's clock.
     pub fn read(&self, gpu: &Gpu, n: u32) -> Result<Vec<(u64, u64)>> {
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         enc.resolve_query_set(&self.set, 0..n * 2, &self.resolve, 0);
         gpu.submit_and_wait(enc.finish())?;
         let raw = gpu.read_buffer(&self.resolve, u64::from(n) * 16)?;
-        let ticks: &[u64] = bytemuck::cast_slice(&raw);
-        let p = gpu.timestamp_period_ns;
-        Ok(ticks
-            .chunks_exact(2)
-            .map(|c| ((c[0] as f64 * p) as u64, (c[1] as f64 * p) as u64))
-            .collect())
+        Ok(Self::decode(gpu, &raw))
     }
 }

@@ -193,6 +193,9 @@ impl Kernel for CopyKernel {
     fn tunable(&self) -> bool {
         self.method == Method::Shader
     }
+    fn burns(&self) -> bool {
+        self.method == Method::Shader
+    }
     /// Workgroup sizes up to the adapter's, by word width.
     fn candidates(&self, gpu: &Gpu) -> Vec<kernels::Params> {
         let max = gpu

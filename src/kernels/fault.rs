@@ -259,11 +259,40 @@ impl Planter {
     }
 }
 
-/// Fills every buffer with [`POISON`] and waits: one submission, outside any timed pass.
-pub fn poison(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<()> {
-    let _s = tracing::info_span!("poison").entered();
-    let pipeline = match gpu.poison_pipeline.get() {
-        Some(p) => p,
+/// The poison fill of a fixed set of buffers, ready to record into any pass (burn
+/// poisons its check's outputs in the same submission as the check).
+pub struct Poisoner {
+    fills: Vec<(wgpu::BindGroup, u32)>,
+}
+
+impl Poisoner {
+    pub fn new(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Poisoner> {
+        let pipeline = poison_pipeline(gpu)?;
+        let fills = buffers
+            .iter()
+            .map(|&(b, bytes)| {
+                let words = bytes.div_ceil(4);
+                let g = words.div_ceil(256).clamp(1, 4096) as u32;
+                kernels::bind(gpu, pipeline, &[b]).map(|bg| (bg, g))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Poisoner { fills })
+    }
+
+    pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
+        let pipeline = gpu
+            .poison_pipeline
+            .get()
+            .expect("compiled in Poisoner::new");
+        for (bg, g) in &self.fills {
+            kernels::encode_one(pass, pipeline, bg, [*g, 1, 1]);
+        }
+    }
+}
+
+fn poison_pipeline(gpu: &Gpu) -> Result<&wgpu::ComputePipeline> {
+    match gpu.poison_pipeline.get() {
+        Some(p) => Ok(p),
         None => {
             let p = kernels::compile_module(
                 gpu,
@@ -272,26 +301,22 @@ pub fn poison(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<()> {
                 &[("POISON", f64::from(POISON))],
                 RuntimeChecks::Checked,
             )?;
-            gpu.poison_pipeline.get_or_init(|| p)
+            Ok(gpu.poison_pipeline.get_or_init(|| p))
         }
-    };
-    let groups = buffers
-        .iter()
-        .map(|&(b, bytes)| {
-            let words = bytes.div_ceil(4);
-            let g = words.div_ceil(256).clamp(1, 4096) as u32;
-            kernels::bind(gpu, pipeline, &[b]).map(|bg| (bg, g))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    }
+}
+
+/// Fills every buffer with [`POISON`] and waits: one submission, outside any timed pass.
+pub fn poison(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<()> {
+    let _s = tracing::info_span!("poison").entered();
+    let p = Poisoner::new(gpu, buffers)?;
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("poison"),
             timestamp_writes: None,
         });
-        for (bg, g) in &groups {
-            kernels::encode_one(&mut pass, pipeline, bg, [*g, 1, 1]);
-        }
+        p.encode(gpu, &mut pass);
     }
     gpu.submit_and_wait(enc.finish()).map(|_| ())
 }

@@ -267,6 +267,11 @@ pub trait Kernel: Sync {
     fn tunable(&self) -> bool {
         false
     }
+    /// Whether `gpu-canary burn` can keep the queue full of it: a compute pass, not a
+    /// transfer with host work in each execution.
+    fn burns(&self) -> bool {
+        true
+    }
     /// The launch parameters `tune` tries on `gpu` (those the adapter can run).
     fn candidates(&self, _gpu: &Gpu) -> Vec<Params> {
         Vec::new()
