@@ -836,4 +836,25 @@ mod tests {
         assert!(t.missing.contains(&"memory_clock".to_owned()));
         assert_eq!(t.ecc_corrected_new, Some(2));
     }
+
+    #[test]
+    fn telemetry_becomes_counter_tracks() {
+        let c = telemetry_counters(&[
+            snap(100, 1980, 61, &[]),
+            snap(200, 1755, 87, &["sw_thermal_slowdown"]),
+        ]);
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names[..4],
+            ["clocks (MHz)", "temperature (°C)", "power (W)", "throttled"]
+        );
+        assert_eq!(c[0].at_us, 100_000.0);
+        assert_eq!(c[0].values, [("sm_mhz".to_owned(), 1980.0)]);
+        let throttled: Vec<f64> = c
+            .iter()
+            .filter(|c| c.name == "throttled")
+            .map(|c| c.values[0].1)
+            .collect();
+        assert_eq!(throttled, [0.0, 1.0]);
+    }
 }

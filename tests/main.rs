@@ -2,6 +2,7 @@
 //! (lavapipe in CI); see README.md.
 
 mod artifacts;
+mod burn;
 mod cli;
 mod common;
 mod compare;

@@ -331,4 +331,36 @@ mod tests {
         let g = [ev("k", 0, 0, 5_000), ev("k", 1, 500_000, 505_000)];
         assert!(align(&[(&s[0], &g[0]), (&s[1], &g[1])]).is_none());
     }
+
+    #[test]
+    fn counters_and_windows_are_placed_from_their_anchor_span() {
+        let cpu = r#"[{"ph":"B","pid":1,"tid":1,"ts":1000.0,"name":"burn"},"#;
+        let extra = Extra {
+            anchor: "burn".into(),
+            windows: vec![Window {
+                key: "k".into(),
+                sample: 0,
+                begin_us: 10.0,
+                end_us: 50.0,
+            }],
+            counters: vec![Counter {
+                name: "temperature (°C)".into(),
+                at_us: 25.0,
+                values: vec![("gpu".into(), 63.0)],
+            }],
+        };
+        // A GPU event of 20 µs on its own clock, somewhere in its window.
+        let t = merge_with(cpu, &[ev("k", 0, 5_000, 25_000)], "gpu", &extra);
+        let events = t["traceEvents"].as_array().unwrap();
+        let c = events.iter().find(|e| e["ph"] == "C").unwrap();
+        assert_eq!(c["ts"], 1025.0);
+        assert_eq!(c["pid"], 3);
+        assert_eq!(c["args"]["gpu"], 63.0);
+        let g = events
+            .iter()
+            .find(|e| e["pid"] == 2 && e["ph"] == "X")
+            .unwrap();
+        let ts = g["ts"].as_f64().unwrap();
+        assert!((1010.0..=1030.0).contains(&ts), "{g}");
+    }
 }
