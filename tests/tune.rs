@@ -249,6 +249,7 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
             && table.contains("| matmul-u32 | 512x512x512 | checked |")
             && table.contains("- reduce-f32: ")
             && table.contains("| matmul-u32 | 520x520x520 | xor@3,4,5 | 1 | row 3, col 4 |")
+            && table.contains("| upload (host clock) | 64MiB | checked | map, write the bytes")
             && table.contains("Where the suite's time went (ms, from its trace): request_adapter "),
         "{table}"
     );
@@ -266,6 +267,29 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
             .unwrap_or_else(|| panic!("{phase} in {phases}"));
         assert!(ms > 0.0, "{phases}");
     }
+}
+
+#[test]
+fn the_gpu_burn_measurement_runs_on_any_adapter() {
+    let out = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new("bash")
+        .arg(root.join("scripts/gpu-measure"))
+        .env("OUT", out.path())
+        .env("GPU_CANARY_MEASURE", "burn-small")
+        .env("GPU_CANARY_BIN", bin_path())
+        .output()
+        .unwrap();
+    let steps = std::fs::read_to_string(out.path().join("steps.txt")).unwrap();
+    assert!(
+        status.status.success() && steps.contains("burn exit 0 "),
+        "{steps}"
+    );
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(
+        summary.contains("#### Burn: matmul-f32/128x128x128"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -335,3 +335,32 @@ fn the_baseline_is_a_window_of_earlier_runs_of_the_same_suite() {
         "{compare}"
     );
 }
+
+#[test]
+fn a_burn_is_asked_for_by_hand_runs_on_the_lane_and_is_never_a_baseline() {
+    let (wf, _) = load("gpu-canary.yml");
+    assert!(wf["on"]["workflow_dispatch"]["inputs"]["burn"]["type"].is_string());
+    let burn = &wf["jobs"]["burn"];
+    let cond = burn["if"].as_str().unwrap();
+    assert!(cond.contains("inputs.burn != ''"), "{cond}");
+    assert_eq!(burn["runs-on"], wf["jobs"]["canary"]["runs-on"]);
+    let run: String = steps(burn).iter().map(|s| run_text(s)).collect();
+    assert!(
+        run.contains("burn --require-hardware --duration \"$BURN\""),
+        "{run}"
+    );
+    // 120 minutes of burn and the burn's own watchdog (a fifth more) fit the job.
+    assert!(burn["timeout-minutes"].as_u64().unwrap() >= 120 + 24);
+    // Its artifact's name never matches the window's pattern (gpu-canary-[0-9]*) nor
+    // the canary's (gpu-canary-RUN-*).
+    let upload = steps(burn)
+        .into_iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .unwrap();
+    let name = upload["with"]["name"].as_str().unwrap();
+    assert!(name.starts_with("gpu-canary-burn-"), "{name}");
+}
