@@ -501,9 +501,14 @@ pub fn burn(
                 .map(|&(b, e)| (b, e.saturating_sub(b))),
             None => None,
         };
+        // Without timestamps: the host time since the previous submission finished (or
+        // this one was submitted, if later), as the queue runs one after another.
+        let host_from_us = done
+            .last()
+            .map_or(p.submitted_us, |d| (d.end_s * 1e6).max(p.submitted_us));
         let span_ns = gpu_ns
             .map(|g| g.1 as f64)
-            .unwrap_or((end_s * 1e6 - p.submitted_us) * 1e3);
+            .unwrap_or((end_s * 1e6 - host_from_us) * 1e3);
         let per = span_ns / p.dispatches as f64;
         let rate = if per > 0.0 { work / per } else { 0.0 };
         done.push(Done {
