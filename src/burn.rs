@@ -226,18 +226,17 @@ pub fn drift(
     })
 }
 
-/// What the telemetry recorded and what it could not.
-pub fn telemetry(unavailable: Option<&str>, samples: &[GpuSnapshot]) -> Telemetry {
+/// What the telemetry recorded (from `source`: `nvml`, `sysfs`, or `unavailable`, with
+/// the reason) and what it could not.
+pub fn telemetry(source: &str, unavailable: Option<&str>, samples: &[GpuSnapshot]) -> Telemetry {
     let have = |f: fn(&GpuSnapshot) -> bool| samples.iter().any(f);
     let fields: [(&str, bool); 6] = [
         ("sm_clock", have(|s| s.sm_clock_mhz.is_some())),
         ("memory_clock", have(|s| s.memory_clock_mhz.is_some())),
         ("temperature", have(|s| s.temperature_c.is_some())),
         ("power", have(|s| s.power_w.is_some())),
-        (
-            "throttle_reasons",
-            unavailable.is_none() && !samples.is_empty(),
-        ),
+        // Only NVML reports throttle reasons.
+        ("throttle_reasons", source == "nvml" && !samples.is_empty()),
         ("ecc", have(|s| s.ecc_uncorrected_volatile.is_some())),
     ];
     let mut recorded = vec!["throughput".to_owned()];
@@ -253,12 +252,9 @@ pub fn telemetry(unavailable: Option<&str>, samples: &[GpuSnapshot]) -> Telemetr
         Some(last.saturating_sub(first))
     };
     Telemetry {
-        source: if unavailable.is_none() {
-            "nvml".into()
-        } else {
-            "unavailable".into()
-        },
-        unavailable_reason: unavailable.map(str::to_owned),
+        source: source.to_owned(),
+        unavailable_reason: (source == "unavailable")
+            .then(|| unavailable.unwrap_or_default().to_owned()),
         period_ms: PERIOD.as_millis() as u64,
         samples: samples.len() as u64,
         recorded,
@@ -601,7 +597,7 @@ pub fn burn(
         report.elapsed_s = elapsed_s;
         report.intervals = intervals(done, &samples, report.interval_s, elapsed_s);
         report.drift = drift(done, &samples, elapsed_s, report.max_drift_pct);
-        report.telemetry = telemetry(monitor.unavailable(), &samples);
+        report.telemetry = telemetry(monitor.source(), monitor.unavailable(), &samples);
         result.stats = stats::summarize(&result.samples_ns);
         result.throughput = result.stats.as_ref().map(|st| Throughput {
             unit: unit.to_owned(),
@@ -703,7 +699,7 @@ pub fn burn(
     report.elapsed_s = elapsed;
     report.intervals = intervals(&done, &samples, report.interval_s, elapsed);
     report.drift = drift(&done, &samples, elapsed, report.max_drift_pct);
-    report.telemetry = telemetry(monitor.unavailable(), &samples);
+    report.telemetry = telemetry(monitor.source(), monitor.unavailable(), &samples);
     result.stats = stats::summarize(&result.samples_ns);
     result.throughput = result.stats.as_ref().map(|st| Throughput {
         unit: unit.to_owned(),
@@ -827,7 +823,7 @@ mod tests {
 
     #[test]
     fn telemetry_says_what_is_missing() {
-        let t = telemetry(Some("NVML not available: no library"), &[]);
+        let t = telemetry("unavailable", Some("NVML not available: no library"), &[]);
         assert_eq!(t.source, "unavailable");
         assert_eq!(t.recorded, ["throughput"]);
         assert!(t.missing.contains(&"temperature".to_owned()));
@@ -835,11 +831,15 @@ mod tests {
         a.ecc_corrected_volatile = Some(3);
         let mut b = snap(100, 1980, 41, &[]);
         b.ecc_corrected_volatile = Some(5);
-        let t = telemetry(None, &[a, b]);
+        let t = telemetry("nvml", None, &[a.clone(), b.clone()]);
         assert_eq!(t.source, "nvml");
         assert!(t.recorded.contains(&"temperature".to_owned()));
         assert!(t.missing.contains(&"memory_clock".to_owned()));
         assert_eq!(t.ecc_corrected_new, Some(2));
+        // sysfs (amdgpu) has no throttle reasons: said, not implied.
+        let t = telemetry("sysfs", Some("NVML is NVIDIA's only"), &[a, b]);
+        assert!(t.missing.contains(&"throttle_reasons".to_owned()));
+        assert_eq!(t.unavailable_reason, None);
     }
 
     #[test]

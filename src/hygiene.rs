@@ -1,7 +1,9 @@
-//! Lane hygiene: the GPU's state before and after the run, from NVML where the NVIDIA
-//! driver provides it (absent elsewhere, which is recorded, not an error). A run that
+//! Lane hygiene: the GPU's state before, during and after the run, from NVML where the
+//! NVIDIA driver provides it, else from Linux sysfs (amdgpu's hwmon, any GPU's PCIe
+//! link), absent elsewhere (which is recorded, not an error). A run that
 //! started on a busy GPU or ended throttled has timings `compare` will not trust.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,9 +50,9 @@ pub fn pcie_link(samples: &[GpuSnapshot]) -> Option<PcieLink> {
 }
 
 /// The hygiene record from snapshots before, during and after the run (pure: the tests
-/// feed recorded snapshots). `unavailable` says why there are none.
+/// feed recorded snapshots). `source` is where they came from, or why there are none.
 pub fn assess(
-    unavailable: Option<String>,
+    source: std::result::Result<&str, String>,
     before: Option<GpuSnapshot>,
     during: &[GpuSnapshot],
     after: Option<GpuSnapshot>,
@@ -89,13 +91,13 @@ pub fn assess(
             l.gen_seen, l.width_seen, l.samples, l.gen_max, l.width_max
         ));
     }
+    let (source, unavailable_reason) = match source {
+        Ok(s) => (s.to_owned(), None),
+        Err(why) => ("unavailable".to_owned(), Some(why)),
+    };
     Hygiene {
-        source: if unavailable.is_none() {
-            "nvml".into()
-        } else {
-            "unavailable".into()
-        },
-        unavailable_reason: unavailable,
+        source,
+        unavailable_reason,
         before,
         after,
         busy_at_start: busy,
@@ -106,49 +108,86 @@ pub fn assess(
     }
 }
 
+/// Where a GPU's state is read from.
+enum Source {
+    /// NVIDIA's management library, and the device's index in it.
+    Nvml(Box<Nvml>, u32),
+    /// Linux sysfs: the DRM card's PCI device directory and its hwmon (amdgpu; the PCIe
+    /// link of any GPU).
+    Sysfs(SysfsGpu),
+    None,
+}
+
 pub struct Monitor {
-    nvml: Option<Nvml>,
-    index: u32,
+    source: Source,
+    name: String,
+    /// Why there is no source, or what the fallback lacks.
     reason: Option<String>,
 }
 
 impl Monitor {
-    /// Opens NVML and picks the device whose name matches the adapter's (else the first).
-    pub fn open(adapter_name: &str) -> Monitor {
-        match Nvml::init() {
-            Ok(nvml) => {
-                let count = nvml.device_count().unwrap_or(0);
-                let index = (0..count)
-                    .find(|&i| {
-                        nvml.device_by_index(i)
-                            .and_then(|d| d.name())
-                            .is_ok_and(|n| adapter_name.contains(&n) || n.contains(adapter_name))
-                    })
-                    .unwrap_or(0);
-                if count == 0 {
-                    return Monitor {
-                        nvml: None,
-                        index: 0,
-                        reason: Some("NVML reports no devices".into()),
-                    };
+    /// NVML for an NVIDIA adapter (the device whose name matches, else the first);
+    /// else, or without NVML, the adapter's card in Linux sysfs (by PCI vendor and
+    /// device id).
+    pub fn open(info: &wgpu::AdapterInfo) -> Monitor {
+        let nvml_error = if info.vendor == 0x10de {
+            match Nvml::init() {
+                Ok(nvml) => {
+                    let count = nvml.device_count().unwrap_or(0);
+                    if count > 0 {
+                        let index = (0..count)
+                            .find(|&i| {
+                                nvml.device_by_index(i)
+                                    .and_then(|d| d.name())
+                                    .is_ok_and(|n| info.name.contains(&n) || n.contains(&info.name))
+                            })
+                            .unwrap_or(0);
+                        return Monitor {
+                            source: Source::Nvml(Box::new(nvml), index),
+                            name: info.name.clone(),
+                            reason: None,
+                        };
+                    }
+                    "NVML reports no devices".to_owned()
                 }
-                Monitor {
-                    nvml: Some(nvml),
-                    index,
-                    reason: None,
-                }
+                Err(e) => format!("NVML not available: {e}"),
             }
-            Err(e) => Monitor {
-                nvml: None,
-                index: 0,
-                reason: Some(format!("NVML not available: {e}")),
+        } else {
+            "NVML is NVIDIA's only".to_owned()
+        };
+        match SysfsGpu::find(Path::new("/sys"), info.vendor, info.device) {
+            Some(g) => Monitor {
+                source: Source::Sysfs(g),
+                name: info.name.clone(),
+                reason: Some(nvml_error),
+            },
+            None => Monitor {
+                source: Source::None,
+                name: info.name.clone(),
+                reason: Some(format!(
+                    "{nvml_error}; no DRM card in /sys/class/drm with PCI id {:04x}:{:04x}",
+                    info.vendor, info.device
+                )),
             },
         }
     }
 
+    /// `nvml`, `sysfs`, or `unavailable`.
+    pub fn source(&self) -> &'static str {
+        match self.source {
+            Source::Nvml(..) => "nvml",
+            Source::Sysfs(_) => "sysfs",
+            Source::None => "unavailable",
+        }
+    }
+
     pub fn snapshot(&self) -> Option<GpuSnapshot> {
-        let nvml = self.nvml.as_ref()?;
-        let d = nvml.device_by_index(self.index).ok()?;
+        let (nvml, index) = match &self.source {
+            Source::Nvml(n, i) => (n, *i),
+            Source::Sysfs(g) => return Some(g.snapshot(&self.name)),
+            Source::None => return None,
+        };
+        let d = nvml.device_by_index(index).ok()?;
         let me = std::process::id();
         let mut others: Vec<u32> = d
             .running_compute_processes()
@@ -194,18 +233,14 @@ impl Monitor {
         during: &[GpuSnapshot],
         after: Option<GpuSnapshot>,
     ) -> Hygiene {
-        let unavailable = match &self.nvml {
-            Some(_) => None,
-            None => Some(
-                self.reason
-                    .clone()
-                    .unwrap_or_else(|| "NVML not available".into()),
-            ),
+        let source = match self.source {
+            Source::None => Err(self.reason.clone().unwrap_or_default()),
+            _ => Ok(self.source()),
         };
-        assess(unavailable, before, during, after)
+        assess(source, before, during, after)
     }
 
-    /// Whether NVML answers here (telemetry is recorded), else why not.
+    /// Why there is no source, or (with sysfs) why not NVML.
     pub fn unavailable(&self) -> Option<&str> {
         self.reason.as_deref()
     }
@@ -215,7 +250,7 @@ impl Monitor {
     pub fn sample_every(self: &Arc<Self>, period: Duration, t0: Instant) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let handle = self.nvml.is_some().then(|| {
+        let handle = (!matches!(self.source, Source::None)).then(|| {
             let (me, stop, samples) = (self.clone(), stop.clone(), samples.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -264,5 +299,174 @@ impl Sampler {
 impl Drop for Sampler {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A GPU's card in Linux sysfs: its PCI device directory (vendor, device, link speed
+/// and width, amdgpu's busy percentage and RAS counters) and hwmon (temperature, power,
+/// clocks). Every file is optional: what a kernel or driver lacks stays `None`.
+#[derive(Debug, Clone)]
+pub struct SysfsGpu {
+    pub device: PathBuf,
+    pub hwmon: Option<PathBuf>,
+}
+
+/// A number from a sysfs file (first word; `0x` hex allowed).
+fn read_num(p: &Path) -> Option<f64> {
+    let t = std::fs::read_to_string(p).ok()?;
+    let w = t.split_whitespace().next()?;
+    match w.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok().map(|v| v as f64),
+        None => w.parse().ok(),
+    }
+}
+
+/// PCIe generation from a link speed as sysfs writes it (`16.0 GT/s PCIe`).
+pub fn link_gen(speed: &str) -> Option<u32> {
+    let gts: f64 = speed.split_whitespace().next()?.parse().ok()?;
+    [
+        (2.5, 1),
+        (5.0, 2),
+        (8.0, 3),
+        (16.0, 4),
+        (32.0, 5),
+        (64.0, 6),
+    ]
+    .iter()
+    .find(|(s, _)| (gts - s).abs() < 0.01)
+    .map(|&(_, g)| g)
+}
+
+impl SysfsGpu {
+    /// The DRM card whose PCI ids are `vendor`:`device`, under `root` (`/sys`).
+    pub fn find(root: &Path, vendor: u32, device: u32) -> Option<SysfsGpu> {
+        let mut cards: Vec<PathBuf> = std::fs::read_dir(root.join("class/drm"))
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("card") && !n.contains('-'))
+            })
+            .collect();
+        cards.sort();
+        let dev = cards.into_iter().map(|c| c.join("device")).find(|d| {
+            read_num(&d.join("vendor")) == Some(f64::from(vendor))
+                && read_num(&d.join("device")) == Some(f64::from(device))
+        })?;
+        let hwmon = std::fs::read_dir(dev.join("hwmon"))
+            .ok()
+            .and_then(|mut r| r.find_map(|e| e.ok().map(|e| e.path())));
+        Some(SysfsGpu { device: dev, hwmon })
+    }
+
+    pub fn snapshot(&self, name: &str) -> GpuSnapshot {
+        let dev = |f: &str| read_num(&self.device.join(f));
+        let hw = |f: &str| self.hwmon.as_ref().and_then(|h| read_num(&h.join(f)));
+        let text = |f: &str| std::fs::read_to_string(self.device.join(f)).ok();
+        // RAS: "ue: 0\nce: 3" (amdgpu, where the card has ECC memory).
+        let ras = text("ras/umc_err_count");
+        let ras_count = |key: &str| {
+            ras.as_ref()?
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let mhz = |hz: Option<f64>| hz.map(|v| (v / 1e6).round() as u32);
+        GpuSnapshot {
+            name: name.to_owned(),
+            driver: std::fs::read_to_string(self.device.join("driver/module/version"))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default(),
+            // Edge temperature in millidegrees, power in microwatts (average, or the
+            // instantaneous reading newer kernels give instead), clocks in hertz.
+            temperature_c: hw("temp1_input").map(|m| (m / 1000.0).round() as u32),
+            sm_clock_mhz: mhz(hw("freq1_input")),
+            memory_clock_mhz: mhz(hw("freq2_input")),
+            power_w: hw("power1_average")
+                .or_else(|| hw("power1_input"))
+                .map(|uw| uw / 1e6),
+            throttle_reasons: Vec::new(),
+            ecc_uncorrected_volatile: ras_count("ue:"),
+            ecc_corrected_volatile: ras_count("ce:"),
+            utilization_percent: dev("gpu_busy_percent").map(|v| v as u32),
+            other_processes: Vec::new(),
+            pcie_gen: text("current_link_speed").as_deref().and_then(link_gen),
+            pcie_gen_max: text("max_link_speed").as_deref().and_then(link_gen),
+            pcie_width: dev("current_link_width").map(|v| v as u32),
+            pcie_width_max: dev("max_link_width").map(|v| v as u32),
+            at_ms: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A card as amdgpu lays it out in sysfs, in a temporary root.
+    fn fake_sys(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = root.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn an_amd_card_is_read_from_sysfs() {
+        let d = "class/drm/card1/device";
+        let root = fake_sys(&[
+            ("class/drm/card0/device/vendor", "0x8086\n"),
+            ("class/drm/card0/device/device", "0x56a0\n"),
+            ("class/drm/card1-DP-1/status", "connected\n"),
+            (&format!("{d}/vendor"), "0x1002\n"),
+            (&format!("{d}/device"), "0x744c\n"),
+            (&format!("{d}/gpu_busy_percent"), "97\n"),
+            (&format!("{d}/current_link_speed"), "8.0 GT/s PCIe\n"),
+            (&format!("{d}/max_link_speed"), "16.0 GT/s PCIe\n"),
+            (&format!("{d}/current_link_width"), "16\n"),
+            (&format!("{d}/max_link_width"), "16\n"),
+            (&format!("{d}/ras/umc_err_count"), "ue: 0\nce: 3\n"),
+            (&format!("{d}/hwmon/hwmon4/temp1_input"), "71000\n"),
+            (&format!("{d}/hwmon/hwmon4/power1_average"), "287000000\n"),
+            (&format!("{d}/hwmon/hwmon4/freq1_input"), "2482000000\n"),
+            (&format!("{d}/hwmon/hwmon4/freq2_input"), "1249000000\n"),
+        ]);
+        assert!(SysfsGpu::find(root.path(), 0x1002, 0x7448).is_none());
+        let g = SysfsGpu::find(root.path(), 0x1002, 0x744c).unwrap();
+        let s = g.snapshot("AMD Radeon RX 7900 XTX (RADV NAVI31)");
+        assert_eq!(s.temperature_c, Some(71));
+        assert_eq!(s.power_w, Some(287.0));
+        assert_eq!(
+            (s.sm_clock_mhz, s.memory_clock_mhz),
+            (Some(2482), Some(1249))
+        );
+        assert_eq!(s.utilization_percent, Some(97));
+        assert_eq!(
+            (s.ecc_uncorrected_volatile, s.ecc_corrected_volatile),
+            (Some(0), Some(3))
+        );
+        assert_eq!(
+            (s.pcie_gen, s.pcie_gen_max, s.pcie_width, s.pcie_width_max),
+            (Some(3), Some(4), Some(16), Some(16))
+        );
+        // A Gen3 link that should be Gen4, all through the run: a hygiene finding.
+        let h = assess(
+            Ok("sysfs"),
+            Some(s.clone()),
+            std::slice::from_ref(&s),
+            Some(s.clone()),
+        );
+        assert!(h.link_degraded && h.source == "sysfs", "{h:?}");
+    }
+
+    #[test]
+    fn link_speeds_map_to_generations() {
+        assert_eq!(link_gen("2.5 GT/s PCIe"), Some(1));
+        assert_eq!(link_gen("32.0 GT/s PCIe"), Some(5));
+        assert_eq!(link_gen("Unknown"), None);
     }
 }

@@ -196,7 +196,8 @@ pub struct Drift {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
-    /// `nvml`, or `unavailable`.
+    /// `nvml`, `sysfs` (Linux: amdgpu's hwmon and RAS, the PCIe link), or
+    /// `unavailable`.
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable_reason: Option<String>,
@@ -598,11 +599,12 @@ impl Stop {
     }
 }
 
-/// GPU state before and after the run (NVML), and what it implies for timing.
+/// GPU state before, during and after the run (NVML or sysfs), and what it implies for
+/// timing.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hygiene {
-    /// `nvml`, or `unavailable`.
+    /// `nvml`, `sysfs`, or `unavailable`.
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable_reason: Option<String>,

@@ -278,7 +278,7 @@ fn worker(shared: &Shared) -> Result<()> {
     let skip_line: std::collections::HashMap<usize, String> =
         skip_lines(&cfg.cases, &skips).into_iter().collect();
 
-    let monitor = std::sync::Arc::new(Monitor::open(&gpu.info.name));
+    let monitor = std::sync::Arc::new(Monitor::open(&gpu.info));
     let before = monitor.snapshot();
     // The PCIe link is judged by the best it does while transfers run: an idle link
     // trains down, so the snapshots before and after alone would cry wolf.
@@ -361,7 +361,7 @@ fn burn_worker(
             format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
         ));
     }
-    let monitor = Arc::new(Monitor::open(&gpu.info.name));
+    let monitor = Arc::new(Monitor::open(&gpu.info));
     let before = monitor.snapshot();
     let samples = {
         let _span = tracing::info_span!("burn").entered();

@@ -654,7 +654,7 @@ fn nvml_hygiene(case: &str) -> gpu_canary::model::Hygiene {
     let during: Vec<gpu_canary::model::GpuSnapshot> =
         c["during"].as_array().unwrap().iter().map(snap).collect();
     gpu_canary::hygiene::assess(
-        None,
+        Ok("nvml"),
         Some(snap(&c["before"])),
         &during,
         Some(snap(&c["after"])),
