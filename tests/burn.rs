@@ -29,11 +29,29 @@ fn a_twenty_second_burn_checks_every_second_of_gpu_work_and_writes_its_artifacts
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
     let doc = read_json(&dir.path().join("result.json"));
     assert_schema_valid(&doc);
-    assert_eq!(doc["verdict"], "pass");
     assert_eq!(doc["status"], "complete");
+    // Every result verified. lavapipe computes on the CPU the other tests share, so its
+    // throughput may really fall by more than 10 % over the burn: then the verdict must
+    // be the drift the result records, with no throttle (there is no NVML here).
+    let d = &doc["burn"]["drift"];
+    match out.status.code() {
+        Some(0) => assert_eq!(
+            (&doc["verdict"], &d["exceeded"]),
+            (&"pass".into(), &false.into())
+        ),
+        Some(5) => {
+            assert_eq!(doc["verdict"], "drift");
+            assert_eq!(
+                (&d["exceeded"], &d["throttled"]),
+                (&true.into(), &false.into()),
+                "{d}"
+            );
+            assert!(d["change_pct"].as_f64().unwrap() < -10.0, "{d}");
+        }
+        other => panic!("exit {other:?}: {err}"),
+    }
     let b = &doc["burn"];
     assert!(b["elapsed_s"].as_f64().unwrap() >= 20.0, "{b}");
     let dispatches = b["dispatches"].as_u64().unwrap();
@@ -72,8 +90,9 @@ fn a_twenty_second_burn_checks_every_second_of_gpu_work_and_writes_its_artifacts
             .collect::<Vec<_>>(),
         [0.0, 5.0, 10.0, 15.0]
     );
-    let d = &b["drift"];
-    assert_eq!(d["exceeded"], false, "{d}");
+    assert!(
+        b["drift"]["first"].as_f64().unwrap() > 0.0 && b["drift"]["last"].as_f64().unwrap() > 0.0
+    );
     // Without NVML the telemetry says what it lacks.
     if b["telemetry"]["source"] == "unavailable" {
         assert!(b["telemetry"]["unavailable_reason"].is_string());

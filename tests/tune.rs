@@ -281,8 +281,11 @@ fn the_gpu_burn_measurement_runs_on_any_adapter() {
         .output()
         .unwrap();
     let steps = std::fs::read_to_string(out.path().join("steps.txt")).unwrap();
+    // Verified (not 1) and finished (not 3); a drift (5) is a real measurement on a
+    // software adapter that shares the CPU with the other tests.
     assert!(
-        status.status.success() && steps.contains("burn exit 0 "),
+        status.status.success()
+            && (steps.contains("burn exit 0 ") || steps.contains("burn exit 5 ")),
         "{steps}"
     );
     let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
