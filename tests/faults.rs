@@ -277,3 +277,16 @@ fn a_copy_that_moves_nothing_or_too_little_or_never_runs_is_caught() {
         copy_caught(kernel, "4194308B", "skip-last", 1_048_579);
     }
 }
+
+#[test]
+fn buffers_larger_than_a_binding_are_poisoned_whole() {
+    // 160 MiB is over lavapipe's 128 MiB storage binding: the poison fills it in two
+    // bound pieces. The last word, never copied under skip-last, must read back as the
+    // poison, so the second piece was filled too (a missed piece would read 0).
+    let last = (160u64 << 20) / 4 - 1;
+    let m = copy_caught("copy-buffer", "160MiB", "skip-last", last);
+    assert_eq!(
+        m["actual"].as_f64(),
+        Some(f64::from(gpu_canary::kernels::fault::POISON))
+    );
+}

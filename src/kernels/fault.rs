@@ -266,16 +266,38 @@ pub struct Poisoner {
 }
 
 impl Poisoner {
+    /// Buffers larger than a storage binding may be (the copies' and transfers' on a
+    /// small-limit adapter) are filled in bound pieces.
     pub fn new(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Poisoner> {
         let pipeline = poison_pipeline(gpu)?;
-        let fills = buffers
-            .iter()
-            .map(|&(b, bytes)| {
-                let words = bytes.div_ceil(4);
-                let g = words.div_ceil(256).clamp(1, 4096) as u32;
-                kernels::bind(gpu, pipeline, &[b]).map(|bg| (bg, g))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let align = u64::from(gpu.limits.min_storage_buffer_offset_alignment).max(4);
+        let piece = (gpu.limits.max_storage_buffer_binding_size / align * align).max(align);
+        let layout = pipeline.get_bind_group_layout(0);
+        let mut fills = Vec::new();
+        for &(b, bytes) in buffers {
+            let bytes = bytes.div_ceil(4) * 4;
+            let mut offset = 0;
+            while offset < bytes.max(4) {
+                let size = piece.min(bytes.max(4) - offset);
+                let g = (size / 4).div_ceil(256).clamp(1, 4096) as u32;
+                let bg = gpu.scoped("binding buffers", || {
+                    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("poison"),
+                        layout: &layout,
+                        entries: &[wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: b,
+                                offset,
+                                size: std::num::NonZeroU64::new(size),
+                            }),
+                        }],
+                    })
+                })?;
+                fills.push((bg, g));
+                offset += size;
+            }
+        }
         Ok(Poisoner { fills })
     }
 

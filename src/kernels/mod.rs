@@ -72,17 +72,19 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 impl fmt::Display for Shape {
+    /// Honours width and alignment (`{:<16}`), as the one-line listings need.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Shape::Matmul { m, k, n } => write!(f, "{m}x{k}x{n}"),
-            Shape::Reduce { n } => write!(f, "{n}"),
+        let s = match *self {
+            Shape::Matmul { m, k, n } => format!("{m}x{k}x{n}"),
+            Shape::Reduce { n } => format!("{n}"),
             Shape::Bytes { bytes } => match bytes {
-                b if b % GIB == 0 => write!(f, "{}GiB", b / GIB),
-                b if b % MIB == 0 => write!(f, "{}MiB", b / MIB),
-                b if b % KIB == 0 => write!(f, "{}KiB", b / KIB),
-                b => write!(f, "{b}B"),
+                b if b % GIB == 0 => format!("{}GiB", b / GIB),
+                b if b % MIB == 0 => format!("{}MiB", b / MIB),
+                b if b % KIB == 0 => format!("{}KiB", b / KIB),
+                b => format!("{b}B"),
             },
-        }
+        };
+        f.pad(&s)
     }
 }
 
