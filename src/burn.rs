@@ -51,9 +51,10 @@ pub struct BurnSettings {
     pub keep_going: bool,
     pub max_drift_pct: f64,
     pub fail_on_throttle: bool,
-    /// Tests: the planted fault (`--inject-fault`) appears in the checks from this
-    /// dispatch on.
+    /// Tests: the planted fault (`--inject-fault`) appears from this dispatch on, and
+    /// not before this much time into the burn.
     pub fault_at: u64,
+    pub fault_after: Duration,
 }
 
 /// The case to burn and how its inputs and checks are drawn.
@@ -65,7 +66,8 @@ pub struct BurnCase<'a> {
     pub checks: RuntimeChecks,
     pub params: Option<&'a Params>,
     pub fault: Option<ShaderFault>,
-    /// Tests: from `fault_at` on, every dispatch is recorded twice (a slower GPU).
+    /// Tests: once the fault is due, every dispatch is recorded [`SLOWDOWN`] times (a
+    /// slower GPU).
     pub slowdown: bool,
 }
 
@@ -98,6 +100,10 @@ pub fn default_shape(kernel: &dyn Kernel, software: Option<bool>) -> Shape {
         .max_by_key(work)
         .expect("every kernel has shapes")
 }
+
+/// How many times a dispatch is recorded under the planted slowdown: throughput falls
+/// to an eighth, more than a software adapter's share of a contended CPU can swing.
+pub const SLOWDOWN: u32 = 8;
 
 /// Telemetry period.
 pub const PERIOD: Duration = Duration::from_millis(100);
@@ -619,12 +625,10 @@ pub fn burn(
                 label: Some("burn"),
                 timestamp_writes: q.as_ref().map(|t| t.writes(0)),
             });
-            let twice = c.slowdown && submitted >= s.fault_at;
-            for _ in 0..batch {
+            let due = submitted >= s.fault_at && t0.elapsed() >= s.fault_after;
+            let times = if c.slowdown && due { SLOWDOWN } else { 1 };
+            for _ in 0..batch * u64::from(times) {
                 load.encode(&mut pass);
-                if twice {
-                    load.encode(&mut pass);
-                }
             }
         }
         submitted += batch;
@@ -635,7 +639,7 @@ pub fn burn(
             let dispatch = submitted + 1;
             submitted += 1;
             let by = match &faulty {
-                Some(f) if dispatch >= s.fault_at => f,
+                Some(f) if dispatch >= s.fault_at && t0.elapsed() >= s.fault_after => f,
                 _ => &checker,
             };
             PendingCheck {

@@ -118,9 +118,17 @@ pub struct BurnArgs {
     /// Plant a GPU-side fault (testing only; see kernels::fault).
     #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
     pub inject_fault: Option<String>,
-    /// The planted fault appears in the checks from this dispatch on (testing only).
+    /// The planted fault appears from this dispatch on (testing only).
     #[arg(long, hide = true, env = "GPU_CANARY_FAULT_AT", default_value_t = 0)]
     pub fault_at: u64,
+    /// ... and not before this many seconds into the burn (testing only).
+    #[arg(
+        long,
+        hide = true,
+        env = "GPU_CANARY_FAULT_AFTER",
+        default_value_t = 0.0
+    )]
+    pub fault_after: f64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -264,6 +264,12 @@ impl RunConfig {
                 max_drift_pct: a.max_drift,
                 fail_on_throttle: a.fail_on_throttle,
                 fault_at: a.fault_at,
+                fault_after: Duration::try_from_secs_f64(a.fault_after).map_err(|_| {
+                    Error::usage(format!(
+                        "invalid GPU_CANARY_FAULT_AFTER {}: use seconds, at least 0",
+                        a.fault_after
+                    ))
+                })?,
             }),
         })
     }

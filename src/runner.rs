@@ -27,8 +27,8 @@ pub enum Fault {
     Stale,
     /// Planted on the GPU, by the kernel's shader or right after it.
     Shader(ShaderFault),
-    /// burn only: from the fault's dispatch on, every dispatch is recorded twice, so the
-    /// GPU's throughput halves with no throttle to explain it.
+    /// burn only: once the fault is due, every dispatch is recorded eight times, so the
+    /// GPU's throughput falls to an eighth with no throttle to explain it.
     Slowdown,
 }
 

@@ -187,21 +187,23 @@ fn a_fault_planted_mid_burn_is_caught_by_the_cadence_and_named() {
 
 #[test]
 fn a_slowdown_with_no_throttle_is_a_drift_exit_5() {
+    // A 9 s burn compares its last 3 s with its first 3 s; the slowdown starts at 4.5 s,
+    // whatever the dispatch rate (lavapipe shares the CPU with the other tests).
     let dir = tempfile::tempdir().unwrap();
     let out = bin()
         .args([
             "burn",
             "--duration",
-            "6s",
+            "9s",
             "--interval",
-            "2s",
+            "3s",
             "--size",
             "128x128x128",
             "--out",
         ])
         .arg(dir.path())
         .env("GPU_CANARY_INJECT_FAULT", "slowdown")
-        .env("GPU_CANARY_FAULT_AT", "200")
+        .env("GPU_CANARY_FAULT_AFTER", "4.5")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -212,9 +214,12 @@ fn a_slowdown_with_no_throttle_is_a_drift_exit_5() {
     let d = &doc["burn"]["drift"];
     assert_eq!(d["exceeded"], true);
     assert_eq!(d["throttled"], false);
-    // Every dispatch recorded twice: about half the throughput.
+    assert_eq!(d["window_s"].as_f64().map(f64::round), Some(3.0), "{d}");
+    // Every dispatch recorded eight times: an eighth of the throughput (−87.5 %). Two
+    // processes sharing the 2-core CPU halve lavapipe at most, which alone reaches
+    // −50 %, and against the slowdown still leaves −75 %.
     let change = d["change_pct"].as_f64().unwrap();
-    assert!((-65.0..-35.0).contains(&change), "{d}");
+    assert!(change < -60.0, "{d}");
     // The results stayed right: a drift is not a wrong result.
     assert_eq!(doc["kernels"][0]["status"], "pass");
 }

@@ -14,6 +14,7 @@ pub fn bin() -> Command {
         .env_remove("WGPU_ADAPTER_NAME")
         .env_remove("GPU_CANARY_INJECT_FAULT")
         .env_remove("GPU_CANARY_FAULT_AT")
+        .env_remove("GPU_CANARY_FAULT_AFTER")
         .env_remove("GPU_CANARY_EXPECT_VENDOR");
     c
 }
