@@ -89,16 +89,7 @@ pub fn default_shape(kernel: &dyn Kernel, software: Option<bool>) -> Shape {
     } else {
         Suite::Full
     };
-    let work = |s: &Shape| match *s {
-        Shape::Matmul { m, k, n } => u64::from(m) * u64::from(k) * u64::from(n),
-        Shape::Reduce { n } => u64::from(n),
-        Shape::Bytes { bytes } => bytes,
-    };
-    kernel
-        .suite(suite)
-        .into_iter()
-        .max_by_key(work)
-        .expect("every kernel has shapes")
+    crate::kernels::largest_shape(kernel, suite)
 }
 
 /// How many times a dispatch is recorded under the planted slowdown: throughput falls
@@ -314,6 +305,31 @@ fn telemetry_counters(samples: &[GpuSnapshot]) -> Vec<Counter> {
         );
     }
     out
+}
+
+/// The burn's report and the kernel's result brought up to `elapsed_s`: intervals,
+/// drift, telemetry, and the statistics of the samples so far.
+fn refresh(
+    report: &mut BurnReport,
+    result: &mut KernelResult,
+    done: &[Done],
+    samples: &[GpuSnapshot],
+    elapsed_s: f64,
+    monitor: &Monitor,
+    work: f64,
+) {
+    report.elapsed_s = elapsed_s;
+    report.intervals = intervals(done, samples, report.interval_s, elapsed_s);
+    report.drift = drift(done, samples, elapsed_s, report.max_drift_pct);
+    report.telemetry = telemetry(monitor.source(), monitor.unavailable(), samples);
+    result.stats = stats::summarize(&result.samples_ns);
+    result.throughput = result.stats.as_ref().map(|st| Throughput {
+        unit: report.unit.clone(),
+        work_per_run: work,
+        median: work / st.median_ns.max(1.0),
+        low: work / st.median_ci_high_ns.max(1.0),
+        high: work / st.median_ci_low_ns.max(1.0),
+    });
 }
 
 /// A submission on the queue.
@@ -600,18 +616,7 @@ pub fn burn(
             telemetry_counters(&samples[*counted..]),
         );
         *counted = samples.len();
-        report.elapsed_s = elapsed_s;
-        report.intervals = intervals(done, &samples, report.interval_s, elapsed_s);
-        report.drift = drift(done, &samples, elapsed_s, report.max_drift_pct);
-        report.telemetry = telemetry(monitor.source(), monitor.unavailable(), &samples);
-        result.stats = stats::summarize(&result.samples_ns);
-        result.throughput = result.stats.as_ref().map(|st| Throughput {
-            unit: unit.to_owned(),
-            work_per_run: work,
-            median: work / st.median_ns.max(1.0),
-            low: work / st.median_ci_high_ns.max(1.0),
-            high: work / st.median_ci_low_ns.max(1.0),
-        });
+        refresh(report, result, done, &samples, elapsed_s, monitor, work);
         rec.record(report, result);
     };
 
@@ -700,18 +705,15 @@ pub fn burn(
         Vec::new(),
         telemetry_counters(&samples[counted_samples.min(samples.len())..]),
     );
-    report.elapsed_s = elapsed;
-    report.intervals = intervals(&done, &samples, report.interval_s, elapsed);
-    report.drift = drift(&done, &samples, elapsed, report.max_drift_pct);
-    report.telemetry = telemetry(monitor.source(), monitor.unavailable(), &samples);
-    result.stats = stats::summarize(&result.samples_ns);
-    result.throughput = result.stats.as_ref().map(|st| Throughput {
-        unit: unit.to_owned(),
-        work_per_run: work,
-        median: work / st.median_ns.max(1.0),
-        low: work / st.median_ci_high_ns.max(1.0),
-        high: work / st.median_ci_low_ns.max(1.0),
-    });
+    refresh(
+        &mut report,
+        &mut result,
+        &done,
+        &samples,
+        elapsed,
+        monitor,
+        work,
+    );
     rec.record(&report, &result);
     if let Some(d) = &report.drift {
         rec.print(&format!(

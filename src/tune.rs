@@ -57,16 +57,7 @@ pub fn default_shape(kernel: &dyn Kernel, gpu: &Gpu) -> Shape {
     } else {
         Suite::Full
     };
-    let work = |s: &Shape| match *s {
-        Shape::Matmul { m, k, n } => u64::from(m) * u64::from(k) * u64::from(n),
-        Shape::Reduce { n } => u64::from(n),
-        Shape::Bytes { bytes } => bytes,
-    };
-    kernel
-        .suite(suite)
-        .into_iter()
-        .max_by_key(work)
-        .expect("every kernel has shapes")
+    kernels::largest_shape(kernel, suite)
 }
 
 /// What every configuration of a sweep shares.

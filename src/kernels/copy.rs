@@ -451,16 +451,7 @@ impl Prepared for Copy {
 
     fn execute(&self, gpu: &Gpu, plant: Plant<'_>, ts: Stamp<'_>) -> Result<Duration> {
         if self.method == Method::Shader {
-            return kernels::dispatch(
-                gpu,
-                |pass| {
-                    self.encode(pass);
-                    if let Some(p) = plant {
-                        p(pass);
-                    }
-                },
-                ts,
-            );
+            return kernels::execute_pass(self, gpu, plant, ts);
         }
         let t0 = Instant::now();
         let mut enc = gpu.device.create_command_encoder(&Default::default());

@@ -41,6 +41,17 @@ pub fn ids() -> Vec<&'static str> {
     REGISTRY.iter().map(|k| k.id()).collect()
 }
 
+/// A kernel's largest shape in `suite`: what `tune` and `burn` load a GPU with by
+/// default (the quick suite's on a software adapter, where the full suite's take
+/// minutes).
+pub fn largest_shape(kernel: &dyn Kernel, suite: Suite) -> Shape {
+    kernel
+        .suite(suite)
+        .into_iter()
+        .max_by_key(Shape::size)
+        .expect("every kernel has shapes")
+}
+
 /// What the registry needs from a device: the union of every kernel's needs.
 pub fn needs() -> Needs {
     let all: Vec<Needs> = REGISTRY.iter().map(|k| k.needs()).collect();
@@ -89,6 +100,16 @@ impl fmt::Display for Shape {
 }
 
 impl Shape {
+    /// The work a shape stands for, to order a kernel's shapes: multiply-adds,
+    /// elements or bytes.
+    pub fn size(&self) -> u64 {
+        match *self {
+            Shape::Matmul { m, k, n } => u64::from(m) * u64::from(k) * u64::from(n),
+            Shape::Reduce { n } => u64::from(n),
+            Shape::Bytes { bytes } => bytes,
+        }
+    }
+
     /// A copy or transfer of `mib` MiB.
     pub const fn mib(mib: u64) -> Shape {
         Shape::Bytes { bytes: mib * MIB }
@@ -369,16 +390,7 @@ pub trait Prepared: Send {
     /// with `ts` written at the pass's ends; `plant` records a fault after them (tests
     /// only). Copies and transfers record their own commands.
     fn execute(&self, gpu: &Gpu, plant: Plant<'_>, ts: Stamp<'_>) -> Result<Duration> {
-        dispatch(
-            gpu,
-            |pass| {
-                self.encode(pass);
-                if let Some(p) = plant {
-                    p(pass);
-                }
-            },
-            ts,
-        )
+        execute_pass(self, gpu, plant, ts)
     }
     /// Whether [`Prepared::execute`] writes the timestamps it is given on this device
     /// (commands outside a pass need timestamps inside encoders); when it cannot, the
@@ -415,6 +427,26 @@ pub trait Prepared: Send {
 pub type Plant<'a> = Option<&'a dyn Fn(&mut wgpu::ComputePass<'_>)>;
 /// The timestamp slot of a timed execution: begin at `2·slot`, end at `2·slot + 1`.
 pub type Stamp<'a> = Option<(&'a Timestamps, u32)>;
+
+/// One execution of `p`'s dispatches in a compute pass of its own, with `plant` after
+/// them: the default [`Prepared::execute`].
+pub fn execute_pass<P: Prepared + ?Sized>(
+    p: &P,
+    gpu: &Gpu,
+    plant: Plant<'_>,
+    ts: Stamp<'_>,
+) -> Result<Duration> {
+    dispatch(
+        gpu,
+        |pass| {
+            p.encode(pass);
+            if let Some(f) = plant {
+                f(pass);
+            }
+        },
+        ts,
+    )
+}
 
 /// One execution in its own compute pass (timestamped into the `ts` slot when given),
 /// submitted and waited for; returns the wall time around both.
