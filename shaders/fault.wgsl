@@ -2,8 +2,10 @@
 // after the kernel in the same pass, so the checks are proven against corruption of
 // the GPU's own output (see src/kernels/fault.rs). Never compiled in a normal run.
 //
-// Bindings (group 0): 0 the result, as words (read_write). Element (r, c) is word
-// r·STRIDE + c; the host plants only inside the result's ROWS×COLS.
+// Bindings (group 0): 0 the result, as words (read_write), from word BASE on (a result
+// larger than a storage binding is bound as the window around the planted words).
+// Element (r, c) is word r·STRIDE + c; the host plants only inside the result's
+// ROWS×COLS.
 
 // 1: VALUE added to (ROW, COL) as f32; 2: the same in wrapping u32; 3: MASK flipped in
 // (ROW, COL) and (ROW, COL2); 4: row ROW overwritten with zeros.
@@ -15,6 +17,7 @@ override STRIDE: u32 = 1u;
 override COLS: u32 = 1u;
 override VALUE: f32 = 0.0;
 override MASK: u32 = 0u;
+override BASE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read_write> out: array<u32>;
 
@@ -23,7 +26,7 @@ fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let at = ROW * STRIDE;
+    let at = ROW * STRIDE - BASE;
     if (OP == 1u && gid.x == 0u) {
         out[at + COL] = bitcast<u32>(bitcast<f32>(out[at + COL]) + VALUE);
     }

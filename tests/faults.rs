@@ -279,7 +279,7 @@ fn a_copy_that_moves_nothing_or_too_little_or_never_runs_is_caught() {
 }
 
 #[test]
-fn buffers_larger_than_a_binding_are_poisoned_whole() {
+fn buffers_larger_than_a_binding_are_poisoned_and_planted_into() {
     // 160 MiB is over lavapipe's 128 MiB storage binding: the poison fills it in two
     // bound pieces. The last word, never copied under skip-last, must read back as the
     // poison, so the second piece was filled too (a missed piece would read 0).
@@ -288,5 +288,11 @@ fn buffers_larger_than_a_binding_are_poisoned_whole() {
     assert_eq!(
         m["actual"].as_f64(),
         Some(f64::from(gpu_canary::kernels::fault::POISON))
+    );
+    // And the planter binds the window around its word: one bit at the last word.
+    let m = copy_caught("readback", "160MiB", &format!("add@0,{last}=1"), last);
+    assert_eq!(
+        m["actual"].as_f64().unwrap() - m["expected"].as_f64().unwrap(),
+        1.0
     );
 }

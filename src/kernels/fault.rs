@@ -229,6 +229,24 @@ impl Planter {
             ),
             _ => return Ok(None),
         };
+        // The window of the result the planted words lie in, bound from an aligned offset:
+        // a result larger than a storage binding is planted into all the same.
+        let at = u64::from(row) * u64::from(layout.stride);
+        let (first, last) = match op {
+            OP_ZERO_ROW => (at, at + u64::from(layout.cols) - 1),
+            OP_XOR => (at + u64::from(col.min(col2)), at + u64::from(col.max(col2))),
+            _ => (at + u64::from(col), at + u64::from(col)),
+        };
+        let align = u64::from(gpu.limits.min_storage_buffer_offset_alignment).max(4);
+        let offset = first * 4 / align * align;
+        let size = (last + 1) * 4 - offset;
+        if size > gpu.limits.max_storage_buffer_binding_size {
+            return Err(crate::error::Error::usage(format!(
+                "--inject-fault {}: the planted words span {size} bytes, over this adapter's max_storage_buffer_binding_size of {}; plant closer words",
+                fault.name(),
+                gpu.limits.max_storage_buffer_binding_size
+            )));
+        }
         let constants = [
             ("OP", f64::from(op)),
             ("ROW", f64::from(row)),
@@ -238,6 +256,7 @@ impl Planter {
             ("COLS", f64::from(layout.cols)),
             ("VALUE", value),
             ("MASK", f64::from(mask)),
+            ("BASE", (offset / 4) as f64),
         ];
         let pipeline = kernels::compile_module(
             gpu,
@@ -246,7 +265,7 @@ impl Planter {
             &constants,
             RuntimeChecks::Checked,
         )?;
-        let bind_group = kernels::bind(gpu, &pipeline, &[result])?;
+        let bind_group = bind_range(gpu, &pipeline, result, offset, size)?;
         Ok(Some(Planter {
             pipeline,
             bind_group,
@@ -257,6 +276,31 @@ impl Planter {
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         kernels::encode_one(pass, &self.pipeline, &self.bind_group, [self.groups, 1, 1]);
     }
+}
+
+/// A bind group of `size` bytes of `buffer` from `offset` at binding 0: a window of a
+/// buffer larger than one storage binding may be.
+fn bind_range(
+    gpu: &Gpu,
+    pipeline: &wgpu::ComputePipeline,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> Result<wgpu::BindGroup> {
+    gpu.scoped("binding buffers", || {
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset,
+                    size: std::num::NonZeroU64::new(size),
+                }),
+            }],
+        })
+    })
 }
 
 /// The poison fill of a fixed set of buffers, ready to record into any pass (burn
@@ -272,7 +316,6 @@ impl Poisoner {
         let pipeline = poison_pipeline(gpu)?;
         let align = u64::from(gpu.limits.min_storage_buffer_offset_alignment).max(4);
         let piece = (gpu.limits.max_storage_buffer_binding_size / align * align).max(align);
-        let layout = pipeline.get_bind_group_layout(0);
         let mut fills = Vec::new();
         for &(b, bytes) in buffers {
             let bytes = bytes.div_ceil(4) * 4;
@@ -280,20 +323,7 @@ impl Poisoner {
             while offset < bytes.max(4) {
                 let size = piece.min(bytes.max(4) - offset);
                 let g = (size / 4).div_ceil(256).clamp(1, 4096) as u32;
-                let bg = gpu.scoped("binding buffers", || {
-                    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("poison"),
-                        layout: &layout,
-                        entries: &[wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: b,
-                                offset,
-                                size: std::num::NonZeroU64::new(size),
-                            }),
-                        }],
-                    })
-                })?;
+                let bg = bind_range(gpu, pipeline, b, offset, size)?;
                 fills.push((bg, g));
                 offset += size;
             }
