@@ -145,18 +145,30 @@ pub fn intervals(
     elapsed_s: f64,
 ) -> Vec<BurnInterval> {
     let n = (elapsed_s / interval_s).ceil().max(1.0) as usize;
-    (0..n)
-        .map(|i| {
+    // One pass over each list: interval i holds [i·interval, (i+1)·interval), the last
+    // one also its end; nothing after the end belongs to any.
+    let bucket =
+        |t: f64| (t >= 0.0 && t <= elapsed_s).then(|| ((t / interval_s) as usize).min(n - 1));
+    let mut subs: Vec<Vec<&Done>> = vec![Vec::new(); n];
+    for d in done {
+        if let Some(i) = bucket(d.end_s) {
+            subs[i].push(d);
+        }
+    }
+    let mut snaps: Vec<Vec<&GpuSnapshot>> = vec![Vec::new(); n];
+    for s in samples {
+        if let Some(i) = s.at_ms.and_then(|ms| bucket(ms as f64 / 1e3)) {
+            snaps[i].push(s);
+        }
+    }
+    subs.into_iter()
+        .zip(snaps)
+        .enumerate()
+        .map(|(i, (subs, snaps))| {
             let (start_s, end_s) = (
                 i as f64 * interval_s,
                 ((i + 1) as f64 * interval_s).min(elapsed_s),
             );
-            let inside = |t: f64| t >= start_s && (t < end_s || (i + 1 == n && t <= end_s));
-            let subs: Vec<&Done> = done.iter().filter(|d| inside(d.end_s)).collect();
-            let snaps: Vec<&GpuSnapshot> = samples
-                .iter()
-                .filter(|s| s.at_ms.is_some_and(|ms| inside(ms as f64 / 1e3)))
-                .collect();
             let mut reasons: Vec<String> = snaps
                 .iter()
                 .flat_map(|s| s.throttle_reasons.iter().cloned())
@@ -479,18 +491,13 @@ pub fn burn(
         ..BurnReport::default()
     };
     let mut result = KernelResult {
-        id: kernel.id().to_owned(),
-        shape: c.case.shape.to_string(),
-        seed: c.seed,
-        status: KernelStatus::Pass,
-        reason: None,
         launch: Some(load.launch()),
-        verification: None,
-        samples_ns: Vec::new(),
-        stats: None,
-        throughput: None,
-        timing: None,
-        host: None,
+        ..KernelResult::new(
+            kernel.id(),
+            c.case.shape.to_string(),
+            c.seed,
+            KernelStatus::Pass,
+        )
     };
     let mut done: Vec<Done> = Vec::new();
     let mut queue: VecDeque<Pending> = VecDeque::new();
@@ -498,7 +505,7 @@ pub fn burn(
     let mut since_check: u64 = 0;
     let mut checks: u64 = 0;
     let mut first_checksum: Option<String> = None;
-    let mut counted_samples = 0;
+    let mut samples: Vec<GpuSnapshot> = Vec::new();
     let mut next_interval = s.interval.as_secs_f64();
     let since = |t: Instant| t.duration_since(t0).as_secs_f64();
     let mut stop = false;
@@ -573,8 +580,10 @@ pub fn burn(
         let checked = checker.prepared.verify(&outputs, check_seed);
         let sum = verify::checksum(&outputs[0]);
         let same = first_checksum.as_ref().is_none_or(|f| *f == sum);
-        first_checksum.get_or_insert(sum);
-        let v: Verification = checked.into_verification(&outputs[0], same);
+        if first_checksum.is_none() {
+            first_checksum = Some(sum.clone());
+        }
+        let v: Verification = checked.into_verification_summed(sum, same);
         let mut wrong = false;
         if !v.passed {
             wrong = true;
@@ -604,19 +613,16 @@ pub fn burn(
     };
 
     // Brings the report up to date and hands it to the run.
+    // Only the telemetry samples taken since the last time are copied.
     let publish = |report: &mut BurnReport,
                    result: &mut KernelResult,
                    done: &[Done],
-                   counted: &mut usize,
+                   samples: &mut Vec<GpuSnapshot>,
                    elapsed_s: f64| {
-        let samples = sampler.so_far();
-        rec.trace(
-            Vec::new(),
-            Vec::new(),
-            telemetry_counters(&samples[*counted..]),
-        );
-        *counted = samples.len();
-        refresh(report, result, done, &samples, elapsed_s, monitor, work);
+        let new = sampler.since(samples.len());
+        rec.trace(Vec::new(), Vec::new(), telemetry_counters(&new));
+        samples.extend(new);
+        refresh(report, result, done, samples, elapsed_s, monitor, work);
         rec.record(report, result);
     };
 
@@ -672,13 +678,7 @@ pub fn burn(
             stop |= wrong && !s.keep_going;
             let elapsed = since(Instant::now());
             if checked || elapsed >= next_interval {
-                publish(
-                    &mut report,
-                    &mut result,
-                    &done,
-                    &mut counted_samples,
-                    elapsed,
-                );
+                publish(&mut report, &mut result, &done, &mut samples, elapsed);
             }
             while elapsed >= next_interval {
                 // The interval that just closed.
@@ -699,11 +699,12 @@ pub fn burn(
         complete(p, &mut report, &mut result, &mut done)?;
     }
     let elapsed = since(Instant::now());
+    let seen = samples.len();
     let samples = sampler.finish();
     rec.trace(
         Vec::new(),
         Vec::new(),
-        telemetry_counters(&samples[counted_samples.min(samples.len())..]),
+        telemetry_counters(&samples[seen.min(samples.len())..]),
     );
     refresh(
         &mut report,

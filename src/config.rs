@@ -121,10 +121,7 @@ impl RunConfig {
                 f.name()
             )));
         }
-        let tuning = match a.tuning {
-            Some(p) => Some((p.clone(), Tuning::read(&p).map_err(Error::Usage)?)),
-            None => None,
-        };
+        let tuning = tuning_arg(a.tuning)?;
         let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
         Ok(RunConfig {
             suite: if a.size.is_some() || explicit_kernels {
@@ -148,11 +145,7 @@ impl RunConfig {
             require_hardware: a.require_hardware,
             require_tensor_cores: a.require_tensor_cores,
             expect_vendor: a.expect_vendor.filter(|s| !s.is_empty()),
-            checks: if a.unchecked {
-                RuntimeChecks::Unchecked
-            } else {
-                RuntimeChecks::Checked
-            },
+            checks: checks_arg(a.unchecked),
             out,
             json: a.json,
             export_bmf: a.export_bmf,
@@ -219,10 +212,7 @@ impl RunConfig {
         // with what was measured.
         let timeout = timeout_arg(a.timeout)?
             .or_else(|| Some(duration + (duration / 5).max(Duration::from_secs(120))));
-        let tuning = match a.tuning {
-            Some(p) => Some((p.clone(), Tuning::read(&p).map_err(Error::Usage)?)),
-            None => None,
-        };
+        let tuning = tuning_arg(a.tuning)?;
         let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
         Ok(RunConfig {
             cases: vec![Case {
@@ -244,11 +234,7 @@ impl RunConfig {
             require_hardware: a.require_hardware,
             require_tensor_cores: false,
             expect_vendor: a.expect_vendor.filter(|s| !s.is_empty()),
-            checks: if a.unchecked {
-                RuntimeChecks::Unchecked
-            } else {
-                RuntimeChecks::Checked
-            },
+            checks: checks_arg(a.unchecked),
             out,
             json: a.json,
             export_bmf: None,
@@ -273,6 +259,21 @@ impl RunConfig {
             }),
         })
     }
+}
+
+/// `--unchecked`.
+fn checks_arg(unchecked: bool) -> RuntimeChecks {
+    if unchecked {
+        RuntimeChecks::Unchecked
+    } else {
+        RuntimeChecks::Checked
+    }
+}
+
+/// `--tuning FILE`: the file and what it holds.
+fn tuning_arg(path: Option<std::path::PathBuf>) -> Result<Option<(std::path::PathBuf, Tuning)>> {
+    path.map(|p| Tuning::read(&p).map(|t| (p, t)).map_err(Error::Usage))
+        .transpose()
 }
 
 /// `90`, `90s`, `10m`, `1h`: a positive duration of at most a week.

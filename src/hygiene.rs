@@ -278,12 +278,10 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// The samples so far (the sampler keeps running).
-    pub fn so_far(&self) -> Vec<GpuSnapshot> {
-        self.samples
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The samples taken after the first `from` (the sampler keeps running).
+    pub fn since(&self, from: usize) -> Vec<GpuSnapshot> {
+        let all = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(from..).unwrap_or_default().to_vec()
     }
 
     /// Stops sampling and returns every sample.
@@ -292,7 +290,7 @@ impl Sampler {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
-        self.so_far()
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

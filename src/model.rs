@@ -413,6 +413,25 @@ pub struct HostTiming {
 }
 
 impl KernelResult {
+    /// A result with nothing measured yet: the one place every optional field is set to
+    /// none, so a new field is added once.
+    pub fn new(id: &str, shape: String, seed: u64, status: KernelStatus) -> KernelResult {
+        KernelResult {
+            id: id.to_owned(),
+            shape,
+            seed,
+            status,
+            reason: None,
+            launch: None,
+            verification: None,
+            samples_ns: Vec::new(),
+            stats: None,
+            throughput: None,
+            timing: None,
+            host: None,
+        }
+    }
+
     /// The key `compare` and `history` pair results by.
     pub fn key(&self) -> String {
         format!("{}/{}", self.id, self.shape)

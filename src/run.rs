@@ -51,6 +51,18 @@ pub struct RunConfig {
     pub burn: Option<BurnSettings>,
 }
 
+impl RunConfig {
+    /// The runtime checks `kernel` is compiled with: `--unchecked` only where the host
+    /// proves its indices in range.
+    pub fn checks_for(&self, kernel: &dyn kernels::Kernel) -> RuntimeChecks {
+        if kernel.supports_unchecked() {
+            self.checks
+        } else {
+            RuntimeChecks::Checked
+        }
+    }
+}
+
 /// How the run ended, for `main`.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOutcome {
@@ -311,11 +323,7 @@ fn worker(shared: &Shared) -> Result<()> {
             warmup: cfg.warmup,
             iterations: cfg.iterations,
             input_scale: cfg.input_scale,
-            checks: if case.kernel.supports_unchecked() {
-                cfg.checks
-            } else {
-                RuntimeChecks::Checked
-            },
+            checks: cfg.checks_for(case.kernel),
             fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
             progress: &shared.progress,
             params: tuned.and_then(|best| best.get(case.kernel.id())),
@@ -371,11 +379,7 @@ fn burn_worker(
             seed: cfg.seed,
             check_seed: cfg.check_seed,
             input_scale: cfg.input_scale,
-            checks: if case.kernel.supports_unchecked() {
-                cfg.checks
-            } else {
-                RuntimeChecks::Checked
-            },
+            checks: cfg.checks_for(case.kernel),
             params: tuned.and_then(|best| best.get(case.kernel.id())),
             fault: match cfg.fault {
                 Some(Fault::Shader(f)) => Some(f),

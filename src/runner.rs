@@ -162,18 +162,13 @@ pub struct CaseOutcome {
 
 pub fn skipped(case: &Case, seed: u64, reason: String) -> KernelResult {
     KernelResult {
-        id: case.kernel.id().to_owned(),
-        shape: case.shape.to_string(),
-        seed,
-        status: KernelStatus::Skipped,
         reason: Some(reason),
-        launch: None,
-        verification: None,
-        samples_ns: Vec::new(),
-        stats: None,
-        throughput: None,
-        timing: None,
-        host: None,
+        ..KernelResult::new(
+            case.kernel.id(),
+            case.shape.to_string(),
+            seed,
+            KernelStatus::Skipped,
+        )
     }
 }
 

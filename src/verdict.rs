@@ -159,20 +159,7 @@ mod tests {
     use super::*;
 
     fn kernel(status: KernelStatus) -> KernelResult {
-        KernelResult {
-            id: "k".into(),
-            shape: "1".into(),
-            seed: 0,
-            status,
-            reason: None,
-            launch: None,
-            verification: None,
-            samples_ns: Vec::new(),
-            stats: None,
-            throughput: None,
-            timing: None,
-            host: None,
-        }
+        KernelResult::new("k", "1".into(), 0, status)
     }
 
     fn at() -> Place {

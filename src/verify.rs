@@ -217,6 +217,11 @@ impl Tally {
 
 impl Checked {
     pub fn into_verification(self, output: &[u8], deterministic: bool) -> Verification {
+        self.into_verification_summed(checksum(output), deterministic)
+    }
+
+    /// [`Checked::into_verification`] with the output's checksum already computed.
+    pub fn into_verification_summed(self, checksum: String, deterministic: bool) -> Verification {
         let t = self.tally;
         Verification {
             method: self.method.to_owned(),
@@ -227,7 +232,7 @@ impl Checked {
             max_error: t.max_error,
             bound: t.bound_at_worst,
             max_error_ratio: t.worst_ratio,
-            checksum: checksum(output),
+            checksum,
             checksum_exact: self.exact,
             deterministic,
             first_mismatch: t.first_mismatch,

@@ -406,55 +406,39 @@ impl Gpu {
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
         self.submit_and_wait(enc.finish())?;
         self.map(&staging, wgpu::MapMode::Read)?;
-        let data = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| {
-                Error::env(
-                    EnvKind::DeviceLost,
-                    format!("reading the mapped output failed: {e}"),
-                )
-            })?
-            .to_vec();
-        staging.unmap();
-        Ok(data)
+        self.take_mapped(&staging)
     }
 
     /// Maps all of `buf` for the host and waits for it, within the run's deadline.
     pub fn map(&self, buf: &wgpu::Buffer, mode: wgpu::MapMode) -> Result<()> {
+        self.map_with(buf, mode, true)
+    }
+
+    /// Maps `buf`, whose last use is a submission already waited for, and returns its
+    /// bytes, without waiting for later submissions (burn keeps them queued).
+    pub fn read_done(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+        self.map_with(buf, wgpu::MapMode::Read, false)?;
+        self.take_mapped(buf)
+    }
+
+    /// Maps all of `buf`, within the run's deadline. With `drain`, every submission is
+    /// waited for first (the buffer's last use may be any of them); without, only
+    /// non-blocking polls complete the map.
+    fn map_with(&self, buf: &wgpu::Buffer, mode: wgpu::MapMode, drain: bool) -> Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
         buf.slice(..).map_async(mode, move |r| {
             let _ = tx.send(r);
         });
-        self.wait(self.queue.submit([]))?;
-        match rx.try_recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::env(
-                EnvKind::DeviceLost,
-                format!("mapping a buffer for the host failed: {e}"),
-            )),
-            Err(_) => Err(Error::env(
-                EnvKind::Timeout,
-                "mapping a buffer for the host did not complete",
-            )),
+        if drain {
+            self.wait(self.queue.submit([]))?;
         }
-    }
-
-    /// Maps `buf`, whose last use is a submission already waited for, and returns its
-    /// bytes, without waiting for later submissions (burn keeps them queued): the map
-    /// is completed by non-blocking polls, within the run's deadline.
-    pub fn read_done(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
         let deadline = *self.wait_bound.lock().unwrap_or_else(|e| e.into_inner());
         let give_up = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
         loop {
             let _ = self.device.poll(wgpu::PollType::Poll);
             self.sink.check()?;
             match rx.try_recv() {
-                Ok(Ok(())) => break,
+                Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => {
                     return Err(Error::env(
                         EnvKind::DeviceLost,
@@ -470,6 +454,10 @@ impl Gpu {
                 Err(_) => std::thread::sleep(Duration::from_micros(50)),
             }
         }
+    }
+
+    /// A mapped buffer's bytes; unmaps it.
+    fn take_mapped(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
         let data = buf
             .slice(..)
             .get_mapped_range()
