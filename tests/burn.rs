@@ -1,9 +1,6 @@
 //! `gpu-canary burn` on lavapipe: a 20 s burn with its artifacts, a fault planted on the
 //! GPU side mid-burn, a slowdown with no throttle (exit 5), and a signal mid-burn.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::common::*;
@@ -226,51 +223,16 @@ fn a_slowdown_with_no_throttle_is_a_drift_exit_5() {
 
 #[test]
 fn a_signal_mid_burn_writes_what_was_measured() {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin_path())
-        .args([
-            "burn",
-            "--duration",
-            "120s",
-            "--size",
-            "256x256x256",
-            "--out",
-        ])
-        .arg(dir.path())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let result = dir.path().join("result.json");
-    let t0 = Instant::now();
-    // Until the burn has published a check.
-    while std::fs::read_to_string(&result)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .is_none_or(|d| d["burn"]["checks"].as_u64().unwrap_or(0) < 2)
-    {
-        assert!(t0.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    // Once the burn has published two checks.
+    let (_dir, doc, trace) = signalled(
+        &["burn", "--duration", "120s", "--size", "256x256x256"],
+        |d| d["burn"]["checks"].as_u64().unwrap_or(0) >= 2,
+        "-INT",
+        130,
     );
-    let doc = read_json(&result);
-    assert_schema_valid(&doc);
-    assert_eq!(doc["verdict"], "cancelled");
     let b = &doc["burn"];
     assert!(b["checks"].as_u64().unwrap() >= 2 && b["dispatches"].as_u64().unwrap() > 2);
     assert!(b["elapsed_s"].as_f64().unwrap() < 100.0);
-    let trace = read_json(&dir.path().join("trace.json"));
     assert!(
         trace["traceEvents"]
             .as_array()

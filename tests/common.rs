@@ -99,3 +99,54 @@ pub fn run_with_fault(args: &[&str], fault: &str, dir: &Path) -> (i32, String, V
         doc,
     )
 }
+
+/// Starts `gpu-canary ARGS --out DIR`, waits until its result.json satisfies `ready`
+/// (60 s at most), sends `signal` (`-INT`, `-TERM`) and asserts the exit code
+/// `expected`; returns the output directory and the result (schema-valid,
+/// `cancelled`), and the trace.
+pub fn signalled(
+    args: &[&str],
+    ready: impl Fn(&Value) -> bool,
+    signal: &str,
+    expected: i32,
+) -> (tempfile::TempDir, Value, Value) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(bin_path())
+        .args(args)
+        .arg("--out")
+        .arg(dir.path())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let result = dir.path().join("result.json");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&result)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|d| ready(&d))
+    {
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(expected),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = read_json(&result);
+    assert_schema_valid(&doc);
+    assert_eq!(doc["verdict"], "cancelled");
+    assert_eq!(doc["exit_code"], expected);
+    let trace = read_json(&dir.path().join("trace.json"));
+    (dir, doc, trace)
+}

@@ -98,42 +98,13 @@ fn a_forced_software_adapter_fails_the_hardware_requirement() {
 }
 
 fn cancel(signal: &str, expected: i32) {
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin_path())
-        .args(["run", "--iterations", "400", "--out"])
-        .arg(dir.path())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let result = dir.path().join("result.json");
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&result)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .is_none_or(|d| d["kernels"].as_array().is_none_or(Vec::is_empty))
-    {
-        assert!(t0.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(expected),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (_dir, doc, trace) = signalled(
+        &["run", "--iterations", "400"],
+        |d| d["kernels"].as_array().is_some_and(|k| !k.is_empty()),
+        signal,
+        expected,
     );
-    let doc = read_json(&result);
-    assert_schema_valid(&doc);
-    assert_eq!(doc["verdict"], "cancelled");
-    assert_eq!(doc["exit_code"], expected);
     assert!(passed(&doc) >= 1);
-    let trace = read_json(&dir.path().join("trace.json"));
     assert!(
         trace["traceEvents"]
             .as_array()
