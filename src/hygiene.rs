@@ -300,13 +300,48 @@ impl Drop for Sampler {
     }
 }
 
-/// A GPU's card in Linux sysfs: its PCI device directory (vendor, device, link speed
-/// and width, amdgpu's busy percentage and RAS counters) and hwmon (temperature, power,
-/// clocks). Every file is optional: what a kernel or driver lacks stays `None`.
+/// A GPU's card in Linux sysfs: its PCI device directory (vendor, device, amdgpu's busy
+/// percentage and RAS counters), hwmon (temperature, power, clocks) and the PCI
+/// functions that say its link to the host. Every file is optional: what a kernel or
+/// driver lacks stays `None`.
 #[derive(Debug, Clone)]
 pub struct SysfsGpu {
     pub device: PathBuf,
     pub hwmon: Option<PathBuf>,
+    /// The function whose link status is the card's link to the host: the GPU itself,
+    /// or the upstream port of a switch on the card (discrete AMD and Intel GPUs sit
+    /// behind one, and the GPU's own link to it reads a fixed, meaningless speed).
+    pub link: PathBuf,
+    /// The host's port above that link (root port or host switch), whose maximum caps
+    /// what the link can reach: a Gen5 card in a Gen4 slot is not degraded at Gen4.
+    pub slot: Option<PathBuf>,
+}
+
+/// A PCI function's directory in sysfs (it has a `vendor` file; a root bus does not).
+fn is_pci_function(dir: &Path) -> bool {
+    dir.join("vendor").is_file()
+}
+
+/// The card's link to the host, from its PCI device directory: walk up through the
+/// bridges of the GPU's own vendor (a switch on the card) to the topmost one that is not
+/// a root port, and name the port above it.
+fn host_link(device: &Path) -> (PathBuf, Option<PathBuf>) {
+    let device = std::fs::canonicalize(device).unwrap_or_else(|_| device.to_owned());
+    let vendor = read_num(&device.join("vendor"));
+    let mut link = device;
+    loop {
+        let Some(up) = link.parent().filter(|p| is_pci_function(p)) else {
+            return (link, None);
+        };
+        // A root port sits right under the root bus: it is the host's, whatever its
+        // vendor (Intel's root ports share the vendor of Intel's GPUs).
+        let root_port = up.parent().is_none_or(|p| !is_pci_function(p));
+        if root_port || read_num(&up.join("vendor")) != vendor {
+            let up = up.to_owned();
+            return (link, Some(up));
+        }
+        link = up.to_owned();
+    }
 }
 
 /// A number from a sysfs file (first word; `0x` hex allowed).
@@ -316,6 +351,18 @@ fn read_num(p: &Path) -> Option<f64> {
     match w.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok().map(|v| v as f64),
         None => w.parse().ok(),
+    }
+}
+
+fn link_text(dir: &Path, file: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(file)).ok()
+}
+
+/// The card's maximum, lowered to the slot's where the slot reports a smaller one.
+fn capped(card: Option<u32>, slot: Option<u32>) -> Option<u32> {
+    match (card, slot) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (c, _) => c,
     }
 }
 
@@ -355,7 +402,13 @@ impl SysfsGpu {
         let hwmon = std::fs::read_dir(dev.join("hwmon"))
             .ok()
             .and_then(|mut r| r.find_map(|e| e.ok().map(|e| e.path())));
-        Some(SysfsGpu { device: dev, hwmon })
+        let (link, slot) = host_link(&dev);
+        Some(SysfsGpu {
+            device: dev,
+            hwmon,
+            link,
+            slot,
+        })
     }
 
     pub fn snapshot(&self, name: &str) -> GpuSnapshot {
@@ -389,10 +442,22 @@ impl SysfsGpu {
             ecc_corrected_volatile: ras_count("ce:"),
             utilization_percent: dev("gpu_busy_percent").map(|v| v as u32),
             other_processes: Vec::new(),
-            pcie_gen: text("current_link_speed").as_deref().and_then(link_gen),
-            pcie_gen_max: text("max_link_speed").as_deref().and_then(link_gen),
-            pcie_width: dev("current_link_width").map(|v| v as u32),
-            pcie_width_max: dev("max_link_width").map(|v| v as u32),
+            pcie_gen: link_text(&self.link, "current_link_speed").and_then(|t| link_gen(&t)),
+            pcie_gen_max: capped(
+                link_text(&self.link, "max_link_speed").and_then(|t| link_gen(&t)),
+                self.slot
+                    .as_ref()
+                    .and_then(|s| link_text(s, "max_link_speed"))
+                    .and_then(|t| link_gen(&t)),
+            ),
+            pcie_width: read_num(&self.link.join("current_link_width")).map(|v| v as u32),
+            pcie_width_max: capped(
+                read_num(&self.link.join("max_link_width")).map(|v| v as u32),
+                self.slot
+                    .as_ref()
+                    .and_then(|s| read_num(&s.join("max_link_width")))
+                    .map(|v| v as u32),
+            ),
             at_ms: None,
         }
     }
@@ -459,6 +524,126 @@ mod tests {
             Some(s.clone()),
         );
         assert!(h.link_degraded && h.source == "sysfs", "{h:?}");
+    }
+
+    /// class/drm/card0/device linked to the PCI function at `gpu`, as the kernel does.
+    fn drm_card0(root: &tempfile::TempDir, gpu: &str) {
+        std::fs::create_dir_all(root.path().join("class/drm/card0")).unwrap();
+        std::os::unix::fs::symlink(
+            root.path().join(gpu),
+            root.path().join("class/drm/card0/device"),
+        )
+        .unwrap();
+    }
+
+    /// A Navi card as the PCI tree holds it: root port 00:01.1 (the host's), the card's
+    /// switch (upstream port 01:00.0, downstream port 02:00.0), the GPU at 03:00.0, and
+    /// its DRM card linked to it. `host` is the root port's maximum, `up` the upstream
+    /// port's current link; the GPU's own link to the switch reads a fixed 2.5 GT/s x1.
+    fn navi_behind_switch(host: &str, up: (&str, &str)) -> tempfile::TempDir {
+        let rp = "devices/pci0000:00/0000:00:01.1";
+        let us = format!("{rp}/0000:01:00.0");
+        let ds = format!("{us}/0000:02:00.0");
+        let gpu = format!("{ds}/0000:03:00.0");
+        let link = |dir: &str, vendor: &str, cur: (&str, &str), max: (&str, &str)| {
+            vec![
+                (format!("{dir}/vendor"), format!("{vendor}\n")),
+                (format!("{dir}/current_link_speed"), format!("{}\n", cur.0)),
+                (format!("{dir}/current_link_width"), format!("{}\n", cur.1)),
+                (format!("{dir}/max_link_speed"), format!("{}\n", max.0)),
+                (format!("{dir}/max_link_width"), format!("{}\n", max.1)),
+            ]
+        };
+        let mut files = link(rp, "0x1022", up, (host, "16"));
+        files.extend(link(&us, "0x1002", up, ("16.0 GT/s PCIe", "16")));
+        files.extend(link(
+            &ds,
+            "0x1002",
+            ("16.0 GT/s PCIe", "16"),
+            ("16.0 GT/s PCIe", "16"),
+        ));
+        files.extend(link(
+            &gpu,
+            "0x1002",
+            ("2.5 GT/s PCIe", "1"),
+            ("2.5 GT/s PCIe", "1"),
+        ));
+        files.push((format!("{gpu}/device"), "0x73bf\n".into()));
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let root = fake_sys(&files);
+        drm_card0(&root, &gpu);
+        root
+    }
+
+    #[test]
+    fn a_card_behind_its_own_switch_reports_the_switchs_link_to_the_host() {
+        let link = |root: &tempfile::TempDir| {
+            let s = SysfsGpu::find(root.path(), 0x1002, 0x73bf)
+                .unwrap()
+                .snapshot("AMD Radeon RX 6900 XT (RADV NAVI21)");
+            (s.pcie_gen, s.pcie_gen_max, s.pcie_width, s.pcie_width_max)
+        };
+        // Healthy at Gen4 x16, though the GPU's own link reads Gen1 x1.
+        let healthy = navi_behind_switch("16.0 GT/s PCIe", ("16.0 GT/s PCIe", "16"));
+        assert_eq!(link(&healthy), (Some(4), Some(4), Some(16), Some(16)));
+        let g = SysfsGpu::find(healthy.path(), 0x1002, 0x73bf).unwrap();
+        assert!(g.link.ends_with("0000:01:00.0"), "{:?}", g.link);
+        assert!(g.slot.unwrap().ends_with("0000:00:01.1"));
+        // Trained down to Gen3 x8 in a Gen4 slot: degraded.
+        let down = navi_behind_switch("16.0 GT/s PCIe", ("8.0 GT/s PCIe", "8"));
+        assert_eq!(link(&down), (Some(3), Some(4), Some(8), Some(16)));
+        // At Gen3 in a slot that can do no more: the slot's maximum, not degraded.
+        let slot = navi_behind_switch("8.0 GT/s PCIe", ("8.0 GT/s PCIe", "16"));
+        assert_eq!(link(&slot), (Some(3), Some(3), Some(16), Some(16)));
+        for (root, degraded) in [(&healthy, false), (&down, true), (&slot, false)] {
+            let s = SysfsGpu::find(root.path(), 0x1002, 0x73bf)
+                .unwrap()
+                .snapshot("navi");
+            let h = assess(
+                Ok("sysfs"),
+                Some(s.clone()),
+                std::slice::from_ref(&s),
+                Some(s.clone()),
+            );
+            assert_eq!(h.link_degraded, degraded, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn an_intel_card_stops_below_the_intel_root_port() {
+        // Arc sits behind its own switch, and Intel's root port shares the GPU's vendor
+        // id: the walk takes the switch and stops below the root port, the host's.
+        let rp = "devices/pci0000:00/0000:00:01.0";
+        let us = format!("{rp}/0000:03:00.0");
+        let gpu = format!("{us}/0000:04:01.0/0000:05:00.0");
+        let root = fake_sys(&[
+            (&format!("{rp}/vendor"), "0x8086\n"),
+            (&format!("{rp}/max_link_speed"), "16.0 GT/s PCIe\n"),
+            (&format!("{rp}/max_link_width"), "16\n"),
+            (&format!("{us}/vendor"), "0x8086\n"),
+            (&format!("{us}/current_link_speed"), "16.0 GT/s PCIe\n"),
+            (&format!("{us}/current_link_width"), "8\n"),
+            (&format!("{us}/max_link_speed"), "16.0 GT/s PCIe\n"),
+            (&format!("{us}/max_link_width"), "16\n"),
+            (&format!("{us}/0000:04:01.0/vendor"), "0x8086\n"),
+            (&format!("{gpu}/vendor"), "0x8086\n"),
+            (&format!("{gpu}/device"), "0x56a0\n"),
+            (&format!("{gpu}/current_link_speed"), "2.5 GT/s PCIe\n"),
+            (&format!("{gpu}/current_link_width"), "1\n"),
+        ]);
+        drm_card0(&root, &gpu);
+        let g = SysfsGpu::find(root.path(), 0x8086, 0x56a0).unwrap();
+        assert!(g.link.ends_with("0000:03:00.0"), "{:?}", g.link);
+        assert!(g.slot.as_ref().unwrap().ends_with("0000:00:01.0"));
+        let s = g.snapshot("Intel(R) Arc(tm) A770 Graphics (DG2)");
+        // Gen4 x8 of x16: degraded width.
+        assert_eq!(
+            (s.pcie_gen, s.pcie_gen_max, s.pcie_width, s.pcie_width_max),
+            (Some(4), Some(4), Some(8), Some(16))
+        );
     }
 
     #[test]
