@@ -84,33 +84,18 @@ pub struct BurnArgs {
     /// Seed of the check vectors (default: fresh from the OS).
     #[arg(long)]
     pub check_seed: Option<u64>,
-    /// Backend to use: vulkan, gl, metal, dx12.
-    #[arg(long, env = "WGPU_BACKEND")]
-    pub backend: Option<String>,
-    /// Use the adapter whose name contains this (case-insensitive).
-    #[arg(long, env = "WGPU_ADAPTER_NAME")]
-    pub adapter: Option<String>,
-    /// Refuse a software adapter: exit 3.
-    #[arg(long)]
-    pub require_hardware: bool,
-    /// Fail (exit 3) unless the adapter is from this vendor or its name contains this.
-    #[arg(long, env = "GPU_CANARY_EXPECT_VENDOR")]
-    pub expect_vendor: Option<String>,
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
+    #[command(flatten)]
+    pub require: RequireArgs,
     /// Compile without naga's runtime bounds checks (see `run --unchecked`).
     #[arg(long)]
     pub unchecked: bool,
     /// Launch parameters from `gpu-canary tune`, applied when made on this adapter.
     #[arg(long)]
     pub tuning: Option<PathBuf>,
-    /// Write result.json, trace.json and summary.md here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Overwrite an existing result in --out.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the result document on stdout instead of the human summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Bound the whole burn, in seconds (default: the duration plus a fifth, at least
     /// two minutes more); every GPU wait is bounded by what is left.
     #[arg(long)]
@@ -129,6 +114,43 @@ pub struct BurnArgs {
         default_value_t = 0.0
     )]
     pub fault_after: f64,
+}
+
+/// Which adapter (run, burn, tune).
+#[derive(Debug, clap::Args)]
+pub struct AdapterArgs {
+    /// Backend to use: vulkan, gl, metal, dx12.
+    #[arg(long, env = "WGPU_BACKEND")]
+    pub backend: Option<String>,
+    /// Use the adapter whose name contains this (case-insensitive).
+    #[arg(long, env = "WGPU_ADAPTER_NAME")]
+    pub adapter: Option<String>,
+}
+
+/// What the adapter must be, else exit 3 (run, burn).
+#[derive(Debug, clap::Args)]
+pub struct RequireArgs {
+    /// Refuse a software adapter (llvmpipe, WARP, SwiftShader): exit 3.
+    #[arg(long)]
+    pub require_hardware: bool,
+    /// Fail (exit 3) unless the adapter is from this vendor (nvidia, amd, intel, ...) or
+    /// its name contains this text.
+    #[arg(long, env = "GPU_CANARY_EXPECT_VENDOR")]
+    pub expect_vendor: Option<String>,
+}
+
+/// Where the result goes (run, burn).
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Write result.json, trace.json and summary.md here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing result in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result document on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -174,35 +196,19 @@ pub struct RunArgs {
     /// Timed executions per kernel and shape.
     #[arg(long)]
     pub iterations: Option<u32>,
-    /// Backend to use: vulkan, gl, metal, dx12.
-    #[arg(long, env = "WGPU_BACKEND")]
-    pub backend: Option<String>,
-    /// Use the adapter whose name contains this (case-insensitive).
-    #[arg(long, env = "WGPU_ADAPTER_NAME")]
-    pub adapter: Option<String>,
-    /// Refuse a software adapter (llvmpipe, WARP, SwiftShader): exit 3.
-    #[arg(long)]
-    pub require_hardware: bool,
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
+    #[command(flatten)]
+    pub require: RequireArgs,
     /// Fail (exit 3) instead of skipping matmul-f16 when tensor cores are unavailable.
     #[arg(long)]
     pub require_tensor_cores: bool,
-    /// Fail (exit 3) unless the adapter is from this vendor (nvidia, amd, intel, ...) or
-    /// its name contains this text.
-    #[arg(long, env = "GPU_CANARY_EXPECT_VENDOR")]
-    pub expect_vendor: Option<String>,
     /// Compile kernels without naga's runtime bounds checks (their indices are proven
     /// in range by the host); recorded in the result.
     #[arg(long)]
     pub unchecked: bool,
-    /// Write result.json, trace.json and summary.md here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Overwrite an existing result in --out.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the result document on stdout instead of the human summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Also write Bencher Metric Format (throughput per kernel/shape) to this file.
     #[arg(long)]
     pub export_bmf: Option<PathBuf>,
@@ -273,12 +279,8 @@ pub struct TuneArgs {
     /// Timed executions per configuration.
     #[arg(long, default_value_t = 20)]
     pub iterations: u32,
-    /// Backend to use: vulkan, gl, metal, dx12.
-    #[arg(long, env = "WGPU_BACKEND")]
-    pub backend: Option<String>,
-    /// Use the adapter whose name contains this (case-insensitive).
-    #[arg(long, env = "WGPU_ADAPTER_NAME")]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
     /// Where to write the tuning file.
     #[arg(long, default_value = "tune.json")]
     pub out: PathBuf,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::adapters::AdaptersConfig;
 use crate::burn::BurnSettings;
 use crate::cli::{
-    AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, RunArgs, SuiteArg, TuneArgs,
+    AdapterArgs, AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, OutputArgs, RunArgs,
+    SuiteArg, TuneArgs,
 };
 use crate::compare::{CompareConfig, Format};
 use crate::error::{Error, Result};
@@ -90,7 +91,6 @@ impl RunConfig {
             )));
         }
         let timeout = timeout_arg(a.timeout)?;
-        let backends = backends_arg(a.backend.as_deref())?;
         if a.require_tensor_cores && !cases.iter().any(|c| c.kernel.needs().tensor_cores()) {
             let tc: Vec<&str> = kernels::REGISTRY
                 .iter()
@@ -122,7 +122,7 @@ impl RunConfig {
             )));
         }
         let tuning = tuning_arg(a.tuning)?;
-        let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
+        let out = out_arg(&a.output)?;
         Ok(RunConfig {
             suite: if a.size.is_some() || explicit_kernels {
                 "custom".into()
@@ -137,17 +137,13 @@ impl RunConfig {
             check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
             warmup,
             iterations,
-            filter: AdapterFilter {
-                backends,
-                name: a.adapter.filter(|s| !s.is_empty()),
-                software_only: fault == Some(Fault::SoftwareAdapter),
-            },
-            require_hardware: a.require_hardware,
+            filter: filter_arg(a.adapter, fault == Some(Fault::SoftwareAdapter))?,
+            require_hardware: a.require.require_hardware,
             require_tensor_cores: a.require_tensor_cores,
-            expect_vendor: a.expect_vendor.filter(|s| !s.is_empty()),
+            expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
             checks: checks_arg(a.unchecked),
             out,
-            json: a.json,
+            json: a.output.json,
             export_bmf: a.export_bmf,
             timeout,
             input_scale: a.input_scale,
@@ -213,7 +209,7 @@ impl RunConfig {
         let timeout = timeout_arg(a.timeout)?
             .or_else(|| Some(duration + (duration / 5).max(Duration::from_secs(120))));
         let tuning = tuning_arg(a.tuning)?;
-        let out = a.out.map(|dir| prepare_out(&dir, a.force)).transpose()?;
+        let out = out_arg(&a.output)?;
         Ok(RunConfig {
             cases: vec![Case {
                 kernel,
@@ -226,17 +222,13 @@ impl RunConfig {
             check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
             warmup: 0,
             iterations: 0,
-            filter: AdapterFilter {
-                backends: backends_arg(a.backend.as_deref())?,
-                name: a.adapter.filter(|s| !s.is_empty()),
-                software_only: false,
-            },
-            require_hardware: a.require_hardware,
+            filter: filter_arg(a.adapter, false)?,
+            require_hardware: a.require.require_hardware,
             require_tensor_cores: false,
-            expect_vendor: a.expect_vendor.filter(|s| !s.is_empty()),
+            expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
             checks: checks_arg(a.unchecked),
             out,
-            json: a.json,
+            json: a.output.json,
             export_bmf: None,
             timeout,
             input_scale: 1.0,
@@ -352,6 +344,23 @@ fn kernel_args(
         }
     }
     Ok(out)
+}
+
+/// `--out` checked before any work is done (see [`prepare_out`]).
+fn out_arg(o: &OutputArgs) -> Result<Option<OutDir>> {
+    o.out
+        .as_ref()
+        .map(|dir| prepare_out(dir, o.force))
+        .transpose()
+}
+
+/// `--backend` and `--adapter` as an adapter filter; an empty name is no filter.
+fn filter_arg(a: AdapterArgs, software_only: bool) -> Result<AdapterFilter> {
+    Ok(AdapterFilter {
+        backends: backends_arg(a.backend.as_deref())?,
+        name: a.adapter.filter(|s| !s.is_empty()),
+        software_only,
+    })
 }
 
 /// `--backend` (or `WGPU_BACKEND`) as given on the command line: absent means every
@@ -493,11 +502,7 @@ impl TuneConfig {
                 .collect(),
             named: !named.is_empty(),
             iterations: a.iterations,
-            filter: AdapterFilter {
-                backends: backends_arg(a.backend.as_deref())?,
-                name: a.adapter.filter(|s| !s.is_empty()),
-                software_only: false,
-            },
+            filter: filter_arg(a.adapter, false)?,
             out: a.out,
             timeout: timeout_arg(a.timeout)?,
             fault,
