@@ -109,7 +109,7 @@ const DEPTH: usize = 3;
 fn throttling(s: &GpuSnapshot) -> Vec<String> {
     s.throttle_reasons
         .iter()
-        .filter(|r| hygiene::SLOWING.contains(&r.as_str()) || r.as_str() == "sw_power_cap")
+        .filter(|r| hygiene::is_slowdown(r) || hygiene::is_power_cap(r))
         .cloned()
         .collect()
 }
@@ -237,15 +237,20 @@ pub fn drift(
 
 /// What the telemetry recorded (from `source`: `nvml`, `sysfs`, or `unavailable`, with
 /// the reason) and what it could not.
-pub fn telemetry(source: &str, unavailable: Option<&str>, samples: &[GpuSnapshot]) -> Telemetry {
+pub fn telemetry(
+    source: &str,
+    unavailable: Option<&str>,
+    throttle: bool,
+    samples: &[GpuSnapshot],
+) -> Telemetry {
     let have = |f: fn(&GpuSnapshot) -> bool| samples.iter().any(f);
     let fields: [(&str, bool); 6] = [
         ("sm_clock", have(|s| s.sm_clock_mhz.is_some())),
         ("memory_clock", have(|s| s.memory_clock_mhz.is_some())),
         ("temperature", have(|s| s.temperature_c.is_some())),
         ("power", have(|s| s.power_w.is_some())),
-        // Only NVML reports throttle reasons.
-        ("throttle_reasons", source == "nvml" && !samples.is_empty()),
+        // An empty list is "not throttled" only from a source that can say why.
+        ("throttle_reasons", throttle && !samples.is_empty()),
         ("ecc", have(|s| s.ecc_uncorrected_volatile.is_some())),
     ];
     let mut recorded = vec!["throughput".to_owned()];
@@ -333,7 +338,12 @@ fn refresh(
     report.elapsed_s = elapsed_s;
     report.intervals = intervals(done, samples, report.interval_s, elapsed_s);
     report.drift = drift(done, samples, elapsed_s, report.max_drift_pct);
-    report.telemetry = telemetry(monitor.source(), monitor.unavailable(), samples);
+    report.telemetry = telemetry(
+        monitor.source(),
+        monitor.unavailable(),
+        monitor.reports_throttle(),
+        samples,
+    );
     result.stats = stats::summarize(&result.samples_ns);
     result.throughput = result.stats.as_ref().map(|st| Throughput {
         unit: report.unit.clone(),
@@ -823,6 +833,16 @@ mod tests {
             &["gpu_idle", "applications_clocks_setting"],
         )];
         assert!(!drift(&steady(0.2), &idle, 600.0, 10.0).unwrap().throttled);
+        // amdgpu's hotspot limit and power limit explain it too; its FIT limiter not.
+        let amd = [snap(
+            300_000,
+            1800,
+            95,
+            &["amd_temp_hotspot", "amd_ppt0", "amd_fit"],
+        )];
+        let d = drift(&steady(0.2), &amd, 600.0, 10.0).unwrap();
+        assert!(d.exceeded && d.throttled);
+        assert_eq!(d.throttle_reasons, ["amd_ppt0", "amd_temp_hotspot"]);
         // A short burn compares its first and last thirds.
         assert_eq!(drift(&steady(0.0), &[], 30.0, 10.0).unwrap().window_s, 10.0);
         assert!(drift(&[], &[], 30.0, 10.0).is_none());
@@ -830,7 +850,12 @@ mod tests {
 
     #[test]
     fn telemetry_says_what_is_missing() {
-        let t = telemetry("unavailable", Some("NVML not available: no library"), &[]);
+        let t = telemetry(
+            "unavailable",
+            Some("NVML not available: no library"),
+            false,
+            &[],
+        );
         assert_eq!(t.source, "unavailable");
         assert_eq!(t.recorded, ["throughput"]);
         assert!(t.missing.contains(&"temperature".to_owned()));
@@ -838,15 +863,22 @@ mod tests {
         a.ecc_corrected_volatile = Some(3);
         let mut b = snap(100, 1980, 41, &[]);
         b.ecc_corrected_volatile = Some(5);
-        let t = telemetry("nvml", None, &[a.clone(), b.clone()]);
+        let t = telemetry("nvml", None, true, &[a.clone(), b.clone()]);
         assert_eq!(t.source, "nvml");
         assert!(t.recorded.contains(&"temperature".to_owned()));
         assert!(t.missing.contains(&"memory_clock".to_owned()));
         assert_eq!(t.ecc_corrected_new, Some(2));
-        // sysfs (amdgpu) has no throttle reasons: said, not implied.
-        let t = telemetry("sysfs", Some("NVML is NVIDIA's only"), &[a, b]);
+        // sysfs without amdgpu's gpu_metrics has no throttle reasons: said, not implied.
+        let t = telemetry(
+            "sysfs",
+            Some("NVML is NVIDIA's only"),
+            false,
+            &[a.clone(), b.clone()],
+        );
         assert!(t.missing.contains(&"throttle_reasons".to_owned()));
         assert_eq!(t.unavailable_reason, None);
+        let t = telemetry("sysfs", Some("NVML is NVIDIA's only"), true, &[a, b]);
+        assert!(t.recorded.contains(&"throttle_reasons".to_owned()));
     }
 
     #[test]

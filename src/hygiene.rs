@@ -1,6 +1,6 @@
 //! Lane hygiene: the GPU's state before, during and after the run, from NVML where the
-//! NVIDIA driver provides it, else from Linux sysfs (amdgpu's hwmon, any GPU's PCIe
-//! link), absent elsewhere (which is recorded, not an error). A run that
+//! NVIDIA driver provides it, else from Linux sysfs (amdgpu's hwmon and `gpu_metrics`,
+//! any GPU's PCIe link), absent elsewhere (which is recorded, not an error). A run that
 //! started on a busy GPU or ended throttled has timings `compare` will not trust.
 
 use std::path::{Path, PathBuf};
@@ -25,11 +25,98 @@ pub const SLOWING: [&str; 4] = [
     "hw_power_brake_slowdown",
 ];
 
+/// amdgpu's ASIC-independent throttlers (`indep_throttle_status` of `gpu_metrics`, bit
+/// numbers from the kernel's `SMU_THROTTLER_*_BIT`), named as in the kernel, lowercased
+/// and prefixed `amd_`. Power and current limits (PPT, SPL, TDC, EDC, APCC) are the
+/// power cap's peers; temperatures, VRHOT and PROCHOT are slowdowns; PPM and FIT
+/// (platform power management, reliability limit) are recorded only.
+const AMD_THROTTLERS: [(u32, &str); 34] = [
+    (0, "amd_ppt0"),
+    (1, "amd_ppt1"),
+    (2, "amd_ppt2"),
+    (3, "amd_ppt3"),
+    (4, "amd_spl"),
+    (5, "amd_fppt"),
+    (6, "amd_sppt"),
+    (7, "amd_sppt_apu"),
+    (16, "amd_tdc_gfx"),
+    (17, "amd_tdc_soc"),
+    (18, "amd_tdc_mem"),
+    (19, "amd_tdc_vdd"),
+    (20, "amd_tdc_cvip"),
+    (21, "amd_edc_cpu"),
+    (22, "amd_edc_gfx"),
+    (23, "amd_apcc"),
+    (32, "amd_temp_gpu"),
+    (33, "amd_temp_core"),
+    (34, "amd_temp_mem"),
+    (35, "amd_temp_edge"),
+    (36, "amd_temp_hotspot"),
+    (37, "amd_temp_soc"),
+    (38, "amd_temp_vr_gfx"),
+    (39, "amd_temp_vr_soc"),
+    (40, "amd_temp_vr_mem0"),
+    (41, "amd_temp_vr_mem1"),
+    (42, "amd_temp_liquid0"),
+    (43, "amd_temp_liquid1"),
+    (44, "amd_vrhot0"),
+    (45, "amd_vrhot1"),
+    (46, "amd_prochot_cpu"),
+    (47, "amd_prochot_gfx"),
+    (56, "amd_ppm"),
+    (57, "amd_fit"),
+];
+
+/// Whether a throttle reason is a thermal or hardware slowdown (NVML's, or amdgpu's
+/// temperature, VRHOT and PROCHOT throttlers: bits 32 to 47).
+pub fn is_slowdown(reason: &str) -> bool {
+    SLOWING.contains(&reason)
+        || AMD_THROTTLERS
+            .iter()
+            .any(|&(bit, name)| (32..48).contains(&bit) && name == reason)
+}
+
+/// Whether a throttle reason is the power cap (NVML's SW_POWER_CAP, or amdgpu's power
+/// and current limits: bits 0 to 23): normal under full load, yet it explains a drop.
+pub fn is_power_cap(reason: &str) -> bool {
+    reason == "sw_power_cap"
+        || AMD_THROTTLERS
+            .iter()
+            .any(|&(bit, name)| bit < 32 && name == reason)
+}
+
 /// Whether a snapshot shows a thermal or hardware slowdown.
 pub fn slowing(s: &GpuSnapshot) -> bool {
-    s.throttle_reasons
-        .iter()
-        .any(|r| SLOWING.contains(&r.as_str()))
+    s.throttle_reasons.iter().any(|r| is_slowdown(r))
+}
+
+/// The throttlers active in an amdgpu `gpu_metrics` table: `None` unless the table is
+/// format 1, content 3 (the discrete GPUs' layout with ASIC-independent bits: Navi and
+/// MI200 on current kernels), or when the driver fills the field with its "not
+/// supported" ones. Tables 1.0 to 1.2 carry only ASIC-specific bits, and MI300's (1.4,
+/// 1.5) another layout: those stay unread rather than guessed.
+pub fn amd_throttlers(table: &[u8]) -> Option<Vec<String>> {
+    // struct gpu_metrics_v1_3 (kgd_pp_interface.h): a 4-byte header (structure_size
+    // u16, format_revision u8, content_revision u8), indep_throttle_status a u64 at
+    // byte 112 of 120.
+    const SIZE: usize = 120;
+    const INDEP: usize = 112;
+    let size = usize::from(u16::from_le_bytes([*table.first()?, *table.get(1)?]));
+    let (format, content) = (*table.get(2)?, *table.get(3)?);
+    if format != 1 || content != 3 || size != SIZE || table.len() < SIZE {
+        return None;
+    }
+    let bits = u64::from_le_bytes(table[INDEP..INDEP + 8].try_into().ok()?);
+    if bits == u64::MAX {
+        return None;
+    }
+    Some(
+        AMD_THROTTLERS
+            .iter()
+            .filter(|&&(bit, _)| bits >> bit & 1 == 1)
+            .map(|&(_, name)| name.to_owned())
+            .collect(),
+    )
 }
 
 /// The PCIe link over a run's samples: the best generation and width seen against the
@@ -112,8 +199,8 @@ pub fn assess(
 enum Source {
     /// NVIDIA's management library, and the device's index in it.
     Nvml(Box<Nvml>, u32),
-    /// Linux sysfs: the DRM card's PCI device directory and its hwmon (amdgpu; the PCIe
-    /// link of any GPU).
+    /// Linux sysfs: the DRM card's PCI device directory, its hwmon and `gpu_metrics`
+    /// (amdgpu; the PCIe link of any GPU).
     Sysfs(SysfsGpu),
     None,
 }
@@ -238,6 +325,16 @@ impl Monitor {
             _ => Ok(self.source()),
         };
         assess(source, before, during, after)
+    }
+
+    /// Whether the source says why the GPU throttles: NVML always, sysfs where amdgpu's
+    /// `gpu_metrics` has ASIC-independent throttle bits.
+    pub fn reports_throttle(&self) -> bool {
+        match &self.source {
+            Source::Nvml(..) => true,
+            Source::Sysfs(g) => g.throttlers().is_some(),
+            Source::None => false,
+        }
     }
 
     /// Why there is no source, or (with sysfs) why not NVML.
@@ -411,6 +508,11 @@ impl SysfsGpu {
         })
     }
 
+    /// The active throttlers from amdgpu's `gpu_metrics`, where it has readable ones.
+    pub fn throttlers(&self) -> Option<Vec<String>> {
+        amd_throttlers(&std::fs::read(self.device.join("gpu_metrics")).ok()?)
+    }
+
     pub fn snapshot(&self, name: &str) -> GpuSnapshot {
         let dev = |f: &str| read_num(&self.device.join(f));
         let hw = |f: &str| self.hwmon.as_ref().and_then(|h| read_num(&h.join(f)));
@@ -437,7 +539,7 @@ impl SysfsGpu {
             power_w: hw("power1_average")
                 .or_else(|| hw("power1_input"))
                 .map(|uw| uw / 1e6),
-            throttle_reasons: Vec::new(),
+            throttle_reasons: self.throttlers().unwrap_or_default(),
             ecc_uncorrected_volatile: ras_count("ue:"),
             ecc_corrected_volatile: ras_count("ce:"),
             utilization_percent: dev("gpu_busy_percent").map(|v| v as u32),
@@ -644,6 +746,63 @@ mod tests {
             (s.pcie_gen, s.pcie_gen_max, s.pcie_width, s.pcie_width_max),
             (Some(4), Some(4), Some(8), Some(16))
         );
+    }
+
+    /// An amdgpu `gpu_metrics` table of layout 1.3 (120 bytes) with these
+    /// `indep_throttle_status` bits.
+    fn metrics_v1_3(bits: u64) -> Vec<u8> {
+        let mut t = vec![0u8; 120];
+        t[..4].copy_from_slice(&[120, 0, 1, 3]);
+        t[112..].copy_from_slice(&bits.to_le_bytes());
+        t
+    }
+
+    #[test]
+    fn amdgpu_throttlers_are_read_from_gpu_metrics() {
+        let hot_and_capped = 1 << 36 | 1 << 0 | 1 << 44 | 1 << 57;
+        assert_eq!(
+            amd_throttlers(&metrics_v1_3(hot_and_capped)).unwrap(),
+            ["amd_ppt0", "amd_temp_hotspot", "amd_vrhot0", "amd_fit"]
+        );
+        assert_eq!(amd_throttlers(&metrics_v1_3(0)), Some(vec![]));
+        // "Not supported" (all ones), another layout, a short read: unknown, not "none".
+        assert_eq!(amd_throttlers(&metrics_v1_3(u64::MAX)), None);
+        let mut v1_2 = metrics_v1_3(1 << 36);
+        v1_2[3] = 2;
+        assert_eq!(amd_throttlers(&v1_2), None);
+        let mut wrong_size = metrics_v1_3(1 << 36);
+        wrong_size[0] = 104;
+        assert_eq!(amd_throttlers(&wrong_size), None);
+        assert_eq!(amd_throttlers(&metrics_v1_3(1 << 36)[..100]), None);
+        // Temperatures slow a run down; power and current limits are the power cap.
+        assert!(is_slowdown("amd_temp_hotspot") && !is_power_cap("amd_temp_hotspot"));
+        assert!(is_power_cap("amd_ppt0") && !is_slowdown("amd_ppt0"));
+        assert!(is_power_cap("amd_tdc_gfx") && is_slowdown("amd_prochot_gfx"));
+        assert!(is_slowdown("hw_thermal_slowdown") && is_power_cap("sw_power_cap"));
+    }
+
+    #[test]
+    fn a_hot_amd_card_makes_the_timing_suspect() {
+        let d = "class/drm/card0/device";
+        let table = metrics_v1_3(1 << 36);
+        let root = fake_sys(&[
+            (&format!("{d}/vendor"), "0x1002\n"),
+            (&format!("{d}/device"), "0x744c\n"),
+        ]);
+        let g = SysfsGpu::find(root.path(), 0x1002, 0x744c).unwrap();
+        // Without gpu_metrics: no reasons, and no claim of having them.
+        assert!(g.throttlers().is_none());
+        assert!(g.snapshot("navi31").throttle_reasons.is_empty());
+        std::fs::write(root.path().join(d).join("gpu_metrics"), table).unwrap();
+        let s = g.snapshot("navi31");
+        assert_eq!(s.throttle_reasons, ["amd_temp_hotspot"]);
+        let h = assess(
+            Ok("sysfs"),
+            Some(s.clone()),
+            std::slice::from_ref(&s),
+            Some(s.clone()),
+        );
+        assert!(h.throttled_at_end && h.timing_suspect(), "{h:?}");
     }
 
     #[test]
