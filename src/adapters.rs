@@ -92,12 +92,11 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
 pub fn run(cfg: &AdaptersConfig) -> AdaptersOutcome {
     let list = list(cfg.backends);
     if cfg.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).expect("adapter list serialises")
+        crate::console::line(
+            &serde_json::to_string_pretty(&list).expect("adapter list serialises"),
         );
     } else {
-        print!("{}", render_text(&list));
+        crate::console::text(&render_text(&list));
     }
     AdaptersOutcome { found: list.len() }
 }

@@ -842,14 +842,13 @@ pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
         &cfg.current.display().to_string(),
     );
     match cfg.format {
-        Format::Text => print!("{}", render_text(&cmp, &c)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&cmp).expect("comparison serialises")
+        Format::Text => crate::console::text(&render_text(&cmp, &c)),
+        Format::Json => crate::console::line(
+            &serde_json::to_string_pretty(&cmp).expect("comparison serialises"),
         ),
         Format::Md => {
             let md = render_md(&cmp);
-            print!("{md}");
+            crate::console::text(&md);
             crate::export::append_step_summary(md.as_bytes())
                 .map_err(|e| Error::io(format!("cannot append to GITHUB_STEP_SUMMARY: {e}")))?;
         }

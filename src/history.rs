@@ -289,7 +289,7 @@ pub fn run(cfg: &HistoryConfig) -> Result<()> {
     match &cfg.md {
         Some(p) => crate::export::write_atomic(p, md.as_bytes())
             .map_err(|e| Error::io(format!("cannot write {}: {e}", p.display())))?,
-        None => print!("{md}"),
+        None => crate::console::text(&md),
     }
     Ok(())
 }

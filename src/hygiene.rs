@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
 
-use crate::model::{GpuSnapshot, Hygiene, PcieLink};
+use crate::model::{GpuIdentity, GpuSnapshot, Hygiene, PcieLink};
 
 /// Throttle reasons that make a run's timing suspect: thermal and hardware slowdowns,
 /// as NVML names them (lowercased in [`GpuSnapshot::throttle_reasons`]). Idle and clock
@@ -191,6 +191,7 @@ pub fn assess(
         throttled_at_end: throttled,
         link_degraded,
         pcie,
+        identity: None,
         notes,
     }
 }
@@ -210,53 +211,135 @@ pub struct Monitor {
     name: String,
     /// Why there is no source, or what the fallback lacks.
     reason: Option<String>,
+    /// A doubt about which card is read (several alike, no PCI address to tell).
+    caveat: Option<String>,
+    identity: Option<GpuIdentity>,
+}
+
+/// A PCI address (`0000:17:00.0`, or NVML's `00000000:17:00.0`) as domain, bus, device
+/// and function.
+pub fn parse_bus_id(s: &str) -> Option<(u32, u32, u32, u32)> {
+    let (domain, rest) = s.trim().split_once(':')?;
+    let (bus, rest) = rest.split_once(':')?;
+    let (device, function) = rest.split_once('.')?;
+    let hex = |t: &str| u32::from_str_radix(t, 16).ok();
+    Some((hex(domain)?, hex(bus)?, hex(device)?, hex(function)?))
+}
+
+/// The address written as wgpu and sysfs write it.
+fn bus_id_text((domain, bus, device, function): (u32, u32, u32, u32)) -> String {
+    format!("{domain:04x}:{bus:02x}:{device:02x}.{function}")
+}
+
+/// Which candidate (name, PCI address) is the adapter: by PCI address where both have
+/// one, else by name, which only a single match makes certain (several alike are read
+/// from the first, with a caveat). `what` names the candidates in the messages.
+pub fn pick(
+    bus: Option<&str>,
+    name: &str,
+    candidates: &[(String, Option<String>)],
+    what: &str,
+) -> std::result::Result<(usize, Option<String>), String> {
+    let addr = bus.and_then(parse_bus_id);
+    if let Some(a) = addr
+        && candidates.iter().any(|c| c.1.is_some())
+    {
+        return candidates
+            .iter()
+            .position(|c| c.1.as_deref().and_then(parse_bus_id) == Some(a))
+            .map(|i| (i, None))
+            .ok_or_else(|| format!("no {what} at the adapter's PCI address {}", bus_id_text(a)));
+    }
+    let named: Vec<usize> = (0..candidates.len())
+        .filter(|&i| {
+            let n = &candidates[i].0;
+            name.contains(n.as_str()) || n.contains(name)
+        })
+        .collect();
+    match (named.as_slice(), candidates.len()) {
+        ([i], _) => Ok((*i, None)),
+        ([i, ..], _) => Ok((
+            *i,
+            Some(format!(
+                "{} {what}s are '{name}' and the adapter gives no PCI address: the telemetry is the first's, which may be another card",
+                named.len()
+            )),
+        )),
+        ([], 1) => Ok((0, None)),
+        ([], 0) => Err(format!("no {what}")),
+        ([], n) => Err(format!("none of {n} {what}s is '{name}'")),
+    }
 }
 
 impl Monitor {
-    /// NVML for an NVIDIA adapter (the device whose name matches, else the first);
-    /// else, or without NVML, the adapter's card in Linux sysfs (by PCI vendor and
-    /// device id).
+    /// NVML for an NVIDIA adapter (the device at the adapter's PCI address, else the
+    /// one of its name); else, or without NVML, the adapter's card in Linux sysfs.
     pub fn open(info: &wgpu::AdapterInfo) -> Monitor {
+        let bus = Some(info.device_pci_bus_id.as_str()).filter(|b| !b.is_empty());
+        let monitor = |source, reason, caveat, identity| Monitor {
+            source,
+            name: info.name.clone(),
+            reason,
+            caveat,
+            identity,
+        };
         let nvml_error = if info.vendor == 0x10de {
             match Nvml::init() {
                 Ok(nvml) => {
                     let count = nvml.device_count().unwrap_or(0);
-                    if count > 0 {
-                        let index = (0..count)
-                            .find(|&i| {
-                                nvml.device_by_index(i)
-                                    .and_then(|d| d.name())
-                                    .is_ok_and(|n| info.name.contains(&n) || n.contains(&info.name))
-                            })
-                            .unwrap_or(0);
-                        return Monitor {
-                            source: Source::Nvml(Box::new(nvml), index),
-                            name: info.name.clone(),
-                            reason: None,
-                        };
+                    let devices: Vec<(String, Option<String>)> = (0..count)
+                        .map(|i| match nvml.device_by_index(i) {
+                            Ok(d) => (
+                                d.name().unwrap_or_default(),
+                                d.pci_info()
+                                    .ok()
+                                    .map(|p| bus_id_text((p.domain, p.bus, p.device, 0))),
+                            ),
+                            Err(_) => (String::new(), None),
+                        })
+                        .collect();
+                    match pick(bus, &info.name, &devices, "NVML device") {
+                        Ok((index, caveat)) => {
+                            let identity =
+                                nvml.device_by_index(index as u32)
+                                    .ok()
+                                    .map(|d| GpuIdentity {
+                                        pci_bus_id: devices[index].1.clone(),
+                                        uuid: d.uuid().ok(),
+                                        serial: d.serial().ok(),
+                                    });
+                            return monitor(
+                                Source::Nvml(Box::new(nvml), index as u32),
+                                None,
+                                caveat,
+                                identity,
+                            );
+                        }
+                        Err(why) => format!("NVML: {why}"),
                     }
-                    "NVML reports no devices".to_owned()
                 }
                 Err(e) => format!("NVML not available: {e}"),
             }
         } else {
             "NVML is NVIDIA's only".to_owned()
         };
-        match SysfsGpu::find(Path::new("/sys"), info.vendor, info.device) {
-            Some(g) => Monitor {
-                source: Source::Sysfs(g),
-                name: info.name.clone(),
-                reason: Some(nvml_error),
-            },
-            None => Monitor {
-                source: Source::None,
-                name: info.name.clone(),
-                reason: Some(format!(
-                    "{nvml_error}; no DRM card in /sys/class/drm with PCI id {:04x}:{:04x}",
-                    info.vendor, info.device
-                )),
-            },
+        match SysfsGpu::find(Path::new("/sys"), info.vendor, info.device, bus, &info.name) {
+            Ok((g, caveat)) => {
+                let identity = g.identity();
+                monitor(Source::Sysfs(g), Some(nvml_error), caveat, Some(identity))
+            }
+            Err(why) => monitor(
+                Source::None,
+                Some(format!("{nvml_error}; sysfs: {why}")),
+                None,
+                None,
+            ),
         }
+    }
+
+    /// The card read, by the names an operator finds it by.
+    pub fn identity(&self) -> Option<&GpuIdentity> {
+        self.identity.as_ref()
     }
 
     /// `nvml`, `sysfs`, or `unavailable`.
@@ -324,7 +407,10 @@ impl Monitor {
             Source::None => Err(self.reason.clone().unwrap_or_default()),
             _ => Ok(self.source()),
         };
-        assess(source, before, during, after)
+        let mut h = assess(source, before, during, after);
+        h.identity = self.identity.clone();
+        h.notes.extend(self.caveat.clone());
+        h
     }
 
     /// Whether the source says why the GPU throttles: NVML always, sysfs where amdgpu's
@@ -414,6 +500,13 @@ pub struct SysfsGpu {
     pub slot: Option<PathBuf>,
 }
 
+/// The PCI address a device directory stands for (its real name, `0000:03:00.0`).
+fn pci_address(dir: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    let name = real.file_name()?.to_str()?;
+    parse_bus_id(name).map(bus_id_text)
+}
+
 /// A PCI function's directory in sysfs (it has a `vendor` file; a root bus does not).
 fn is_pci_function(dir: &Path) -> bool {
     dir.join("vendor").is_file()
@@ -480,10 +573,18 @@ pub fn link_gen(speed: &str) -> Option<u32> {
 }
 
 impl SysfsGpu {
-    /// The DRM card whose PCI ids are `vendor`:`device`, under `root` (`/sys`).
-    pub fn find(root: &Path, vendor: u32, device: u32) -> Option<SysfsGpu> {
+    /// The DRM card whose PCI ids are `vendor`:`device`, under `root` (`/sys`): the one
+    /// at PCI address `bus` where the adapter gives one, else the only one (or the
+    /// first, with a caveat).
+    pub fn find(
+        root: &Path,
+        vendor: u32,
+        device: u32,
+        bus: Option<&str>,
+        name: &str,
+    ) -> std::result::Result<(SysfsGpu, Option<String>), String> {
         let mut cards: Vec<PathBuf> = std::fs::read_dir(root.join("class/drm"))
-            .ok()?
+            .map_err(|e| format!("{}: {e}", root.join("class/drm").display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.file_name()
@@ -492,20 +593,50 @@ impl SysfsGpu {
             })
             .collect();
         cards.sort();
-        let dev = cards.into_iter().map(|c| c.join("device")).find(|d| {
-            read_num(&d.join("vendor")) == Some(f64::from(vendor))
-                && read_num(&d.join("device")) == Some(f64::from(device))
-        })?;
+        let found: Vec<PathBuf> = cards
+            .into_iter()
+            .map(|c| c.join("device"))
+            .filter(|d| {
+                read_num(&d.join("vendor")) == Some(f64::from(vendor))
+                    && read_num(&d.join("device")) == Some(f64::from(device))
+            })
+            .collect();
+        let candidates: Vec<(String, Option<String>)> = found
+            .iter()
+            .map(|d| (name.to_owned(), pci_address(d)))
+            .collect();
+        let what = format!("DRM card with PCI id {vendor:04x}:{device:04x}");
+        let (i, caveat) = pick(bus, name, &candidates, &what)?;
+        let dev = found[i].clone();
         let hwmon = std::fs::read_dir(dev.join("hwmon"))
             .ok()
             .and_then(|mut r| r.find_map(|e| e.ok().map(|e| e.path())));
         let (link, slot) = host_link(&dev);
-        Some(SysfsGpu {
-            device: dev,
-            hwmon,
-            link,
-            slot,
-        })
+        Ok((
+            SysfsGpu {
+                device: dev,
+                hwmon,
+                link,
+                slot,
+            },
+            caveat,
+        ))
+    }
+
+    /// The card's PCI address, and amdgpu's `unique_id` and `serial_number` where the
+    /// board has them.
+    pub fn identity(&self) -> GpuIdentity {
+        let text = |f: &str| {
+            std::fs::read_to_string(self.device.join(f))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        };
+        GpuIdentity {
+            pci_bus_id: pci_address(&self.device),
+            uuid: text("unique_id"),
+            serial: text("serial_number"),
+        }
     }
 
     /// The active throttlers from amdgpu's `gpu_metrics`, where it has readable ones.
@@ -569,6 +700,15 @@ impl SysfsGpu {
 mod tests {
     use super::*;
 
+    /// The card of these PCI ids in a fake root, with no PCI address to go by.
+    fn find(
+        root: &tempfile::TempDir,
+        vendor: u32,
+        device: u32,
+    ) -> std::result::Result<SysfsGpu, String> {
+        SysfsGpu::find(root.path(), vendor, device, None, "gpu").map(|(g, _)| g)
+    }
+
     /// A card as amdgpu lays it out in sysfs, in a temporary root.
     fn fake_sys(files: &[(&str, &str)]) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
@@ -600,8 +740,8 @@ mod tests {
             (&format!("{d}/hwmon/hwmon4/freq1_input"), "2482000000\n"),
             (&format!("{d}/hwmon/hwmon4/freq2_input"), "1249000000\n"),
         ]);
-        assert!(SysfsGpu::find(root.path(), 0x1002, 0x7448).is_none());
-        let g = SysfsGpu::find(root.path(), 0x1002, 0x744c).unwrap();
+        assert!(find(&root, 0x1002, 0x7448).is_err());
+        let g = find(&root, 0x1002, 0x744c).unwrap();
         let s = g.snapshot("AMD Radeon RX 7900 XTX (RADV NAVI31)");
         assert_eq!(s.temperature_c, Some(71));
         assert_eq!(s.power_w, Some(287.0));
@@ -683,7 +823,7 @@ mod tests {
     #[test]
     fn a_card_behind_its_own_switch_reports_the_switchs_link_to_the_host() {
         let link = |root: &tempfile::TempDir| {
-            let s = SysfsGpu::find(root.path(), 0x1002, 0x73bf)
+            let s = find(root, 0x1002, 0x73bf)
                 .unwrap()
                 .snapshot("AMD Radeon RX 6900 XT (RADV NAVI21)");
             (s.pcie_gen, s.pcie_gen_max, s.pcie_width, s.pcie_width_max)
@@ -691,7 +831,7 @@ mod tests {
         // Healthy at Gen4 x16, though the GPU's own link reads Gen1 x1.
         let healthy = navi_behind_switch("16.0 GT/s PCIe", ("16.0 GT/s PCIe", "16"));
         assert_eq!(link(&healthy), (Some(4), Some(4), Some(16), Some(16)));
-        let g = SysfsGpu::find(healthy.path(), 0x1002, 0x73bf).unwrap();
+        let g = find(&healthy, 0x1002, 0x73bf).unwrap();
         assert!(g.link.ends_with("0000:01:00.0"), "{:?}", g.link);
         assert!(g.slot.unwrap().ends_with("0000:00:01.1"));
         // Trained down to Gen3 x8 in a Gen4 slot: degraded.
@@ -701,9 +841,7 @@ mod tests {
         let slot = navi_behind_switch("8.0 GT/s PCIe", ("8.0 GT/s PCIe", "16"));
         assert_eq!(link(&slot), (Some(3), Some(3), Some(16), Some(16)));
         for (root, degraded) in [(&healthy, false), (&down, true), (&slot, false)] {
-            let s = SysfsGpu::find(root.path(), 0x1002, 0x73bf)
-                .unwrap()
-                .snapshot("navi");
+            let s = find(root, 0x1002, 0x73bf).unwrap().snapshot("navi");
             let h = assess(
                 Ok("sysfs"),
                 Some(s.clone()),
@@ -737,7 +875,7 @@ mod tests {
             (&format!("{gpu}/current_link_width"), "1\n"),
         ]);
         drm_card0(&root, &gpu);
-        let g = SysfsGpu::find(root.path(), 0x8086, 0x56a0).unwrap();
+        let g = find(&root, 0x8086, 0x56a0).unwrap();
         assert!(g.link.ends_with("0000:03:00.0"), "{:?}", g.link);
         assert!(g.slot.as_ref().unwrap().ends_with("0000:00:01.0"));
         let s = g.snapshot("Intel(R) Arc(tm) A770 Graphics (DG2)");
@@ -789,7 +927,7 @@ mod tests {
             (&format!("{d}/vendor"), "0x1002\n"),
             (&format!("{d}/device"), "0x744c\n"),
         ]);
-        let g = SysfsGpu::find(root.path(), 0x1002, 0x744c).unwrap();
+        let g = find(&root, 0x1002, 0x744c).unwrap();
         // Without gpu_metrics: no reasons, and no claim of having them.
         assert!(g.throttlers().is_none());
         assert!(g.snapshot("navi31").throttle_reasons.is_empty());
@@ -803,6 +941,78 @@ mod tests {
             Some(s.clone()),
         );
         assert!(h.throttled_at_end && h.timing_suspect(), "{h:?}");
+    }
+
+    #[test]
+    fn the_adapter_is_found_by_pci_address_else_by_a_name_only_one_has() {
+        let h100 = "NVIDIA H100 80GB HBM3";
+        let devs = |addrs: [Option<&str>; 3]| -> Vec<(String, Option<String>)> {
+            addrs
+                .iter()
+                .map(|a| (h100.to_owned(), a.map(str::to_owned)))
+                .collect()
+        };
+        // NVML writes an 8-digit domain, wgpu a 4-digit one: the same address.
+        let three = devs([
+            Some("00000000:17:00.0"),
+            Some("00000000:3B:00.0"),
+            Some("00000000:9A:00.0"),
+        ]);
+        assert_eq!(pick(Some("0000:3b:00.0"), h100, &three, "d"), Ok((1, None)));
+        // An address none has: no telemetry rather than another card's.
+        let e = pick(Some("0000:b1:00.0"), h100, &three, "NVML device").unwrap_err();
+        assert!(e.contains("0000:b1:00.0"), "{e}");
+        // Without an address, alike names are a doubt, said.
+        let (i, caveat) = pick(None, h100, &three, "NVML device").unwrap();
+        assert_eq!(i, 0);
+        assert!(caveat.unwrap().starts_with("3 NVML devices are"));
+        // Candidates without addresses fall back to the name.
+        let mut mixed = devs([None, None, None]);
+        mixed[2].0 = "NVIDIA H200".into();
+        assert_eq!(
+            pick(Some("0000:17:00.0"), "NVIDIA H200", &mixed, "d"),
+            Ok((2, None))
+        );
+        assert_eq!(pick(None, "Tesla T4", &mixed[..1], "d"), Ok((0, None)));
+        assert!(pick(None, "Tesla T4", &mixed, "d").is_err());
+        assert!(pick(None, "Tesla T4", &[], "d").is_err());
+    }
+
+    #[test]
+    fn of_two_alike_cards_sysfs_reads_the_adapters() {
+        let files: Vec<(String, String)> = [("0000:03:00.0", "a1"), ("0000:43:00.0", "b2")]
+            .iter()
+            .flat_map(|(addr, id)| {
+                let d = format!("devices/pci0000:00/{addr}");
+                [
+                    (format!("{d}/vendor"), "0x1002\n".to_owned()),
+                    (format!("{d}/device"), "0x74a1\n".to_owned()),
+                    (format!("{d}/unique_id"), format!("{id}\n")),
+                ]
+            })
+            .collect();
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let root = fake_sys(&files);
+        for (card, addr) in [("card0", "0000:03:00.0"), ("card1", "0000:43:00.0")] {
+            std::fs::create_dir_all(root.path().join("class/drm").join(card)).unwrap();
+            std::os::unix::fs::symlink(
+                root.path().join("devices/pci0000:00").join(addr),
+                root.path().join("class/drm").join(card).join("device"),
+            )
+            .unwrap();
+        }
+        let (g, caveat) =
+            SysfsGpu::find(root.path(), 0x1002, 0x74a1, Some("0000:43:00.0"), "MI300X").unwrap();
+        assert_eq!(caveat, None);
+        let id = g.identity();
+        assert_eq!(id.pci_bus_id.as_deref(), Some("0000:43:00.0"));
+        assert_eq!(id.uuid.as_deref(), Some("b2"));
+        let (g, caveat) = SysfsGpu::find(root.path(), 0x1002, 0x74a1, None, "MI300X").unwrap();
+        assert_eq!(g.identity().uuid.as_deref(), Some("a1"));
+        assert!(caveat.is_some());
     }
 
     #[test]

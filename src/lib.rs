@@ -17,6 +17,7 @@ pub mod burn;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod export;
 pub mod gpu;

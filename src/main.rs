@@ -61,7 +61,7 @@ fn command(c: Command) -> Result<i32> {
             false => exit::OK,
         },
         Command::Kernels => {
-            print!("{}", kernels::listing());
+            gpu_canary::console::text(&kernels::listing());
             exit::OK
         }
     })

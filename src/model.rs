@@ -13,9 +13,9 @@ use crate::error::EnvKind;
 /// Version of the `result.json` layout. Bump it on any change that an older reader
 /// would misread (a renamed or removed field, a changed meaning or unit) or refuse (a
 /// new field, for readers that deny unknown ones). 2 added the copies' `host` and
-/// `timing`, hygiene's PCIe link and `burn`; a version 1 file reads as a version 2 one
-/// without them.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `timing`, hygiene's PCIe link and `burn`; 3 the adapter's `pci_bus_id` and hygiene's
+/// `identity`. An older file reads as the current version without them.
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest version this gpu-canary reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -311,6 +311,11 @@ pub struct AdapterFingerprint {
     pub driver: String,
     pub driver_info: String,
     pub wgpu_version: String,
+    /// The adapter's PCI address (`0000:17:00.0`) where the backend reports it: which of
+    /// a host's GPUs ran. Not part of what makes runs comparable: a lane's runners
+    /// rotate over identical cards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pci_bus_id: Option<String>,
     /// Device features the run requested (and so relied on).
     pub features: Vec<String>,
     pub limits: LimitsUsed,
@@ -642,9 +647,28 @@ pub struct Hygiene {
     /// The PCIe link as sampled during the run, where NVML reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pcie: Option<PcieLink>,
+    /// Which card the telemetry was read from: what an operator drains or returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<GpuIdentity>,
     /// Findings in words, for the summary.
     #[serde(default)]
     pub notes: Vec<String>,
+}
+
+/// A physical GPU's names, as its management source gives them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuIdentity {
+    /// PCI address, `0000:17:00.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pci_bus_id: Option<String>,
+    /// NVML's UUID (`GPU-…`, as `nvidia-smi -L` and `NVIDIA_VISIBLE_DEVICES` name it), or
+    /// amdgpu's `unique_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// The board's serial number, where the card has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 impl Hygiene {

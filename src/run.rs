@@ -4,7 +4,6 @@
 //! artifacts from what was measured (`export`) and returns. A worker stuck in a driver
 //! call is abandoned, never waited for: returning from `main` ends the process.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -101,8 +100,7 @@ impl Shared {
 
     fn print(&self, line: &str) {
         if !self.cfg.json {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
+            crate::console::line(line);
         }
     }
 
@@ -290,7 +288,7 @@ fn worker(shared: &Shared) -> Result<()> {
     let skip_line: std::collections::HashMap<usize, String> =
         skip_lines(&cfg.cases, &skips).into_iter().collect();
 
-    let monitor = std::sync::Arc::new(Monitor::open(&gpu.info));
+    let monitor = open_monitor(shared, &gpu);
     let before = monitor.snapshot();
     // The PCIe link is judged by the best it does while transfers run: an idle link
     // trains down, so the snapshots before and after alone would cry wolf.
@@ -350,6 +348,15 @@ fn worker(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
+/// The adapter's telemetry source, and the card it reads named on the console.
+fn open_monitor(shared: &Shared, gpu: &Gpu) -> Arc<Monitor> {
+    let monitor = Arc::new(Monitor::open(&gpu.info));
+    if let Some(card) = monitor.identity().and_then(export::markdown::identity_line) {
+        shared.print(&format!("card: {card}"));
+    }
+    monitor
+}
+
 /// `gpu-canary burn`'s worker, once the adapter passed the run's checks.
 fn burn_worker(
     shared: &Shared,
@@ -369,7 +376,7 @@ fn burn_worker(
             format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
         ));
     }
-    let monitor = Arc::new(Monitor::open(&gpu.info));
+    let monitor = open_monitor(shared, gpu);
     let before = monitor.snapshot();
     let samples = {
         let _span = tracing::info_span!("burn").entered();
@@ -510,14 +517,13 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     }
     let exit_code = verdict::after_artifacts(report.exit_code, failed.is_empty());
     if cfg.json {
-        let _ = std::io::stdout().write_all(&json);
+        crate::console::bytes(&json);
     } else {
-        println!(
+        crate::console::line(&format!(
             "verdict: {} (exit {exit_code})",
             export::markdown::verdict_word(report.verdict)
-        );
+        ));
     }
-    let _ = std::io::stdout().flush();
     RunOutcome {
         verdict: report.verdict,
         exit_code,

@@ -164,8 +164,11 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
     *gpu.wait_bound.lock().unwrap_or_else(|e| e.into_inner()) = cfg.timeout.map(|t| started + t);
     let fp = gpu.fingerprint();
     let check_seed = crate::inputs::fresh_seed();
-    println!("adapter: {}", crate::export::markdown::adapter_line(&fp));
-    println!("check seed: {check_seed}");
+    crate::console::line(&format!(
+        "adapter: {}",
+        crate::export::markdown::adapter_line(&fp)
+    ));
+    crate::console::line(&format!("check seed: {check_seed}"));
     let progress = Arc::new(Progress::default());
     let display = progress::Display::start(progress.clone(), false);
     let mut trials = Vec::new();
@@ -194,7 +197,7 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
         let text = serde_json::to_string_pretty(&tuning).expect("a tuning serialises") + "\n";
         crate::export::write_atomic(&cfg.out, text.as_bytes())
             .map_err(|e| Error::io(format!("tune: cannot write {}: {e}", cfg.out.display())))?;
-        println!("wrote {}", cfg.out.display());
+        crate::console::line(&format!("wrote {}", cfg.out.display()));
     }
     swept?;
     if wrong {
@@ -223,11 +226,11 @@ fn sweep_all(
                     format!("tune: {} cannot run on this adapter: {why}", kernel.id()),
                 ));
             }
-            println!("{}: not tuned: {why}", kernel.id());
+            crate::console::line(&format!("{}: not tuned: {why}", kernel.id()));
             continue;
         }
         let shape = shape.unwrap_or_else(|| default_shape(kernel, gpu));
-        println!("{}: {shape}", kernel.id());
+        crate::console::line(&format!("{}: {shape}", kernel.id()));
         let first = trials.len();
         let best = sweep(sw, kernel, shape, trials);
         for t in &trials[first..] {
@@ -235,15 +238,15 @@ fn sweep_all(
                 .throughput
                 .map(|v| crate::export::fmt_rate(v, &t.unit))
                 .unwrap_or_default();
-            println!(
+            crate::console::line(&format!(
                 "  {:<34} {:<9} {rate}",
                 kernels::params_text(&t.params),
                 if t.verified { "verified" } else { "WRONG" }
-            );
+            ));
         }
         match best? {
             Some(best) => {
-                println!("  best: {}", kernels::params_text(&best));
+                crate::console::line(&format!("  best: {}", kernels::params_text(&best)));
                 best_all.insert(kernel.id().to_owned(), best);
             }
             None => eprintln!(

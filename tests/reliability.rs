@@ -163,3 +163,26 @@ fn two_canaries_at_once_keep_their_outputs_apart() {
         assert_eq!(names.len(), 3, "{k}: {names:?}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_end_the_measurement() {
+    // `gpu-canary run | head -1`: stdout's reader is gone before the first line.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin_path())
+        .args(["run", "--kernel", "reduce-f32", "--out"])
+        .arg(dir.path())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panic"), "{stderr}");
+    let doc = read_json(&dir.path().join("result.json"));
+    assert_schema_valid(&doc);
+    assert_eq!(doc["verdict"], "pass");
+    assert!(passed(&doc) >= 4 && doc.get("stopped").is_none(), "{doc}");
+}

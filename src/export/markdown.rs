@@ -2,7 +2,9 @@
 //! summary), and the plain-text lines printed while the run goes.
 
 use super::{Exporter, fmt_ns, fmt_rate};
-use crate::model::{AdapterFingerprint, KernelResult, KernelStatus, RunReport, Verdict};
+use crate::model::{
+    AdapterFingerprint, GpuIdentity, KernelResult, KernelStatus, RunReport, Verdict,
+};
 
 pub struct Markdown;
 
@@ -11,10 +13,28 @@ pub fn adapter_line(a: &AdapterFingerprint) -> String {
         crate::model::TimingMethod::GpuTimestamps => "gpu timestamps",
         crate::model::TimingMethod::WallClock => "wall clock",
     };
+    let pci = a
+        .pci_bus_id
+        .as_ref()
+        .map(|b| format!(", PCI {b}"))
+        .unwrap_or_default();
     format!(
-        "{} ({}, {}, driver {} {}; timing: {method})",
+        "{} ({}, {}{pci}, driver {} {}; timing: {method})",
         a.name, a.device_type, a.backend, a.driver, a.driver_info
     )
+}
+
+/// The card by the names an operator finds it by (PCI address, UUID, serial).
+pub fn identity_line(id: &GpuIdentity) -> Option<String> {
+    let parts: Vec<String> = [
+        id.pci_bus_id.as_ref().map(|b| format!("PCI {b}")),
+        id.uuid.clone(),
+        id.serial.as_ref().map(|s| format!("serial {s}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 pub fn verdict_word(v: Verdict) -> &'static str {
@@ -158,6 +178,14 @@ impl Exporter for Markdown {
         );
         if let Some(a) = &r.adapter {
             s.push_str(&format!("Adapter: **{}**\n\n", adapter_line(a)));
+        }
+        if let Some(card) = r
+            .hygiene
+            .as_ref()
+            .and_then(|h| h.identity.as_ref())
+            .and_then(identity_line)
+        {
+            s.push_str(&format!("Card: {card}\n\n"));
         }
         if let Some(stop) = &r.stopped {
             let at = [stop.kernel.as_deref(), stop.phase.as_deref()]

@@ -211,6 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn the_card_is_named_by_what_is_known_of_it() {
+        use crate::model::GpuIdentity;
+        let id = GpuIdentity {
+            pci_bus_id: Some("0000:17:00.0".into()),
+            uuid: Some("GPU-5c1e3a2b".into()),
+            serial: None,
+        };
+        assert_eq!(
+            markdown::identity_line(&id).as_deref(),
+            Some("PCI 0000:17:00.0 · GPU-5c1e3a2b")
+        );
+        let none = GpuIdentity {
+            pci_bus_id: None,
+            uuid: None,
+            serial: None,
+        };
+        assert_eq!(markdown::identity_line(&none), None);
+    }
+
+    #[test]
     fn durations_keep_three_digits() {
         assert_eq!(fmt_ns(467.0), "467 ns");
         assert_eq!(fmt_ns(5_420_000.0), "5.42 ms");

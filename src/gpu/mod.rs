@@ -552,6 +552,7 @@ pub fn fingerprint(
         driver: info.driver.clone(),
         driver_info: info.driver_info.clone(),
         wgpu_version: WGPU_VERSION.to_owned(),
+        pci_bus_id: Some(info.device_pci_bus_id.to_lowercase()).filter(|s| !s.is_empty()),
         features: feature_names(features),
         limits: limits_used(limits),
         timing: TimingInfo {

@@ -1,0 +1,23 @@
+//! Standard output as a side channel. `println!` panics when the reader has gone (`gpu-canary
+//! run | head`, a closed CI log pipe); a measurement must not end for that: its record is
+//! the artifacts and the exit code. Writes here drop what a closed stdout cannot take.
+
+use std::io::Write;
+
+/// `text` as is, flushed at once (a line may be all a watcher sees for minutes).
+pub fn text(text: &str) {
+    bytes(text.as_bytes());
+}
+
+/// `line` and a newline.
+pub fn line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+pub fn bytes(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
