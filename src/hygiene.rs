@@ -1,6 +1,7 @@
 //! Lane hygiene: the GPU's state before, during and after the run, from NVML where the
 //! NVIDIA driver provides it, else from Linux sysfs (amdgpu's hwmon and `gpu_metrics`,
-//! any GPU's PCIe link), absent elsewhere (which is recorded, not an error). A run that
+//! i915's and xe's frequency and throttle reasons, any GPU's PCIe link), absent
+//! elsewhere (which is recorded, not an error). A run that
 //! started on a busy GPU or ended throttled has timings `compare` will not trust.
 
 use std::path::{Path, PathBuf};
@@ -67,22 +68,34 @@ const AMD_THROTTLERS: [(u32, &str); 34] = [
     (57, "amd_fit"),
 ];
 
-/// Whether a throttle reason is a thermal or hardware slowdown (NVML's, or amdgpu's
-/// temperature, VRHOT and PROCHOT throttlers: bits 32 to 47).
+/// Whether a throttle reason is a thermal or hardware slowdown: NVML's, amdgpu's
+/// temperature, VRHOT and PROCHOT throttlers (bits 32 to 47), Intel's thermal ones.
 pub fn is_slowdown(reason: &str) -> bool {
     SLOWING.contains(&reason)
         || AMD_THROTTLERS
             .iter()
             .any(|&(bit, name)| (32..48).contains(&bit) && name == reason)
+        || intel_class(reason) == Some(true)
 }
 
-/// Whether a throttle reason is the power cap (NVML's SW_POWER_CAP, or amdgpu's power
-/// and current limits: bits 0 to 23): normal under full load, yet it explains a drop.
+/// An Intel reason's class: `Some(true)` thermal, `Some(false)` a power or current limit.
+fn intel_class(reason: &str) -> Option<bool> {
+    let name = reason.strip_prefix("intel_")?;
+    INTEL_THROTTLERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, thermal)| thermal)
+}
+
+/// Whether a throttle reason is the power cap (NVML's SW_POWER_CAP, amdgpu's power and
+/// current limits: bits 0 to 23, Intel's PL1, PL2, PL4 and VR TDC): normal under full
+/// load, yet it explains a drop.
 pub fn is_power_cap(reason: &str) -> bool {
     reason == "sw_power_cap"
         || AMD_THROTTLERS
             .iter()
             .any(|&(bit, name)| bit < 32 && name == reason)
+        || intel_class(reason) == Some(false)
 }
 
 /// Whether a snapshot shows a thermal or hardware slowdown.
@@ -414,7 +427,8 @@ impl Monitor {
     }
 
     /// Whether the source says why the GPU throttles: NVML always, sysfs where amdgpu's
-    /// `gpu_metrics` has ASIC-independent throttle bits.
+    /// `gpu_metrics` has ASIC-independent throttle bits or Intel's driver has throttle
+    /// reasons.
     pub fn reports_throttle(&self) -> bool {
         match &self.source {
             Source::Nvml(..) => true,
@@ -498,6 +512,71 @@ pub struct SysfsGpu {
     /// The host's port above that link (root port or host switch), whose maximum caps
     /// what the link can reach: a Gen5 card in a Gen4 slot is not degraded at Gen4.
     pub slot: Option<PathBuf>,
+    /// Intel's throttle-reason directories, one per GT, and the prefix of their files:
+    /// i915's `cardN/gt/gtM/throttle_reason_*`, xe's `tileK/gtM/freq0/throttle/reason_*`.
+    pub intel_throttle: Vec<(PathBuf, &'static str)>,
+    /// Intel's actual GT frequency in MHz (i915 `rps_act_freq_mhz`, xe `act_freq`).
+    pub intel_act_freq: Option<PathBuf>,
+}
+
+/// Intel's throttle reasons, as i915 and xe name their files (without the prefix), each
+/// reported as `intel_<name>`. Thermal ones (RATL is the running-average thermal limit)
+/// are slowdowns; power and current limits (PL1, PL2, PL4, VR TDC) the power cap.
+const INTEL_THROTTLERS: [(&str, bool); 8] = [
+    ("pl1", false),
+    ("pl2", false),
+    ("pl4", false),
+    ("vr_tdc", false),
+    ("thermal", true),
+    ("prochot", true),
+    ("ratl", true),
+    ("vr_thermalert", true),
+];
+
+/// Subdirectories of `dir` whose names start with `prefix`, sorted.
+fn subdirs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Where an Intel card says why it throttles and how fast its first GT runs: i915's GT
+/// directories under the DRM card, xe's under the PCI device's tiles.
+fn intel_gts(card: &Path, device: &Path) -> (Vec<(PathBuf, &'static str)>, Option<PathBuf>) {
+    let i915: Vec<PathBuf> = subdirs(&card.join("gt"), "gt");
+    let xe: Vec<PathBuf> = subdirs(device, "tile")
+        .iter()
+        .flat_map(|t| subdirs(t, "gt"))
+        .map(|g| g.join("freq0"))
+        .collect();
+    let mut dirs: Vec<(PathBuf, &'static str)> = i915
+        .iter()
+        .filter(|g| g.join("throttle_reason_status").is_file())
+        .map(|g| (g.clone(), "throttle_reason_"))
+        .collect();
+    dirs.extend(
+        xe.iter()
+            .map(|f| f.join("throttle"))
+            .filter(|t| t.join("status").is_file())
+            .map(|t| (t, "reason_")),
+    );
+    let act = i915
+        .first()
+        .map(|g| g.join("rps_act_freq_mhz"))
+        .into_iter()
+        .chain(xe.first().map(|f| f.join("act_freq")))
+        .find(|p| p.is_file());
+    (dirs, act)
 }
 
 /// The PCI address a device directory stands for (its real name, `0000:03:00.0`).
@@ -608,6 +687,7 @@ impl SysfsGpu {
         let what = format!("DRM card with PCI id {vendor:04x}:{device:04x}");
         let (i, caveat) = pick(bus, name, &candidates, &what)?;
         let dev = found[i].clone();
+        let (intel_throttle, intel_act_freq) = intel_gts(dev.parent().unwrap_or(root), &dev);
         let hwmon = std::fs::read_dir(dev.join("hwmon"))
             .ok()
             .and_then(|mut r| r.find_map(|e| e.ok().map(|e| e.path())));
@@ -618,6 +698,8 @@ impl SysfsGpu {
                 hwmon,
                 link,
                 slot,
+                intel_throttle,
+                intel_act_freq,
             },
             caveat,
         ))
@@ -639,9 +721,29 @@ impl SysfsGpu {
         }
     }
 
-    /// The active throttlers from amdgpu's `gpu_metrics`, where it has readable ones.
+    /// The active throttlers: from amdgpu's `gpu_metrics` where it has readable ones,
+    /// from Intel's throttle-reason files (any GT) where the driver has them.
     pub fn throttlers(&self) -> Option<Vec<String>> {
-        amd_throttlers(&std::fs::read(self.device.join("gpu_metrics")).ok()?)
+        if let Some(amd) = std::fs::read(self.device.join("gpu_metrics"))
+            .ok()
+            .and_then(|t| amd_throttlers(&t))
+        {
+            return Some(amd);
+        }
+        if self.intel_throttle.is_empty() {
+            return None;
+        }
+        Some(
+            INTEL_THROTTLERS
+                .iter()
+                .filter(|(name, _)| {
+                    self.intel_throttle.iter().any(|(dir, prefix)| {
+                        read_num(&dir.join(format!("{prefix}{name}"))) == Some(1.0)
+                    })
+                })
+                .map(|(name, _)| format!("intel_{name}"))
+                .collect(),
+        )
     }
 
     pub fn snapshot(&self, name: &str) -> GpuSnapshot {
@@ -664,8 +766,15 @@ impl SysfsGpu {
                 .unwrap_or_default(),
             // Edge temperature in millidegrees, power in microwatts (average, or the
             // instantaneous reading newer kernels give instead), clocks in hertz.
-            temperature_c: hw("temp1_input").map(|m| (m / 1000.0).round() as u32),
-            sm_clock_mhz: mhz(hw("freq1_input")),
+            temperature_c: (1..=4)
+                .find_map(|i| hw(&format!("temp{i}_input")))
+                .map(|m| (m / 1000.0).round() as u32),
+            sm_clock_mhz: mhz(hw("freq1_input")).or_else(|| {
+                self.intel_act_freq
+                    .as_ref()
+                    .and_then(|p| read_num(p))
+                    .map(|v| v as u32)
+            }),
             memory_clock_mhz: mhz(hw("freq2_input")),
             power_w: hw("power1_average")
                 .or_else(|| hw("power1_input"))
@@ -699,6 +808,16 @@ impl SysfsGpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hygiene of a run whose every snapshot is `s`.
+    fn assessed(s: &GpuSnapshot) -> Hygiene {
+        assess(
+            Ok("sysfs"),
+            Some(s.clone()),
+            std::slice::from_ref(s),
+            Some(s.clone()),
+        )
+    }
 
     /// The card of these PCI ids in a fake root, with no PCI address to go by.
     fn find(
@@ -759,12 +878,7 @@ mod tests {
             (Some(3), Some(4), Some(16), Some(16))
         );
         // A Gen3 link that should be Gen4, all through the run: a hygiene finding.
-        let h = assess(
-            Ok("sysfs"),
-            Some(s.clone()),
-            std::slice::from_ref(&s),
-            Some(s.clone()),
-        );
+        let h = assessed(&s);
         assert!(h.link_degraded && h.source == "sysfs", "{h:?}");
     }
 
@@ -842,12 +956,7 @@ mod tests {
         assert_eq!(link(&slot), (Some(3), Some(3), Some(16), Some(16)));
         for (root, degraded) in [(&healthy, false), (&down, true), (&slot, false)] {
             let s = find(root, 0x1002, 0x73bf).unwrap().snapshot("navi");
-            let h = assess(
-                Ok("sysfs"),
-                Some(s.clone()),
-                std::slice::from_ref(&s),
-                Some(s.clone()),
-            );
+            let h = assessed(&s);
             assert_eq!(h.link_degraded, degraded, "{h:?}");
         }
     }
@@ -934,12 +1043,7 @@ mod tests {
         std::fs::write(root.path().join(d).join("gpu_metrics"), table).unwrap();
         let s = g.snapshot("navi31");
         assert_eq!(s.throttle_reasons, ["amd_temp_hotspot"]);
-        let h = assess(
-            Ok("sysfs"),
-            Some(s.clone()),
-            std::slice::from_ref(&s),
-            Some(s.clone()),
-        );
+        let h = assessed(&s);
         assert!(h.throttled_at_end && h.timing_suspect(), "{h:?}");
     }
 
@@ -1013,6 +1117,53 @@ mod tests {
         let (g, caveat) = SysfsGpu::find(root.path(), 0x1002, 0x74a1, None, "MI300X").unwrap();
         assert_eq!(g.identity().uuid.as_deref(), Some("a1"));
         assert!(caveat.is_some());
+    }
+
+    #[test]
+    fn intel_throttle_reasons_and_clock_come_from_i915_and_xe() {
+        let i915 = "class/drm/card0";
+        let xe = "class/drm/card1/device/tile0";
+        let root = fake_sys(&[
+            (&format!("{i915}/device/vendor"), "0x8086\n"),
+            (&format!("{i915}/device/device"), "0x56a0\n"),
+            (&format!("{i915}/gt/gt0/rps_act_freq_mhz"), "2050\n"),
+            (&format!("{i915}/gt/gt0/throttle_reason_status"), "1\n"),
+            (&format!("{i915}/gt/gt0/throttle_reason_pl1"), "1\n"),
+            (&format!("{i915}/gt/gt0/throttle_reason_thermal"), "0\n"),
+            (
+                &format!("{i915}/device/hwmon/hwmon3/energy1_input"),
+                "123\n",
+            ),
+            ("class/drm/card1/device/vendor", "0x8086\n"),
+            ("class/drm/card1/device/device", "0xe20b\n"),
+            (&format!("{xe}/gt0/freq0/act_freq"), "2850\n"),
+            (&format!("{xe}/gt0/freq0/throttle/status"), "1\n"),
+            (&format!("{xe}/gt0/freq0/throttle/reason_thermal"), "1\n"),
+            (&format!("{xe}/gt0/freq0/throttle/reason_pl1"), "0\n"),
+            (&format!("{xe}/gt1/freq0/throttle/status"), "1\n"),
+            (&format!("{xe}/gt1/freq0/throttle/reason_pl2"), "1\n"),
+            ("class/drm/card1/device/hwmon/hwmon5/temp2_input", "81000\n"),
+        ]);
+        let arc = find(&root, 0x8086, 0x56a0).unwrap();
+        let s = arc.snapshot("Intel(R) Arc(tm) A770 Graphics (DG2)");
+        assert_eq!(s.throttle_reasons, ["intel_pl1"]);
+        assert_eq!((s.sm_clock_mhz, s.temperature_c), (Some(2050), None));
+        // xe: any GT's reasons; the clock of the first; the package temperature.
+        let bmg = find(&root, 0x8086, 0xe20b).unwrap();
+        let s = bmg.snapshot("Intel(R) Graphics (BMG G21)");
+        assert_eq!(s.throttle_reasons, ["intel_pl2", "intel_thermal"]);
+        assert_eq!((s.sm_clock_mhz, s.temperature_c), (Some(2850), Some(81)));
+        assert!(bmg.throttlers().is_some());
+        assert!(is_slowdown("intel_thermal") && is_power_cap("intel_pl2"));
+        assert!(!is_slowdown("intel_pl1") && !is_power_cap("intel_ratl"));
+        let h = assessed(&s);
+        assert!(h.throttled_at_end, "{h:?}");
+        // A driver without the files: no reasons, and none claimed.
+        let root2 = fake_sys(&[
+            ("class/drm/card0/device/vendor", "0x8086\n"),
+            ("class/drm/card0/device/device", "0x56a0\n"),
+        ]);
+        assert!(find(&root2, 0x8086, 0x56a0).unwrap().throttlers().is_none());
     }
 
     #[test]

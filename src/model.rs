@@ -705,8 +705,9 @@ pub struct GpuSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_w: Option<f64>,
     /// Why the GPU throttles: NVML's reasons lowercased (`sw_thermal_slowdown`,
-    /// `sw_power_cap`, ...), or amdgpu's throttlers prefixed `amd_` (`amd_temp_hotspot`,
-    /// `amd_ppt0`, ...). Empty is "not throttled" only where the source reports them.
+    /// `sw_power_cap`, ...), amdgpu's throttlers prefixed `amd_` (`amd_temp_hotspot`,
+    /// `amd_ppt0`, ...), or Intel's prefixed `intel_` (`intel_thermal`, `intel_pl1`,
+    /// ...). Empty is "not throttled" only where the source reports them.
     #[serde(default)]
     pub throttle_reasons: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
