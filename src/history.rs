@@ -30,6 +30,9 @@ pub struct HistoryConfig {
 pub struct Point {
     pub started_at: String,
     pub commit: Option<String>,
+    /// The card that ran (its PCI address, else NVML's UUID), where recorded: a lane's
+    /// runs move over its cards, and one slow card shows as its own cluster.
+    pub card: Option<String>,
     pub driver: String,
     pub median: f64,
     pub p5: f64,
@@ -65,6 +68,7 @@ pub fn series(reports: &[RunReport]) -> Series {
                 .push(Point {
                     started_at: r.started_at.clone(),
                     commit: r.tool.git_commit.clone(),
+                    card: card_of(r),
                     driver: format!("{} {}", adapter.driver, adapter.driver_info)
                         .trim()
                         .to_owned(),
@@ -77,6 +81,16 @@ pub fn series(reports: &[RunReport]) -> Series {
         }
     }
     out
+}
+
+/// The card a run ran on: its PCI address (adapter, else hygiene), else its UUID.
+pub fn card_of(r: &RunReport) -> Option<String> {
+    let id = r.hygiene.as_ref().and_then(|h| h.identity.as_ref());
+    r.adapter
+        .as_ref()
+        .and_then(|a| a.pci_bus_id.clone())
+        .or_else(|| id.and_then(|i| i.pci_bus_id.clone()))
+        .or_else(|| id.and_then(|i| i.uuid.clone()))
 }
 
 /// Runs in the window the chart draws (the workflow's default).
@@ -96,7 +110,7 @@ pub fn window_band(pts: &[Point]) -> Option<(f64, f64)> {
 
 pub fn render_md(s: &Series) -> String {
     let mut md = String::from(
-        "| kernel | adapter | run | commit | driver | median | p5 | p95 |\n|---|---|---|---|---|---|---|---|\n",
+        "| kernel | adapter | card | run | commit | driver | median | p5 | p95 |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for ((key, adapter), pts) in s {
         for p in pts {
@@ -106,8 +120,14 @@ pub fn render_md(s: &Series) -> String {
                 .map(|c| &c[..c.len().min(10)])
                 .unwrap_or("-");
             md.push_str(&format!(
-                "| {key} | {adapter} | {} | {commit} | {} | {:.3} {} | {:.3} | {:.3} |\n",
-                p.started_at, p.driver, p.median, p.unit, p.p5, p.p95
+                "| {key} | {adapter} | {} | {} | {commit} | {} | {:.3} {} | {:.3} | {:.3} |\n",
+                p.card.as_deref().unwrap_or("-"),
+                p.started_at,
+                p.driver,
+                p.median,
+                p.unit,
+                p.p5,
+                p.p95
             ));
         }
     }

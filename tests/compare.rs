@@ -255,6 +255,9 @@ fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
         if i == 3 {
             doc["adapter"]["driver_info"] = "Mesa 23.0".into();
         }
+        if i == 2 {
+            doc["adapter"]["pci_bus_id"] = "0000:17:00.0".into();
+        }
         let run = dir.path().join(format!("run{i}"));
         std::fs::create_dir(&run).unwrap();
         write(&run, "result.json", &doc);
@@ -293,6 +296,11 @@ fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
     );
     let table = std::fs::read_to_string(&md).unwrap();
     assert_eq!(table.lines().count(), 2 + 4 * kernels);
+    // The card each run ran on, where recorded.
+    assert_eq!(
+        table.matches("| 0000:17:00.0 | 2026-11-22").count(),
+        kernels
+    );
     bin()
         .arg("history")
         .arg(dir.path().join("nope"))
