@@ -501,7 +501,7 @@ impl Drop for Sampler {
 /// percentage and RAS counters), hwmon (temperature, power, clocks) and the PCI
 /// functions that say its link to the host. Every file is optional: what a kernel or
 /// driver lacks stays `None`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SysfsGpu {
     pub device: PathBuf,
     pub hwmon: Option<PathBuf>,
@@ -517,6 +517,17 @@ pub struct SysfsGpu {
     pub intel_throttle: Vec<(PathBuf, &'static str)>,
     /// Intel's actual GT frequency in MHz (i915 `rps_act_freq_mhz`, xe `act_freq`).
     pub intel_act_freq: Option<PathBuf>,
+    /// The last energy reading (time, µJ), where hwmon counts energy instead of giving
+    /// power (i915, xe): power is the difference between two samples.
+    energy: Mutex<Option<(Instant, f64)>>,
+}
+
+/// Average power in watts between two energy readings (time, µJ); `None` when no time
+/// passed or the counter went back (wrapped, or the driver reloaded).
+pub fn power_between(before: (Instant, f64), now: (Instant, f64)) -> Option<f64> {
+    let dt = now.0.checked_duration_since(before.0)?.as_secs_f64();
+    let de = now.1 - before.1;
+    (dt > 0.0 && de >= 0.0).then(|| de / 1e6 / dt)
 }
 
 /// Intel's throttle reasons, as i915 and xe name their files (without the prefix), each
@@ -700,6 +711,7 @@ impl SysfsGpu {
                 slot,
                 intel_throttle,
                 intel_act_freq,
+                energy: Mutex::new(None),
             },
             caveat,
         ))
@@ -778,7 +790,13 @@ impl SysfsGpu {
             memory_clock_mhz: mhz(hw("freq2_input")),
             power_w: hw("power1_average")
                 .or_else(|| hw("power1_input"))
-                .map(|uw| uw / 1e6),
+                .map(|uw| uw / 1e6)
+                .or_else(|| {
+                    let now = (Instant::now(), hw("energy1_input")?);
+                    let mut last = self.energy.lock().unwrap_or_else(|e| e.into_inner());
+                    last.replace(now)
+                        .and_then(|before| power_between(before, now))
+                }),
             throttle_reasons: self.throttlers().unwrap_or_default(),
             ecc_uncorrected_volatile: ras_count("ue:"),
             ecc_corrected_volatile: ras_count("ce:"),
@@ -1164,6 +1182,34 @@ mod tests {
             ("class/drm/card0/device/device", "0x56a0\n"),
         ]);
         assert!(find(&root2, 0x8086, 0x56a0).unwrap().throttlers().is_none());
+    }
+
+    #[test]
+    fn intel_power_is_the_energy_counters_difference() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(100);
+        // 25 J in 100 ms: 250 W.
+        assert_eq!(power_between((t0, 1e6), (t1, 26e6)), Some(250.0));
+        assert_eq!(
+            power_between((t0, 26e6), (t1, 1e6)),
+            None,
+            "counter went back"
+        );
+        assert_eq!(power_between((t1, 1e6), (t0, 2e6)), None);
+        assert_eq!(power_between((t0, 1e6), (t0, 2e6)), None);
+        let hw = "class/drm/card0/device/hwmon/hwmon3/energy1_input";
+        let root = fake_sys(&[
+            ("class/drm/card0/device/vendor", "0x8086\n"),
+            ("class/drm/card0/device/device", "0xe20b\n"),
+            (hw, "1000000\n"),
+        ]);
+        let g = find(&root, 0x8086, 0xe20b).unwrap();
+        assert_eq!(g.snapshot("bmg").power_w, None, "one reading is no power");
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(root.path().join(hw), "3000000\n").unwrap();
+        let p = g.snapshot("bmg").power_w.unwrap();
+        // 2 J over at least the 20 ms slept: at most 100 W.
+        assert!(p > 0.0 && p <= 100.0, "{p}");
     }
 
     #[test]
