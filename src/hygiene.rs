@@ -213,8 +213,8 @@ pub fn assess(
 enum Source {
     /// NVIDIA's management library, and the device's index in it.
     Nvml(Box<Nvml>, u32),
-    /// Linux sysfs: the DRM card's PCI device directory, its hwmon and `gpu_metrics`
-    /// (amdgpu; the PCIe link of any GPU).
+    /// Linux sysfs: the DRM card's PCI device directory, its hwmon, amdgpu's
+    /// `gpu_metrics`, Intel's GT directories, and the PCIe link of any GPU.
     Sysfs(SysfsGpu),
     None,
 }
