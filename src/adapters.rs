@@ -65,12 +65,17 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
         let a = &e.adapter;
         let yn = |b: bool| if b { "yes" } else { "no" };
         s.push_str(&format!(
-            "[{i}] {name}\n    type {ty}, backend {be}, vendor 0x{v:04x}, device 0x{d:04x}\n    driver {dr} {di}\n    timestamps {ts}, subgroups {sg}, f16 {f16}, cooperative matrix {cm}\n    max storage binding {sb} B, max buffer {mb} B, max workgroup {x}x{y}x{z}, max invocations {inv}\n",
+            "[{i}] {name}\n    type {ty}, backend {be}, vendor 0x{v:04x}, device 0x{d:04x}{pci}\n    driver {dr} {di}\n    timestamps {ts}, subgroups {sg}, f16 {f16}, cooperative matrix {cm}\n    max storage binding {sb} B, max buffer {mb} B, max workgroup {x}x{y}x{z}, max invocations {inv}\n",
             name = a.name,
             ty = a.device_type,
             be = a.backend,
             v = a.vendor,
             d = a.device,
+            pci = a
+                .pci_bus_id
+                .as_ref()
+                .map(|b| format!(", PCI {b}"))
+                .unwrap_or_default(),
             dr = a.driver,
             di = a.driver_info,
             ts = yn(e.timestamps),

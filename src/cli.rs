@@ -122,7 +122,8 @@ pub struct AdapterArgs {
     /// Backend to use: vulkan, gl, metal, dx12.
     #[arg(long, env = "WGPU_BACKEND")]
     pub backend: Option<String>,
-    /// Use the adapter whose name contains this (case-insensitive).
+    /// Use the adapter whose name contains this (case-insensitive), or the one at this
+    /// PCI address (0000:17:00.0: one card of several alike).
     #[arg(long, env = "WGPU_ADAPTER_NAME")]
     pub adapter: Option<String>,
 }

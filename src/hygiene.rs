@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
 
+use crate::gpu::{bus_id_text, parse_bus_id};
 use crate::model::{GpuIdentity, GpuSnapshot, Hygiene, PcieLink};
 
 /// Throttle reasons that make a run's timing suspect: thermal and hardware slowdowns,
@@ -227,21 +228,6 @@ pub struct Monitor {
     /// A doubt about which card is read (several alike, no PCI address to tell).
     caveat: Option<String>,
     identity: Option<GpuIdentity>,
-}
-
-/// A PCI address (`0000:17:00.0`, or NVML's `00000000:17:00.0`) as domain, bus, device
-/// and function.
-pub fn parse_bus_id(s: &str) -> Option<(u32, u32, u32, u32)> {
-    let (domain, rest) = s.trim().split_once(':')?;
-    let (bus, rest) = rest.split_once(':')?;
-    let (device, function) = rest.split_once('.')?;
-    let hex = |t: &str| u32::from_str_radix(t, 16).ok();
-    Some((hex(domain)?, hex(bus)?, hex(device)?, hex(function)?))
-}
-
-/// The address written as wgpu and sysfs write it.
-fn bus_id_text((domain, bus, device, function): (u32, u32, u32, u32)) -> String {
-    format!("{domain:04x}:{bus:02x}:{device:02x}.{function}")
 }
 
 /// Which candidate (name, PCI address) is the adapter: by PCI address where both have

@@ -253,26 +253,63 @@ fn require_hardware_on_a_software_adapter_is_an_environment_failure() {
     assert_eq!(doc["verdict"], "error");
 }
 
+/// `run ARGS` on a reduce of 5 exits 3 with `says` on stderr.
+fn refused(args: &[&str], says: &str) {
+    let out = bin()
+        .args(["run", "--kernel", "reduce-f32", "--size", "5"])
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains(says), "{err}");
+}
+
 #[test]
 fn expect_vendor_refuses_another_gpu() {
-    let out = bin()
+    refused(
+        &["--expect-vendor", "no-such-vendor"],
+        "--expect-vendor no-such-vendor: the lane handed over",
+    );
+}
+
+#[test]
+fn an_adapter_is_chosen_by_pci_address_and_none_at_another() {
+    // No adapter here sits at this address: exit 3, naming what was asked and seen.
+    refused(
+        &["--adapter", "0000:99:1f.7"],
+        "no adapter matching '0000:99:1f.7'; adapters seen:",
+    );
+    // Where wgpu reports an address, it selects that adapter.
+    let list: serde_json::Value =
+        serde_json::from_slice(&bin().args(["adapters", "--json"]).output().unwrap().stdout)
+            .unwrap();
+    let Some(pci) = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a["pci_bus_id"].as_str())
+    else {
+        eprintln!("skipping the positive half: no adapter here reports a PCI address");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    bin()
         .args([
             "run",
             "--kernel",
             "reduce-f32",
             "--size",
             "5",
-            "--expect-vendor",
-            "no-such-vendor",
+            "--adapter",
+            pci,
         ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(
-        err.contains("--expect-vendor no-such-vendor: the lane handed over"),
-        "{err}"
-    );
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .code(0);
+    let doc = read_json(&dir.path().join("result.json"));
+    assert_eq!(doc["adapter"]["pci_bus_id"], pci);
 }
 
 #[test]

@@ -83,6 +83,30 @@ pub fn parse_backend(s: &str) -> std::result::Result<wgpu::Backends, String> {
     Ok(out)
 }
 
+/// A PCI address (`0000:17:00.0`, or NVML's `00000000:17:00.0`) as domain, bus, device
+/// and function.
+pub fn parse_bus_id(s: &str) -> Option<(u32, u32, u32, u32)> {
+    let (domain, rest) = s.trim().split_once(':')?;
+    let (bus, rest) = rest.split_once(':')?;
+    let (device, function) = rest.split_once('.')?;
+    let hex = |t: &str| u32::from_str_radix(t, 16).ok();
+    Some((hex(domain)?, hex(bus)?, hex(device)?, hex(function)?))
+}
+
+/// The address written as wgpu and sysfs write it.
+pub fn bus_id_text((domain, bus, device, function): (u32, u32, u32, u32)) -> String {
+    format!("{domain:04x}:{bus:02x}:{device:02x}.{function}")
+}
+
+/// Whether `--adapter`'s text picks this adapter: a PCI address equal to the adapter's,
+/// else a part of its name (case-insensitive).
+pub fn adapter_matches(wanted: &str, info: &wgpu::AdapterInfo) -> bool {
+    match parse_bus_id(wanted) {
+        Some(addr) => parse_bus_id(&info.device_pci_bus_id) == Some(addr),
+        None => info.name.to_lowercase().contains(&wanted.to_lowercase()),
+    }
+}
+
 /// Every adapter wgpu can see on the requested backends.
 pub fn enumerate(backends: Option<wgpu::Backends>) -> Vec<wgpu::Adapter> {
     let inst = instance(backends);
@@ -96,8 +120,12 @@ pub fn choose_adapter(filter: &AdapterFilter) -> Result<wgpu::Adapter> {
         .iter()
         .map(|a| {
             let i = a.get_info();
+            let pci = Some(&i.device_pci_bus_id)
+                .filter(|b| !b.is_empty())
+                .map(|b| format!(", PCI {b}"))
+                .unwrap_or_default();
             format!(
-                "{} ({}, {})",
+                "{} ({}, {}{pci})",
                 i.name,
                 i.backend.to_str(),
                 device_type_name(i.device_type)
@@ -108,10 +136,7 @@ pub fn choose_adapter(filter: &AdapterFilter) -> Result<wgpu::Adapter> {
         .into_iter()
         .filter(|a| {
             let i = a.get_info();
-            let name_ok = filter
-                .name
-                .as_ref()
-                .is_none_or(|n| i.name.to_lowercase().contains(&n.to_lowercase()));
+            let name_ok = filter.name.as_ref().is_none_or(|n| adapter_matches(n, &i));
             let soft_ok = !filter.software_only || i.device_type == wgpu::DeviceType::Cpu;
             name_ok && soft_ok
         })
@@ -576,5 +601,29 @@ pub fn vendor_name(id: u32) -> Option<&'static str> {
         0x106b => Some("apple"),
         0x10005 => Some("mesa"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_picks_a_card_by_name_or_by_pci_address() {
+        let card = |bus: &str| wgpu::AdapterInfo {
+            name: "NVIDIA H100 80GB HBM3".into(),
+            device_pci_bus_id: bus.into(),
+            ..wgpu::AdapterInfo::new(wgpu::DeviceType::DiscreteGpu, wgpu::Backend::Vulkan)
+        };
+        let (a, b) = (card("0000:17:00.0"), card("0000:3b:00.0"));
+        assert!(adapter_matches("h100", &a) && adapter_matches("h100", &b));
+        // Alike by name, told apart by address, however the domain is written.
+        assert!(!adapter_matches("0000:17:00.0", &b));
+        assert!(adapter_matches("0000:3B:00.0", &b));
+        assert!(adapter_matches("00000000:3b:00.0", &b));
+        assert!(!adapter_matches("0000:3b:00.0", &card("")));
+        assert_eq!(parse_bus_id("0000:3b:00.1"), Some((0, 0x3b, 0, 1)));
+        assert_eq!(bus_id_text((0, 0x3b, 0, 1)), "0000:3b:00.1");
+        assert_eq!(parse_bus_id("llvmpipe"), None);
     }
 }
