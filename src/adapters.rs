@@ -71,11 +71,7 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
             be = a.backend,
             v = a.vendor,
             d = a.device,
-            pci = a
-                .pci_bus_id
-                .as_ref()
-                .map(|b| format!(", PCI {b}"))
-                .unwrap_or_default(),
+            pci = gpu::pci_note(a.pci_bus_id.as_deref().unwrap_or_default()),
             dr = a.driver,
             di = a.driver_info,
             ts = yn(e.timestamps),

@@ -429,7 +429,7 @@ impl Monitor {
     }
 
     /// Snapshots every `period` on a thread of its own until the sampler is stopped,
-    /// each stamped with its time since `t0`. Nothing is sampled without NVML.
+    /// each stamped with its time since `t0`. Nothing is sampled without a source.
     pub fn sample_every(self: &Arc<Self>, period: Duration, t0: Instant) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
@@ -620,10 +620,6 @@ fn read_num(p: &Path) -> Option<f64> {
     }
 }
 
-fn link_text(dir: &Path, file: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(file)).ok()
-}
-
 /// The card's maximum, lowered to the slot's where the slot reports a smaller one.
 fn capped(card: Option<u32>, slot: Option<u32>) -> Option<u32> {
     match (card, slot) {
@@ -757,13 +753,21 @@ impl SysfsGpu {
                 .and_then(|v| v.trim().parse().ok())
         };
         let mhz = |hz: Option<f64>| hz.map(|v| (v / 1e6).round() as u32);
+        // The PCIe link: a generation from a speed (`16.0 GT/s PCIe`), a lane count.
+        let speed = |dir: &Path, f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .ok()
+                .and_then(|t| link_gen(&t))
+        };
+        let width = |dir: &Path, f: &str| read_num(&dir.join(f)).map(|v| v as u32);
         GpuSnapshot {
             name: name.to_owned(),
             driver: std::fs::read_to_string(self.device.join("driver/module/version"))
                 .map(|v| v.trim().to_owned())
                 .unwrap_or_default(),
-            // Edge temperature in millidegrees, power in microwatts (average, or the
-            // instantaneous reading newer kernels give instead), clocks in hertz.
+            // The first temperature channel in millidegrees (amdgpu's edge; xe numbers
+            // its package 2), power in microwatts (average, or the instantaneous reading
+            // newer kernels give instead), clocks in hertz.
             temperature_c: (1..=4)
                 .find_map(|i| hw(&format!("temp{i}_input")))
                 .map(|m| (m / 1000.0).round() as u32),
@@ -788,21 +792,19 @@ impl SysfsGpu {
             ecc_corrected_volatile: ras_count("ce:"),
             utilization_percent: dev("gpu_busy_percent").map(|v| v as u32),
             other_processes: Vec::new(),
-            pcie_gen: link_text(&self.link, "current_link_speed").and_then(|t| link_gen(&t)),
+            pcie_gen: speed(&self.link, "current_link_speed"),
             pcie_gen_max: capped(
-                link_text(&self.link, "max_link_speed").and_then(|t| link_gen(&t)),
+                speed(&self.link, "max_link_speed"),
                 self.slot
-                    .as_ref()
-                    .and_then(|s| link_text(s, "max_link_speed"))
-                    .and_then(|t| link_gen(&t)),
+                    .as_deref()
+                    .and_then(|s| speed(s, "max_link_speed")),
             ),
-            pcie_width: read_num(&self.link.join("current_link_width")).map(|v| v as u32),
+            pcie_width: width(&self.link, "current_link_width"),
             pcie_width_max: capped(
-                read_num(&self.link.join("max_link_width")).map(|v| v as u32),
+                width(&self.link, "max_link_width"),
                 self.slot
-                    .as_ref()
-                    .and_then(|s| read_num(&s.join("max_link_width")))
-                    .map(|v| v as u32),
+                    .as_deref()
+                    .and_then(|s| width(s, "max_link_width")),
             ),
             at_ms: None,
         }

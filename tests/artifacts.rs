@@ -341,10 +341,9 @@ fn json_flag_prints_the_result_document() {
 #[test]
 fn sigkill_after_the_first_kernel_leaves_a_valid_partial_result() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(bin_path())
+    let mut child = process()
         .args(["run", "--iterations", "50", "--out"])
         .arg(dir.path())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

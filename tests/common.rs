@@ -6,8 +6,10 @@ use std::sync::OnceLock;
 use assert_cmd::Command;
 use serde_json::Value;
 
-pub fn bin() -> Command {
-    let mut c = Command::cargo_bin("gpu-canary").expect("binary built");
+/// The binary with a quiet lavapipe and none of the caller's adapter, fault or summary
+/// settings, as a plain process (for tests that spawn it, signal it or close its pipes).
+pub fn process() -> std::process::Command {
+    let mut c = std::process::Command::new(bin_path());
     c.env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("WGPU_BACKEND")
@@ -21,6 +23,11 @@ pub fn bin() -> Command {
 
 pub fn bin_path() -> PathBuf {
     assert_cmd::cargo::cargo_bin("gpu-canary")
+}
+
+/// [`process`] for assert_cmd's assertions.
+pub fn bin() -> Command {
+    Command::from_std(process())
 }
 
 pub fn read_json(p: &Path) -> Value {
@@ -113,11 +120,10 @@ pub fn signalled(
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin_path())
+    let child = process()
         .args(args)
         .arg("--out")
         .arg(dir.path())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,7 +1,7 @@
 //! Each injected fault ends in a classified result with its exit code and message, and
 //! a schema-valid result.json that keeps what was measured before it.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -132,10 +132,9 @@ fn two_canaries_at_once_keep_their_outputs_apart() {
         .iter()
         .zip(["reduce-f32", "matmul-u32"])
         .map(|(d, k)| {
-            Command::new(bin_path())
+            process()
                 .args(["run", "--kernel", k, "--out"])
                 .arg(d.path())
-                .env("XDG_RUNTIME_DIR", std::env::temp_dir())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -168,10 +167,9 @@ fn two_canaries_at_once_keep_their_outputs_apart() {
 fn a_reader_that_goes_away_does_not_end_the_measurement() {
     // `gpu-canary run | head -1`: stdout's reader is gone before the first line.
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(bin_path())
+    let mut child = process()
         .args(["run", "--kernel", "reduce-f32", "--out"])
         .arg(dir.path())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

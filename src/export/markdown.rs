@@ -13,11 +13,7 @@ pub fn adapter_line(a: &AdapterFingerprint) -> String {
         crate::model::TimingMethod::GpuTimestamps => "gpu timestamps",
         crate::model::TimingMethod::WallClock => "wall clock",
     };
-    let pci = a
-        .pci_bus_id
-        .as_ref()
-        .map(|b| format!(", PCI {b}"))
-        .unwrap_or_default();
+    let pci = crate::gpu::pci_note(a.pci_bus_id.as_deref().unwrap_or_default());
     format!(
         "{} ({}, {}{pci}, driver {} {}; timing: {method})",
         a.name, a.device_type, a.backend, a.driver, a.driver_info

@@ -98,6 +98,15 @@ pub fn bus_id_text((domain, bus, device, function): (u32, u32, u32, u32)) -> Str
     format!("{domain:04x}:{bus:02x}:{device:02x}.{function}")
 }
 
+/// `, PCI 0000:17:00.0` after an adapter's other facts, or nothing where the backend
+/// gives no address.
+pub fn pci_note(bus: &str) -> String {
+    match bus {
+        "" => String::new(),
+        b => format!(", PCI {b}"),
+    }
+}
+
 /// Whether `--adapter`'s text picks this adapter: a PCI address equal to the adapter's,
 /// else a part of its name (case-insensitive).
 pub fn adapter_matches(wanted: &str, info: &wgpu::AdapterInfo) -> bool {
@@ -120,15 +129,12 @@ pub fn choose_adapter(filter: &AdapterFilter) -> Result<wgpu::Adapter> {
         .iter()
         .map(|a| {
             let i = a.get_info();
-            let pci = Some(&i.device_pci_bus_id)
-                .filter(|b| !b.is_empty())
-                .map(|b| format!(", PCI {b}"))
-                .unwrap_or_default();
             format!(
-                "{} ({}, {}{pci})",
+                "{} ({}, {}{})",
                 i.name,
                 i.backend.to_str(),
-                device_type_name(i.device_type)
+                device_type_name(i.device_type),
+                pci_note(&i.device_pci_bus_id)
             )
         })
         .collect();
