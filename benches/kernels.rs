@@ -9,9 +9,22 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use gpu_canary::gpu::timing::Timestamps;
 use gpu_canary::gpu::{AdapterFilter, Gpu};
 use gpu_canary::inputs;
-use gpu_canary::kernels::{self, CaseInput, Prepared, RuntimeChecks, Shape};
+use gpu_canary::kernels::golden::{self, Golden};
+use gpu_canary::kernels::{self, CaseInput, Prepared, Run, RuntimeChecks, Shape};
 use gpu_canary::verify::{self, Dims};
 use rayon::prelude::*;
+
+/// A case's input as the benches run it: seed 1, inputs within ±1, no fault.
+fn input(shape: Shape, params: Option<&kernels::Params>, checks: RuntimeChecks) -> CaseInput<'_> {
+    CaseInput {
+        params,
+        shape,
+        seed: 1,
+        input_scale: 1.0,
+        checks,
+        fault: None,
+    }
+}
 
 fn quick() -> bool {
     std::env::var_os("GPU_CANARY_BENCH_QUICK").is_some()
@@ -43,7 +56,7 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
             Some(ts) => {
                 for i in 0..n {
                     prepared
-                        .execute(gpu, None, Some((&ts, i)))
+                        .execute(gpu, Run::timed(Some((&ts, i))))
                         .expect("dispatch");
                 }
                 let stamps = ts.read(gpu, n).expect("timestamps");
@@ -52,7 +65,7 @@ fn time(gpu: &Gpu, prepared: &dyn Prepared, iters: u64) -> Duration {
             }
             None => {
                 for _ in 0..n {
-                    total += prepared.execute(gpu, None, None).expect("dispatch");
+                    total += prepared.execute(gpu, Run::default()).expect("dispatch");
                 }
             }
         }
@@ -82,15 +95,9 @@ fn gpu_kernels(c: &mut Criterion) {
                 eprintln!("{e}");
                 continue;
             }
-            let input = CaseInput {
-                params: None,
-                shape,
-                seed: 1,
-                input_scale: 1.0,
-                checks: RuntimeChecks::Checked,
-                fault: None,
-            };
-            let prepared = k.prepare(&gpu, &input).expect("prepare");
+            let prepared = k
+                .prepare(&gpu, &input(shape, None, RuntimeChecks::Checked))
+                .expect("prepare");
             let (work, unit) = prepared.work();
             // Criterion's "elements" are floating-point (or integer) operations here.
             group.throughput(if unit == "GB/s" {
@@ -105,6 +112,55 @@ fn gpu_kernels(c: &mut Criterion) {
         group.finish();
     }
     matmul_variants(c, &gpu);
+    dispatch_check(c, &gpu);
+}
+
+/// What verifying every dispatch costs: each kernel's dispatches alone, then each
+/// followed by its check pass (compare with the golden copy, poison again), both on the
+/// host clock around submit and wait. The ratio of the two is the overhead per dispatch.
+fn dispatch_check(c: &mut Criterion, gpu: &Gpu) {
+    let mut group = c.benchmark_group("dispatch-check");
+    for id in ["matmul-f32", "reduce-f32", "copy-f32"] {
+        let k = kernels::find(id).expect("registered");
+        let shape = *shapes(id).last().expect("a shape");
+        if kernels::check_limits(k, shape, &gpu.limits).is_err() {
+            continue;
+        }
+        let prepared = k
+            .prepare(gpu, &input(shape, None, RuntimeChecks::Checked))
+            .expect("prepare");
+        prepared.execute(gpu, Run::default()).expect("dispatch");
+        let mut golden = Golden::new(gpu, &prepared.outputs(), golden::SLOTS).expect("golden copy");
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        golden.keep(&mut enc);
+        gpu.submit_and_wait(enc.finish()).expect("keep");
+        group.bench_function(BenchmarkId::new(format!("{id}-alone"), shape), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| prepared.execute(gpu, Run::default()).expect("dispatch"))
+                    .sum()
+            })
+        });
+        group.bench_function(BenchmarkId::new(format!("{id}-checked"), shape), |b| {
+            b.iter_custom(|iters| {
+                let t0 = std::time::Instant::now();
+                for _ in 0..iters {
+                    prepared.execute(gpu, Run::default()).expect("dispatch");
+                    let mut enc = gpu.device.create_command_encoder(&Default::default());
+                    golden.encode(&mut enc, true);
+                    gpu.submit_and_wait(enc.finish()).expect("check");
+                    if golden.unread() >= u64::from(golden.slots()) {
+                        let (wrong, _) = golden.collect(gpu).expect("ledger");
+                        assert!(wrong.is_empty(), "a dispatch differed");
+                    }
+                }
+                t0.elapsed()
+            })
+        });
+        let (wrong, _) = golden.collect(gpu).expect("ledger");
+        assert!(wrong.is_empty(), "{id}: a dispatch differed from the first");
+    }
+    group.finish();
 }
 
 /// The tiled matmul's I/O (element-wise or 16-byte) and naga's runtime checks (on or
@@ -119,15 +175,9 @@ fn matmul_variants(c: &mut Criterion, gpu: &Gpu) {
     for (io, vec4) in [("scalar-io", 0.0), ("vec4-io", 1.0)] {
         for checks in [RuntimeChecks::Checked, RuntimeChecks::Unchecked] {
             let params = kernels::Params::from([("VEC4".to_owned(), vec4)]);
-            let input = CaseInput {
-                params: Some(&params),
-                shape,
-                seed: 1,
-                input_scale: 1.0,
-                checks,
-                fault: None,
-            };
-            let prepared = k.prepare(gpu, &input).expect("prepare");
+            let prepared = k
+                .prepare(gpu, &input(shape, Some(&params), checks))
+                .expect("prepare");
             group.throughput(Throughput::Elements(prepared.work().0 as u64));
             group.bench_function(
                 BenchmarkId::new(format!("{io}-{}", checks.name()), shape),
@@ -140,19 +190,19 @@ fn matmul_variants(c: &mut Criterion, gpu: &Gpu) {
 
 fn cpu_references(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu-reference");
-    // Every element of a 512³ product (the largest shape checked element by element),
-    // then the exact check of larger ones.
-    let sizes: &[usize] = if quick() {
-        &[64, 520]
+    // Every element of a 512×384×512 product (the largest shape checked element by
+    // element), then the exact check of larger ones.
+    let sizes: &[(usize, usize)] = if quick() {
+        &[(64, 64), (520, 520)]
     } else {
-        &[512, 1024, 2048]
+        &[(512, 384), (1024, 1024), (2048, 2048)]
     };
-    for &s in sizes {
-        let d = Dims { m: s, k: s, n: s };
+    for &(s, k) in sizes {
+        let d = Dims { m: s, k, n: s };
         let check = verify::MatmulCheck::for_shape(d, 1.0);
         let values = |stream| match check {
-            verify::MatmulCheck::Full => inputs::f32_values(1, stream, s * s, 1.0),
-            verify::MatmulCheck::ExactGrid(g) => inputs::grid_values(1, stream, s * s, g.q)
+            verify::MatmulCheck::Full => inputs::f32_values(1, stream, s * k, 1.0),
+            verify::MatmulCheck::ExactGrid(g) => inputs::grid_values(1, stream, s * k, g.q)
                 .into_iter()
                 .map(|i| g.value(i))
                 .collect(),
@@ -163,8 +213,8 @@ fn cpu_references(c: &mut Criterion) {
             .into_par_iter()
             .flat_map_iter(|i| {
                 let mut row = vec![0f64; s];
-                for p in 0..s {
-                    let aip = f64::from(a[i * s + p]);
+                for p in 0..k {
+                    let aip = f64::from(a[i * k + p]);
                     for (r, &bv) in row.iter_mut().zip(&b[p * s..(p + 1) * s]) {
                         *r += aip * f64::from(bv);
                     }
@@ -177,7 +227,7 @@ fn cpu_references(c: &mut Criterion) {
             verify::MatmulCheck::Full => "matmul-f32-check-full",
             verify::MatmulCheck::ExactGrid(_) => "matmul-f32-check-exact",
         };
-        group.bench_function(BenchmarkId::new(name, format!("{s}^3")), |bench| {
+        group.bench_function(BenchmarkId::new(name, format!("{s}x{k}x{s}")), |bench| {
             bench.iter(|| verify::float_matmul(&a, &b, &cmat, d, check, 1))
         });
     }

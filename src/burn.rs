@@ -29,15 +29,15 @@ use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
 use crate::hygiene::{self, Monitor};
 use crate::inputs;
-use crate::kernels::fault::{Planter, Poisoner, ShaderFault};
-use crate::kernels::{CaseInput, Kernel, Params, Prepared, RuntimeChecks, Shape, Suite};
+use crate::kernels::fault::{Planter, ShaderFault};
+use crate::kernels::golden::{self, Finding, Golden};
+use crate::kernels::{CaseInput, Kernel, Params, Prepared, RuntimeChecks, Shape, Stamp, Suite};
 use crate::model::{
-    BurnError, BurnInterval, BurnReport, Drift, GpuSnapshot, KernelResult, KernelStatus, Telemetry,
-    Throughput, Verification,
+    BurnError, BurnInterval, BurnReport, DispatchCheck, Drift, GpuSnapshot, KernelResult,
+    KernelStatus, Mismatch, Telemetry, Throughput, Verification, WrongDispatch,
 };
-use crate::runner::{Case, GpuEvent, Progress};
+use crate::runner::{Case, FaultDispatches, GpuEvent, Progress};
 use crate::stats;
-use crate::verify;
 
 /// How long a burn runs and how it is judged (`BurnConfig` in `config`).
 #[derive(Debug, Clone)]
@@ -66,6 +66,10 @@ pub struct BurnCase<'a> {
     pub checks: RuntimeChecks,
     pub params: Option<&'a Params>,
     pub fault: Option<ShaderFault>,
+    /// Tests: the dispatches the fault hits are left out.
+    pub stale: bool,
+    /// Tests: which dispatches the planted fault (or `stale`) hits, once it is due.
+    pub fault_dispatches: FaultDispatches,
     /// Tests: once the fault is due, every dispatch is recorded [`SLOWDOWN`] times (a
     /// slower GPU).
     pub slowdown: bool,
@@ -325,16 +329,21 @@ fn telemetry_counters(samples: &[GpuSnapshot]) -> Vec<Counter> {
 }
 
 /// The burn's report and the kernel's result brought up to `elapsed_s`: intervals,
-/// drift, telemetry, and the statistics of the samples so far.
+/// drift, telemetry, the statistics of the samples so far, and the dispatches verified.
 fn refresh(
-    report: &mut BurnReport,
-    result: &mut KernelResult,
-    done: &[Done],
+    books: &mut Books,
     samples: &[GpuSnapshot],
     elapsed_s: f64,
     monitor: &Monitor,
     work: f64,
 ) {
+    books.result.dispatch_check = Some(books.dispatch_check());
+    let Books {
+        report,
+        result,
+        done,
+        ..
+    } = books;
     report.elapsed_s = elapsed_s;
     report.intervals = intervals(done, samples, report.interval_s, elapsed_s);
     report.drift = drift(done, samples, elapsed_s, report.max_drift_pct);
@@ -359,12 +368,17 @@ struct Pending {
     index: wgpu::SubmissionIndex,
     number: u32,
     dispatches: u64,
-    /// Its pass's timestamps, to be read once it is done.
+    /// Its passes' timestamps (one slot per dispatch), to be read once it is done.
     stamps: Option<wgpu::Buffer>,
+    /// The ledger as the submission left it, and the check passes it recorded.
+    ledger: wgpu::Buffer,
+    passes: std::ops::Range<u64>,
     check: Option<PendingCheck>,
     submitted_us: f64,
 }
 
+/// A dispatch whose outputs were copied out, before their poisoning, for the check
+/// against the CPU reference.
 struct PendingCheck {
     outputs: Vec<wgpu::Buffer>,
     /// The checked dispatch, counted from the burn's first.
@@ -372,55 +386,143 @@ struct PendingCheck {
     number: u64,
 }
 
-/// An instance of the case that only the checks run.
-struct Checker {
+/// The kept-busy instance of the case, and the faults planted into it (tests only).
+struct Load {
     prepared: Box<dyn Prepared>,
-    poisoner: Poisoner,
     planter: Option<Planter>,
+    /// A dispatch the fault hits is left out (`stale`).
+    stale: bool,
 }
 
-impl Checker {
-    fn new(gpu: &Gpu, prepared: Box<dyn Prepared>, fault: Option<ShaderFault>) -> Result<Checker> {
-        let poisoner = Poisoner::new(gpu, &prepared.outputs())?;
-        let planter = match fault {
-            Some(f) => Planter::new(gpu, f, prepared.fault_target(), prepared.layout())?,
-            None => None,
-        };
-        Ok(Checker {
-            prepared,
-            poisoner,
-            planter,
-        })
-    }
-
-    /// Poison, the checked dispatch (and a planted fault), copies into fresh mappable
-    /// buffers.
-    fn encode(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder) -> Vec<wgpu::Buffer> {
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("check"),
-                timestamp_writes: None,
-            });
-            self.poisoner.encode(gpu, &mut pass);
-            self.prepared.encode(&mut pass);
-            if let Some(p) = &self.planter {
-                p.encode(&mut pass);
+impl Load {
+    /// Records dispatch `hit`-or-not into a pass of its own, timestamped into `ts`;
+    /// `times` > 1 under the planted slowdown.
+    fn encode(&self, enc: &mut wgpu::CommandEncoder, ts: Stamp<'_>, times: u32, hit: bool) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("burn"),
+            timestamp_writes: ts.map(|(t, slot)| t.writes(slot)),
+        });
+        if !(hit && self.stale) {
+            for _ in 0..times {
+                self.prepared.encode(&mut pass);
             }
         }
+        if let (true, Some(p)) = (hit, &self.planter) {
+            p.encode(&mut pass);
+        }
+    }
+
+    /// Fresh mappable copies of the outputs (poison-filled first, so a copy that never
+    /// ran reads back as poison).
+    fn copy_out(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder) -> Result<Vec<wgpu::Buffer>> {
         self.prepared
             .outputs()
             .into_iter()
             .map(|(b, size)| {
-                let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("check readback"),
-                    size,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
+                let staging = gpu.staging("check readback", size)?;
                 enc.copy_buffer_to_buffer(b, 0, &staging, 0, size);
-                staging
+                Ok(staging)
             })
             .collect()
+    }
+}
+
+/// Ledger slots: more than one submission's dispatches.
+const LEDGER_SLOTS: u32 = 4096;
+/// Dispatches per submission at most: two timestamp queries each fit one query set.
+const MAX_BATCH: u64 = 2048;
+/// Dispatches of the calibration: the first (the golden copy, checked against the CPU
+/// reference) and three timed ones.
+const CALIBRATION: u64 = 4;
+
+/// How a wrong result was found, for the report and the run's result.
+struct Wrong {
+    at_s: f64,
+    dispatch: u64,
+    check: u64,
+    message: String,
+    mismatch: Option<Mismatch>,
+    verification: Option<Verification>,
+}
+
+/// What the burn has measured and found so far: its report, the kernel's result, the
+/// completed submissions and the wrong dispatches the GPU's compare found.
+struct Books {
+    report: BurnReport,
+    result: KernelResult,
+    done: Vec<Done>,
+    wrong: Vec<WrongDispatch>,
+    wrong_count: u64,
+}
+
+impl Books {
+    /// Records a wrong result in the report and the kernel's result, and says it.
+    fn wrong(&mut self, w: Wrong, rec: &dyn Recorder) {
+        rec.print(&format!("burn: WRONG {}", w.message));
+        self.report.errors.push(BurnError {
+            at_s: w.at_s,
+            dispatch: w.dispatch,
+            check: w.check,
+            message: w.message.clone(),
+            mismatch: w.mismatch,
+        });
+        let result = &mut self.result;
+        result.status = KernelStatus::Fail;
+        if result.reason.is_none() {
+            result.reason = Some(format!("burn {}", w.message));
+            if let Some(mut v) = w.verification {
+                v.passed = false;
+                result.verification = Some(v);
+            }
+        }
+    }
+
+    /// A dispatch the compare on the GPU found differing from the verified output.
+    fn wrong_dispatch(&mut self, f: &Finding, at_s: f64, load: &dyn Prepared, rec: &dyn Recorder) {
+        let d = f.pass + 2;
+        let (place, e, a, mismatch) =
+            crate::runner::wrong_word(load, f.first, f.expected, f.actual);
+        let n = f.wrong;
+        let message = format!(
+            "at {at_s:.1} s, dispatch {d} (compared bit for bit with the verified output on the GPU): {n} word{} differ{}, the first {place}: expected {e}, got {a}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+        );
+        self.wrong_count += 1;
+        if self.wrong.len() < 16 {
+            self.wrong.push(WrongDispatch {
+                dispatch: d,
+                name: format!("dispatch {d}"),
+                wrong_words: n,
+                word: f.first,
+                place,
+                expected: e,
+                actual: a,
+            });
+        }
+        self.wrong(
+            Wrong {
+                at_s,
+                dispatch: d,
+                check: 0,
+                message,
+                mismatch: Some(mismatch),
+                verification: None,
+            },
+            rec,
+        );
+    }
+
+    /// The burn's per-dispatch record for its kernel's result.
+    fn dispatch_check(&self) -> DispatchCheck {
+        DispatchCheck {
+            method: "golden-gpu".to_owned(),
+            dispatches_total: self.report.dispatches,
+            dispatches_verified: self.report.dispatches_verified,
+            wrong_dispatches: self.wrong_count,
+            wrong: self.wrong.clone(),
+            check_ns: None,
+        }
     }
 }
 
@@ -439,34 +541,114 @@ pub fn burn(
     let phase = |p: &str| rec.progress().set(Some(&key), p);
     let sampler = monitor.sample_every(PERIOD, t0);
     phase("prepare");
-    let input = |fault| CaseInput {
-        shape: c.case.shape,
-        seed: c.seed,
-        input_scale: c.input_scale,
-        checks: c.checks,
-        params: c.params,
-        fault,
-    };
-    let load = kernel.prepare(gpu, &input(None))?;
-    let checker = Checker::new(gpu, kernel.prepare(gpu, &input(None))?, None)?;
-    let faulty = match c.fault {
-        Some(f) => Some(Checker::new(
-            gpu,
-            kernel.prepare(gpu, &input(Some(f)))?,
-            Some(f),
-        )?),
+    // A fault the kernel plants itself is compiled into the load (it hits every
+    // dispatch); the planter's and `stale` hit the dispatches chosen.
+    let switch = c.fault.filter(|f| !f.switch().is_empty());
+    let prepared = kernel.prepare(
+        gpu,
+        &CaseInput {
+            shape: c.case.shape,
+            seed: c.seed,
+            input_scale: c.input_scale,
+            checks: c.checks,
+            params: c.params,
+            fault: switch,
+        },
+    )?;
+    let planter = match c.fault.filter(|f| f.switch().is_empty()) {
+        Some(f) => Planter::new(gpu, f, prepared.fault_target(), prepared.layout())?,
         None => None,
     };
-    let (work, unit) = load.work();
-
-    // Calibrate: how long one dispatch takes, for the batch and the check cadence.
+    let load = Load {
+        prepared,
+        planter,
+        stale: c.stale,
+    };
+    let (work, unit) = load.prepared.work();
+    let due = |d: u64| d >= s.fault_at && t0.elapsed() >= s.fault_after;
+    let hit =
+        |d: u64| (c.stale || load.planter.is_some()) && due(d) && c.fault_dispatches.fires(d, 0);
+    let report = BurnReport {
+        kernel: key.clone(),
+        duration_s: s.duration.as_secs_f64(),
+        unit: unit.to_owned(),
+        interval_s: s.interval.as_secs_f64(),
+        max_drift_pct: s.max_drift_pct,
+        keep_going: s.keep_going,
+        fail_on_throttle: s.fail_on_throttle,
+        ..BurnReport::default()
+    };
+    let result = KernelResult {
+        launch: Some(load.prepared.launch()),
+        ..KernelResult::new(
+            kernel.id(),
+            c.case.shape.to_string(),
+            c.seed,
+            KernelStatus::Pass,
+        )
+    };
+    // Calibrate: the first dispatch, on poisoned outputs, checked against the CPU
+    // reference (check 1) and kept as the golden copy every later dispatch is compared
+    // with; then three timed ones, for the batch and the check cadence.
     phase("calibrate");
-    load.execute(gpu, None, None)?;
+    load.prepared.poison(gpu)?;
+    let one = |d: u64, ts: Stamp<'_>| -> Result<Duration> {
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        load.encode(&mut enc, ts, 1, hit(d));
+        gpu.submit_and_wait(enc.finish())
+    };
+    one(1, None)?;
+    let first = load.prepared.read(gpu)?;
+    let check_of = |number: u64, outputs: &[Vec<u8>]| {
+        load.prepared
+            .verify(outputs, inputs::mix64(c.check_seed ^ number))
+            .into_verification(&outputs[0], true)
+    };
+    let first_check = check_of(1, &first);
+    let first_checksum = first_check.checksum.clone();
+    let mut checks: u64 = 1;
+    let mut books = Books {
+        report: BurnReport {
+            checks: 1,
+            ..report
+        },
+        result,
+        done: Vec::new(),
+        wrong: Vec::new(),
+        wrong_count: 0,
+    };
+    if !first_check.passed {
+        let why = crate::runner::failure_reason(&key, &first_check);
+        let at_s = t0.elapsed().as_secs_f64();
+        let mismatch = first_check.first_mismatch.clone();
+        books.wrong(
+            Wrong {
+                at_s,
+                dispatch: 1,
+                check: 1,
+                message: format!("at {at_s:.1} s, dispatch 1 (check 1): {why}"),
+                mismatch,
+                verification: Some(first_check.clone()),
+            },
+            rec,
+        );
+    } else {
+        books.result.verification = Some(first_check);
+    }
+    let mut golden = Golden::new(gpu, &load.prepared.outputs(), LEDGER_SLOTS)?;
+    {
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        golden.keep(&mut enc);
+        gpu.submit_and_wait(enc.finish())?;
+    }
     let stamps = Timestamps::new(gpu, 3);
     let mut times = Vec::new();
-    for i in 0..3 {
-        let wall = load.execute(gpu, None, stamps.as_ref().map(|t| (t, i)))?;
+    for i in 0..3u32 {
+        let wall = one(2 + u64::from(i), stamps.as_ref().map(|t| (t, i)))?;
         times.push(wall.as_nanos() as f64);
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        golden.encode(&mut enc, true);
+        gpu.submit_and_wait(enc.finish())?;
     }
     if let Some(t) = &stamps {
         times = t
@@ -475,91 +657,88 @@ pub fn burn(
             .map(|&(b, e)| e.saturating_sub(b) as f64)
             .collect();
     }
-    let per_ns = median(&mut times).unwrap_or(1.0).max(1.0);
+    let per_ns = median(&mut times.clone()).unwrap_or(1.0).max(1.0);
     let check_every = s
         .check_every
         .unwrap_or_else(|| ((CHECK * 1e9 / per_ns) as u64).max(1));
     let batch = ((SUBMISSION * 1e9 / per_ns) as u64)
-        .clamp(1, 4096)
+        .clamp(1, MAX_BATCH)
         .min(check_every);
     rec.print(&format!(
-        "burn {key} for {:.0} s: {} per dispatch, {batch} dispatches per submission, a check every {check_every} dispatches",
+        "burn {key} for {:.0} s: {} per dispatch, {batch} dispatches per submission, each compared with the verified output on the GPU, a check against the CPU reference every {check_every} dispatches",
         s.duration.as_secs_f64(),
         crate::export::fmt_ns(per_ns)
     ));
+    books.report.batch = batch;
+    books.report.check_every = check_every;
+    let (calibrated, ran) = golden.collect(gpu)?;
+    books.done.push(Done {
+        end_s: t0.elapsed().as_secs_f64(),
+        rate: work / per_ns,
+        dispatches: CALIBRATION,
+    });
+    books.report.dispatches = CALIBRATION;
+    books.report.dispatches_verified = 1 + ran;
+    books
+        .result
+        .samples_ns
+        .extend(times.iter().map(|&t| t as u64));
+    for f in &calibrated {
+        books.wrong_dispatch(f, t0.elapsed().as_secs_f64(), &*load.prepared, rec);
+    }
 
-    let mut report = BurnReport {
-        kernel: key.clone(),
-        duration_s: s.duration.as_secs_f64(),
-        batch,
-        check_every,
-        unit: unit.to_owned(),
-        interval_s: s.interval.as_secs_f64(),
-        max_drift_pct: s.max_drift_pct,
-        keep_going: s.keep_going,
-        fail_on_throttle: s.fail_on_throttle,
-        ..BurnReport::default()
-    };
-    let mut result = KernelResult {
-        launch: Some(load.launch()),
-        ..KernelResult::new(
-            kernel.id(),
-            c.case.shape.to_string(),
-            c.seed,
-            KernelStatus::Pass,
-        )
-    };
-    let mut done: Vec<Done> = Vec::new();
     let mut queue: VecDeque<Pending> = VecDeque::new();
-    let mut submitted: u64 = 0;
+    let mut submitted: u64 = CALIBRATION;
     let mut since_check: u64 = 0;
-    let mut checks: u64 = 0;
-    let mut first_checksum: Option<String> = None;
     let mut samples: Vec<GpuSnapshot> = Vec::new();
     let mut next_interval = s.interval.as_secs_f64();
     let since = |t: Instant| t.duration_since(t0).as_secs_f64();
-    let mut stop = false;
+    let mut stop = !books.report.errors.is_empty() && !s.keep_going;
+    let slots = golden.slots();
     phase("burn");
 
-    // Finishes the oldest submission: its timing, and its check if it carries one.
-    let mut complete = |p: Pending,
-                        report: &mut BurnReport,
-                        result: &mut KernelResult,
-                        done: &mut Vec<Done>|
-     -> Result<bool> {
+    // Finishes the oldest submission: its timing, its check passes, and its check
+    // against the CPU reference if it carries one. True when something was wrong.
+    let complete = |p: Pending, books: &mut Books| -> Result<bool> {
         gpu.wait(p.index)?;
         let end = Instant::now();
         let end_s = since(end);
-        let gpu_ns = match &p.stamps {
-            Some(b) => Timestamps::decode(gpu, &gpu.read_done(b)?)
-                .first()
-                .map(|&(b, e)| (b, e.saturating_sub(b))),
+        // The kernel's own passes: the check passes between them are not timed.
+        let spans = match &p.stamps {
+            Some(b) => Some(Timestamps::decode(gpu, &gpu.read_done(b)?)),
             None => None,
         };
+        let gpu_ns = spans.as_ref().and_then(|v| {
+            let (b, e) = (v.first()?.0, v.last()?.1);
+            let busy: u64 = v.iter().map(|&(b, e)| e.saturating_sub(b)).sum();
+            Some((b, e.max(b), busy))
+        });
         // Without timestamps: the host time since the previous submission finished (or
-        // this one was submitted, if later), as the queue runs one after another.
-        let host_from_us = done
+        // this one was submitted, if later), as the queue runs one after another; it
+        // holds the check passes too.
+        let host_from_us = books
+            .done
             .last()
             .map_or(p.submitted_us, |d| (d.end_s * 1e6).max(p.submitted_us));
         let span_ns = gpu_ns
-            .map(|g| g.1 as f64)
+            .map(|g| g.2 as f64)
             .unwrap_or((end_s * 1e6 - host_from_us) * 1e3);
         let per = span_ns / p.dispatches as f64;
         let rate = if per > 0.0 { work / per } else { 0.0 };
-        done.push(Done {
+        books.done.push(Done {
             end_s,
             rate,
             dispatches: p.dispatches,
         });
-        result.samples_ns.push(per as u64);
-        report.dispatches += p.dispatches;
+        books.result.samples_ns.push(per as u64);
+        books.report.dispatches += p.dispatches;
         let (events, windows) = match gpu_ns {
-            Some((b, d)) => (
+            Some((b, e, _)) => (
                 vec![GpuEvent {
                     key: key.clone(),
                     sample: p.number,
                     begin_ns: b,
-                    end_ns: b + d,
+                    end_ns: e,
                 }],
                 vec![Window {
                     key: key.clone(),
@@ -576,100 +755,116 @@ pub fn burn(
             values: vec![(key.clone(), rate)],
         }];
         rec.trace(events, windows, counters);
+        // Every dispatch against the verified output.
+        let raw = gpu.read_done(&p.ledger)?;
+        let (found, ran) = golden::findings_in(&raw, slots, p.passes.start, p.passes.end);
+        books.report.dispatches_verified += ran;
+        let mut wrong = !found.is_empty();
+        for f in &found {
+            books.wrong_dispatch(f, end_s, &*load.prepared, rec);
+        }
+        let expected = p.passes.end - p.passes.start;
+        if ran < expected {
+            wrong = true;
+            let d = p.passes.start + ran + 2;
+            books.wrong(
+                Wrong {
+                    at_s: end_s,
+                    dispatch: d,
+                    check: 0,
+                    message: format!(
+                        "at {end_s:.1} s, dispatch {d}: {} of {expected} check passes of a submission never ran on the GPU: its dispatches are not verified",
+                        expected - ran
+                    ),
+                    mismatch: None,
+                    verification: None,
+                },
+                rec,
+            );
+        }
         let Some(check) = p.check else {
-            return Ok(false);
+            return Ok(wrong);
         };
         let outputs = check
             .outputs
             .iter()
             .map(|b| gpu.read_done(b))
             .collect::<Result<Vec<_>>>()?;
-        report.dispatches += 1;
-        report.checks += 1;
-        let check_seed = inputs::mix64(c.check_seed ^ check.number);
-        let checked = checker.prepared.verify(&outputs, check_seed);
-        let sum = verify::checksum(&outputs[0]);
-        let same = first_checksum.as_ref().is_none_or(|f| *f == sum);
-        if first_checksum.is_none() {
-            first_checksum = Some(sum.clone());
-        }
-        let v: Verification = checked.into_verification_summed(sum, same);
-        let mut wrong = false;
+        books.report.checks += 1;
+        let v = check_of(check.number, &outputs);
+        // Every check must give the first check's bits.
+        let same = v.checksum == first_checksum;
+        let v = Verification {
+            passed: v.passed && same,
+            deterministic: same,
+            ..v
+        };
         if !v.passed {
             wrong = true;
             let why = crate::runner::failure_reason(&key, &v);
-            let message = format!(
-                "at {end_s:.1} s, dispatch {} (check {}): {why}",
-                check.dispatch, check.number
+            books.wrong(
+                Wrong {
+                    at_s: end_s,
+                    dispatch: check.dispatch,
+                    check: check.number,
+                    message: format!(
+                        "at {end_s:.1} s, dispatch {} (check {}): {why}",
+                        check.dispatch, check.number
+                    ),
+                    mismatch: v.first_mismatch.clone(),
+                    verification: Some(v.clone()),
+                },
+                rec,
             );
-            rec.print(&format!("burn: WRONG {message}"));
-            report.errors.push(BurnError {
-                at_s: end_s,
-                dispatch: check.dispatch,
-                check: check.number,
-                message: message.clone(),
-                mismatch: v.first_mismatch.clone(),
-            });
-            result.status = KernelStatus::Fail;
-            if result.reason.is_none() {
-                result.reason = Some(format!("burn {message}"));
-                result.verification = Some(v.clone());
-            }
         }
-        if result.status == KernelStatus::Pass {
-            result.verification = Some(v);
+        if books.result.status == KernelStatus::Pass {
+            books.result.verification = Some(v);
         }
         Ok(wrong)
     };
 
     // Brings the report up to date and hands it to the run.
     // Only the telemetry samples taken since the last time are copied.
-    let publish = |report: &mut BurnReport,
-                   result: &mut KernelResult,
-                   done: &[Done],
-                   samples: &mut Vec<GpuSnapshot>,
-                   elapsed_s: f64| {
+    let publish = |books: &mut Books, samples: &mut Vec<GpuSnapshot>, elapsed_s: f64| {
         let new = sampler.since(samples.len());
         rec.trace(Vec::new(), Vec::new(), telemetry_counters(&new));
         samples.extend(new);
-        refresh(report, result, done, samples, elapsed_s, monitor, work);
-        rec.record(report, result);
+        refresh(books, samples, elapsed_s, monitor, work);
+        rec.record(&books.report, &books.result);
     };
 
     let mut number: u32 = 0;
-    while !stop && t0.elapsed() < s.duration {
-        // A submission: `batch` timed dispatches, and the check when it is due.
+    // At least one submission, however short the duration.
+    while !stop && (number == 0 || t0.elapsed() < s.duration) {
+        // A submission: `batch` dispatches, each in a timed pass of its own followed by
+        // its check pass; the last one's outputs copied out when a check is due.
         let mut enc = gpu.device.create_command_encoder(&Default::default());
-        let q = Timestamps::new(gpu, 1);
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("burn"),
-                timestamp_writes: q.as_ref().map(|t| t.writes(0)),
-            });
-            let due = submitted >= s.fault_at && t0.elapsed() >= s.fault_after;
-            let times = if c.slowdown && due { SLOWDOWN } else { 1 };
-            for _ in 0..batch * u64::from(times) {
-                load.encode(&mut pass);
+        let q = Timestamps::new(gpu, batch as u32);
+        since_check += batch;
+        let check_due = since_check >= check_every;
+        let mut check = None;
+        let first_pass = golden.encoded();
+        for j in 0..batch {
+            let d = submitted + j + 1;
+            let times = if c.slowdown && due(d) { SLOWDOWN } else { 1 };
+            load.encode(&mut enc, q.as_ref().map(|t| (t, j as u32)), times, hit(d));
+            golden.encode(&mut enc, false);
+            if check_due && j + 1 == batch {
+                since_check = 0;
+                checks += 1;
+                check = Some(PendingCheck {
+                    outputs: load.copy_out(gpu, &mut enc)?,
+                    dispatch: d,
+                    number: checks,
+                });
             }
+            golden.repoison(&mut enc);
         }
         submitted += batch;
-        since_check += batch;
-        let check = (since_check >= check_every).then(|| {
-            since_check = 0;
-            checks += 1;
-            let dispatch = submitted + 1;
-            submitted += 1;
-            let by = match &faulty {
-                Some(f) if dispatch >= s.fault_at && t0.elapsed() >= s.fault_after => f,
-                _ => &checker,
-            };
-            PendingCheck {
-                outputs: by.encode(gpu, &mut enc),
-                dispatch,
-                number: checks,
-            }
-        });
-        let stamps = q.as_ref().map(|t| t.resolve_into(gpu, &mut enc, 1));
+        let stamps = q
+            .as_ref()
+            .map(|t| t.resolve_into(gpu, &mut enc, batch as u32));
+        let ledger = golden.snapshot(gpu, &mut enc)?;
         let submitted_us = since(Instant::now()) * 1e6;
         let index = gpu.scoped("submitting the burn", || gpu.queue.submit([enc.finish()]))?;
         queue.push_back(Pending {
@@ -677,6 +872,8 @@ pub fn burn(
             number,
             dispatches: batch,
             stamps,
+            ledger,
+            passes: first_pass..golden.encoded(),
             check,
             submitted_us,
         });
@@ -684,19 +881,20 @@ pub fn burn(
         while queue.len() >= DEPTH {
             let p = queue.pop_front().expect("a pending submission");
             let checked = p.check.is_some();
-            let wrong = complete(p, &mut report, &mut result, &mut done)?;
+            let wrong = complete(p, &mut books)?;
             stop |= wrong && !s.keep_going;
             let elapsed = since(Instant::now());
-            if checked || elapsed >= next_interval {
-                publish(&mut report, &mut result, &done, &mut samples, elapsed);
+            if checked || wrong || elapsed >= next_interval {
+                publish(&mut books, &mut samples, elapsed);
             }
             while elapsed >= next_interval {
                 // The interval that just closed.
-                let k = (next_interval / report.interval_s).round() as usize;
-                if let Some(i) = report.intervals.get(k.saturating_sub(1)) {
-                    rec.print(&interval_line(i, &report.unit));
+                let r = &books.report;
+                let k = (next_interval / r.interval_s).round() as usize;
+                if let Some(i) = r.intervals.get(k.saturating_sub(1)) {
+                    rec.print(&interval_line(i, &r.unit));
                 }
-                next_interval += report.interval_s;
+                next_interval += r.interval_s;
             }
             rec.progress().sample(
                 elapsed.min(s.duration.as_secs_f64()) as u32,
@@ -706,7 +904,7 @@ pub fn burn(
     }
     phase("drain");
     while let Some(p) = queue.pop_front() {
-        complete(p, &mut report, &mut result, &mut done)?;
+        complete(p, &mut books)?;
     }
     let elapsed = since(Instant::now());
     let seen = samples.len();
@@ -716,16 +914,9 @@ pub fn burn(
         Vec::new(),
         telemetry_counters(&samples[seen.min(samples.len())..]),
     );
-    refresh(
-        &mut report,
-        &mut result,
-        &done,
-        &samples,
-        elapsed,
-        monitor,
-        work,
-    );
-    rec.record(&report, &result);
+    refresh(&mut books, &samples, elapsed, monitor, work);
+    rec.record(&books.report, &books.result);
+    let report = &books.report;
     if let Some(d) = &report.drift {
         rec.print(&format!(
             "burn: throughput {:+.1} % (last {:.0} s against the first){}",
@@ -739,8 +930,9 @@ pub fn burn(
         ));
     }
     rec.print(&format!(
-        "burn: {} dispatches, {} checks, {} wrong, {:.1} s",
+        "burn: {} dispatches, {} verified on the GPU or against the CPU reference, {} checks against the CPU reference, {} wrong, {:.1} s",
         report.dispatches,
+        report.dispatches_verified,
         report.checks,
         report.errors.len(),
         elapsed

@@ -103,6 +103,9 @@ pub struct BurnArgs {
     /// Plant a GPU-side fault (testing only; see kernels::fault).
     #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
     pub inject_fault: Option<String>,
+    /// The dispatches the planted fault hits (testing only): N, timed:N, every:K.
+    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_DISPATCH")]
+    pub fault_dispatch: Option<String>,
     /// The planted fault appears from this dispatch on (testing only).
     #[arg(long, hide = true, env = "GPU_CANARY_FAULT_AT", default_value_t = 0)]
     pub fault_at: u64,
@@ -225,6 +228,9 @@ pub struct RunArgs {
     /// Inject a fault, to prove the verdicts (testing only; see kernels::fault).
     #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
     pub inject_fault: Option<String>,
+    /// The dispatches the planted fault hits (testing only): N, timed:N, every:K.
+    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_DISPATCH")]
+    pub fault_dispatch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -293,4 +299,7 @@ pub struct TuneArgs {
     /// none that computes a wrong result (testing only; see kernels::fault).
     #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
     pub inject_fault: Option<String>,
+    /// The dispatches the planted fault hits (testing only): N, timed:N, every:K.
+    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_DISPATCH")]
+    pub fault_dispatch: Option<String>,
 }

@@ -194,6 +194,9 @@ pub struct Comparison {
     pub kernels: Vec<KernelComparison>,
     pub only_in_baseline: Vec<String>,
     pub only_in_current: Vec<String>,
+    /// Kernels wrong in the current run with nothing to compare them with: the finding
+    /// is `wrong` all the same.
+    pub wrong_now: Vec<String>,
     pub finding: Finding,
 }
 
@@ -576,7 +579,14 @@ pub fn compare(
     let keys = |r: &RunReport| r.kernels.iter().map(KernelResult::key).collect::<Vec<_>>();
     let ckeys = keys(c);
     let bkeys: Vec<String> = newest.map(|(_, b)| keys(b)).unwrap_or_default();
-    let finding = if kernels.iter().any(|k| k.correctness.is_wrong()) {
+    // A kernel wrong now is a wrong result whether or not any baseline has it.
+    let wrong_now: Vec<String> = c
+        .kernels
+        .iter()
+        .filter(|k| k.status == KernelStatus::Fail && !kernels.iter().any(|kc| kc.key == k.key()))
+        .map(KernelResult::key)
+        .collect();
+    let finding = if !wrong_now.is_empty() || kernels.iter().any(|k| k.correctness.is_wrong()) {
         Finding::Wrong
     } else if kernels.iter().any(|k| k.verdict == PerfVerdict::Slower) {
         Finding::Slower
@@ -606,6 +616,7 @@ pub fn compare(
             .cloned()
             .collect(),
         kernels,
+        wrong_now,
         finding,
     }
 }
@@ -769,6 +780,11 @@ pub fn render_text(c: &Comparison, cur: &RunReport) -> String {
     for k in &c.only_in_current {
         s.push_str(&format!("{k}: only in current\n"));
     }
+    for k in &c.wrong_now {
+        s.push_str(&format!(
+            "{k}: WRONG in the current run (no baseline to compare it with)\n"
+        ));
+    }
     s
 }
 
@@ -802,6 +818,11 @@ pub fn render_md(c: &Comparison) -> String {
         s.push_str(&format!(
             "| {key} | {corr} | {b} | {cu} | {r} | {how} | {spark} | {} |\n",
             v.replace('|', "\\|")
+        ));
+    }
+    for k in &c.wrong_now {
+        s.push_str(&format!(
+            "\n**{k}: WRONG** in the current run (no baseline to compare it with)\n"
         ));
     }
     s

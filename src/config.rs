@@ -20,7 +20,7 @@ use crate::gpu::AdapterFilter;
 use crate::history::HistoryConfig;
 use crate::kernels::{self, Kernel, RuntimeChecks, Shape, Suite};
 use crate::run::RunConfig;
-use crate::runner::{Case, Fault};
+use crate::runner::{Case, Fault, FaultDispatches};
 use crate::tune::TuneConfig;
 use crate::tuning::Tuning;
 
@@ -48,7 +48,7 @@ impl RunConfig {
                 selected
                     .iter()
                     .map(|&k| {
-                        Shape::parse(k.shape_kind(), size).map(|shape| Case {
+                        kernels::parse_shape(k, size).map(|shape| Case {
                             kernel: k,
                             shape,
                             explicit: true,
@@ -121,6 +121,7 @@ impl RunConfig {
                 f.name()
             )));
         }
+        let fault_dispatches = fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?;
         let tuning = tuning_arg(a.tuning)?;
         let out = out_arg(&a.output)?;
         Ok(RunConfig {
@@ -148,6 +149,7 @@ impl RunConfig {
             timeout,
             input_scale: a.input_scale,
             fault,
+            fault_dispatches,
             tuning,
             burn: None,
         })
@@ -180,7 +182,7 @@ impl RunConfig {
         let shape = a
             .size
             .as_deref()
-            .map(|s| Shape::parse(kernel.shape_kind(), s).map_err(Error::Usage))
+            .map(|s| kernels::parse_shape(kernel, s).map_err(Error::Usage))
             .transpose()?;
         if a.check_every == Some(0) {
             return Err(Error::usage(
@@ -195,15 +197,19 @@ impl RunConfig {
         }
         let fault = fault_arg(a.inject_fault.as_deref())?;
         match fault {
-            None | Some(Fault::Slowdown) => {}
+            None | Some(Fault::Slowdown | Fault::Stale) => {}
             Some(Fault::Shader(f)) if f.applies_to(kernel.shape_kind()) => {}
             Some(f) => {
                 return Err(Error::usage(format!(
-                    "--inject-fault {}: burn plants only slowdown and the shader faults its kernel can plant",
+                    "--inject-fault {}: burn plants only slowdown, stale and the shader faults its kernel can plant",
                     f.name()
                 )));
             }
         }
+        let fault_dispatches = match fault {
+            Some(Fault::Slowdown) => FaultDispatches::All,
+            f => fault_dispatch_arg(f, a.fault_dispatch.as_deref())?,
+        };
         // Past the duration, a burn that has not finished is hung: the watchdog ends it
         // with what was measured.
         let timeout = timeout_arg(a.timeout)?
@@ -233,6 +239,7 @@ impl RunConfig {
             timeout,
             input_scale: 1.0,
             fault,
+            fault_dispatches,
             tuning,
             burn: Some(BurnSettings {
                 duration,
@@ -384,6 +391,23 @@ fn timeout_arg(t: Option<f64>) -> Result<Option<Duration>> {
     }
 }
 
+/// `--fault-dispatch` (or `GPU_CANARY_FAULT_DISPATCH`), tests only: which dispatches the
+/// planted fault hits. Faults compiled into a kernel's shader hit every dispatch.
+fn fault_dispatch_arg(fault: Option<Fault>, arg: Option<&str>) -> Result<FaultDispatches> {
+    let Some(arg) = arg.filter(|s| !s.is_empty()) else {
+        return Ok(FaultDispatches::All);
+    };
+    let at = FaultDispatches::parse(arg).map_err(Error::Usage)?;
+    match fault {
+        _ if at == FaultDispatches::All => Ok(at),
+        Some(Fault::Stale) => Ok(at),
+        Some(Fault::Shader(f)) if f.switch().is_empty() => Ok(at),
+        _ => Err(Error::usage(format!(
+            "--fault-dispatch {arg}: only stale and the planted faults (add, xor, zero-row) hit chosen dispatches; the kernels' own switches hit every one"
+        ))),
+    }
+}
+
 /// `--inject-fault` (or `GPU_CANARY_INJECT_FAULT`), tests only.
 fn fault_arg(arg: Option<&str>) -> Result<Option<Fault>> {
     arg.filter(|s| !s.is_empty())
@@ -487,6 +511,8 @@ impl TuneConfig {
             }
             let shape = Shape::parse(kind, size).map_err(|e| Error::usage(format!("tune: {e}")))?;
             for k in chosen.iter().filter(|k| k.shape_kind() == kind) {
+                k.check_shape(shape)
+                    .map_err(|e| Error::usage(format!("tune: {e}")))?;
                 if sizes.insert(k.id(), shape).is_some() {
                     return Err(Error::usage(format!(
                         "tune: two --size values for {}; give one shape per kind",
@@ -505,6 +531,7 @@ impl TuneConfig {
             filter: filter_arg(a.adapter, false)?,
             out: a.out,
             timeout: timeout_arg(a.timeout)?,
+            fault_dispatches: fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?,
             fault,
         })
     }

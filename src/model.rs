@@ -15,7 +15,7 @@ use crate::error::EnvKind;
 /// new field, for readers that deny unknown ones). 2 added the copies' `host` and
 /// `timing`, hygiene's PCIe link and `burn`; 3 the adapter's `pci_bus_id` and hygiene's
 /// `identity`. An older file reads as the current version without them.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest version this gpu-canary reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -114,8 +114,12 @@ pub struct BurnReport {
     /// Asked for, and run so far.
     pub duration_s: f64,
     pub elapsed_s: f64,
-    /// Dispatches completed, and results checked.
+    /// Dispatches completed; those compared bit for bit with the verified output on
+    /// the GPU (equal when every dispatch was verified); and results checked against
+    /// the CPU reference.
     pub dispatches: u64,
+    #[serde(default)]
+    pub dispatches_verified: u64,
     pub checks: u64,
     /// Dispatches per submission (the queue never drains: the next submissions are
     /// queued before one is waited for) and dispatches between checks.
@@ -144,7 +148,8 @@ pub struct BurnError {
     pub at_s: f64,
     /// The checked dispatch: how many dispatches of the kernel had run, it included.
     pub dispatch: u64,
-    /// Which check (1 is the first).
+    /// Which check against the CPU reference (1 is the first), or 0 for a dispatch
+    /// the check pass on the GPU found differing from the verified output.
     pub check: u64,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,6 +407,52 @@ pub struct KernelResult {
     /// around the whole transfer as a program sees it (map, copy, wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostTiming>,
+    /// Every dispatch compared with the verified output. Absent in results written
+    /// before every dispatch was verified (schema version 3 and older).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch_check: Option<DispatchCheck>,
+}
+
+/// Every dispatch of a case compared, bit for bit, with its first output, which is
+/// itself compared with the last output, verified against the CPU reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchCheck {
+    /// `golden-gpu`: every word of every buffer the kernel writes, intermediates
+    /// included, compared on the GPU with a golden copy of the first output, in a check
+    /// pass outside the timed one; the buffers are poisoned again after each. Or
+    /// `golden-host`: the same on the host, for a result that lies there (readback).
+    pub method: String,
+    /// Dispatches the case ran (the first, the warmup, the timed samples), and those
+    /// compared with the verified output: equal when every dispatch was verified.
+    pub dispatches_total: u64,
+    pub dispatches_verified: u64,
+    /// Dispatches that differed, and the first of them (at most 16).
+    pub wrong_dispatches: u64,
+    pub wrong: Vec<WrongDispatch>,
+    /// Wall time the golden copy, the check passes and their readback added to the
+    /// case, in nanoseconds; none of it lies inside a timed sample. Absent for a burn,
+    /// whose check passes are queued between its dispatches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_ns: Option<u64>,
+}
+
+/// A dispatch whose output differed from the verified output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrongDispatch {
+    /// Its number, from 1 (the first, untimed execution), and where it lies, e.g.
+    /// `dispatch 12 of 32 (timed sample 10 of 30)`.
+    pub dispatch: u64,
+    pub name: String,
+    /// Words that differed, the first of them (counted over the outputs in order) and
+    /// where it lies.
+    pub wrong_words: u64,
+    pub word: u64,
+    pub place: String,
+    /// The verified bits and the dispatch's, as hex with the value.
+    pub expected: String,
+    pub actual: String,
 }
 
 /// Host-clock timing of a transfer, one sample per timed execution.
@@ -434,6 +485,7 @@ impl KernelResult {
             throughput: None,
             timing: None,
             host: None,
+            dispatch_check: None,
         }
     }
 

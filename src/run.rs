@@ -19,7 +19,7 @@ use crate::hygiene::Monitor;
 use crate::kernels::{self, RuntimeChecks};
 use crate::model::*;
 use crate::progress;
-use crate::runner::{self, Case, CaseOptions, Fault, GpuEvent, Progress};
+use crate::runner::{self, Case, CaseOptions, Fault, FaultDispatches, GpuEvent, Progress};
 use crate::tuning::Tuning;
 use crate::verdict::{self, Ending, Place};
 
@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub timeout: Option<Duration>,
     pub input_scale: f32,
     pub fault: Option<Fault>,
+    /// The dispatches the planted fault hits (tests only).
+    pub fault_dispatches: FaultDispatches,
     /// Launch parameters from `gpu-canary tune`, with the file they came from.
     pub tuning: Option<(PathBuf, Tuning)>,
     /// `gpu-canary burn`: the one case in `cases` kept busy for a duration.
@@ -145,7 +147,10 @@ fn settings(cfg: &RunConfig) -> RunSettings {
         expect_vendor: cfg.expect_vendor.clone(),
         timeout_s: cfg.timeout.map(|t| t.as_secs_f64()),
         input_scale: cfg.input_scale,
-        fault: cfg.fault.map(|f| f.name()),
+        fault: cfg.fault.map(|f| match cfg.fault_dispatches {
+            FaultDispatches::All => f.name(),
+            at => format!("{} at dispatch {}", f.name(), at.name()),
+        }),
         tuning: cfg.tuning.as_ref().map(|(p, _)| p.display().to_string()),
     }
 }
@@ -323,6 +328,7 @@ fn worker(shared: &Shared) -> Result<()> {
             input_scale: cfg.input_scale,
             checks: cfg.checks_for(case.kernel),
             fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
+            fault_dispatches: cfg.fault_dispatches,
             progress: &shared.progress,
             params: tuned.and_then(|best| best.get(case.kernel.id())),
         };
@@ -392,6 +398,8 @@ fn burn_worker(
                 Some(Fault::Shader(f)) => Some(f),
                 _ => None,
             },
+            stale: cfg.fault == Some(Fault::Stale),
+            fault_dispatches: cfg.fault_dispatches,
             slowdown: cfg.fault == Some(Fault::Slowdown),
         };
         crate::burn::burn(gpu, &c, b, &monitor, t0, shared)?

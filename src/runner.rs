@@ -11,8 +11,11 @@ use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
 use crate::inputs;
 use crate::kernels::fault::{self, Planter, ShaderFault};
-use crate::kernels::{self, CaseInput, Kernel, Params, Plant, RuntimeChecks, Shape};
-use crate::model::{HostTiming, KernelResult, KernelStatus, Throughput, TimingMethod};
+use crate::kernels::golden::{self, Golden};
+use crate::kernels::{self, CaseInput, Kernel, Params, Plant, Run, RuntimeChecks, Shape, Stamp};
+use crate::model::{
+    DispatchCheck, HostTiming, KernelResult, KernelStatus, Throughput, TimingMethod, WrongDispatch,
+};
 use crate::stats;
 
 /// Faults injected to prove the verdicts (tests only, `--inject-fault`).
@@ -148,8 +151,9 @@ pub struct CaseOptions<'a> {
     pub iterations: u32,
     pub input_scale: f32,
     pub checks: RuntimeChecks,
-    /// Faults injected into this case.
+    /// Faults injected into this case, and the dispatches they hit.
     pub fault: Option<Fault>,
+    pub fault_dispatches: FaultDispatches,
     /// Launch parameters other than the kernel's defaults (from a tuning file).
     pub params: Option<&'a Params>,
     pub progress: &'a Progress,
@@ -178,6 +182,287 @@ fn corrupt(output: &mut [u8], seed: u64) -> usize {
     let i = (inputs::word(seed, inputs::stream::CORRUPT, 0) % words as u64) as usize;
     output[i * 4 + 3] ^= 0x40;
     i
+}
+
+/// Which dispatches a planted fault fires on (tests only, `--fault-dispatch`).
+/// Dispatches are numbered from 1 (the first, untimed execution), then the rest of the
+/// warmup, then the timed samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FaultDispatches {
+    /// Every dispatch (`stale`: the last one).
+    #[default]
+    All,
+    /// Dispatch N.
+    Number(u64),
+    /// The Nth timed sample.
+    Timed(u64),
+    /// Every Kth dispatch: K, 2K, ...
+    Every(u64),
+    /// Dispatches A to B, both included.
+    Range(u64, u64),
+}
+
+impl FaultDispatches {
+    pub const FORMS: &'static str = "all, N (the Nth dispatch; 1 is the first), A-B (dispatches A to B), timed:N (the Nth timed sample), every:K";
+
+    pub fn parse(s: &str) -> std::result::Result<FaultDispatches, String> {
+        let bad = || format!("invalid --fault-dispatch '{s}'; use {}", Self::FORMS);
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(bad)
+        };
+        if s == "all" {
+            return Ok(FaultDispatches::All);
+        }
+        match s.split_once(':') {
+            Some(("timed", n)) => num(n).map(FaultDispatches::Timed),
+            Some(("every", k)) => num(k).map(FaultDispatches::Every),
+            Some(_) => Err(bad()),
+            None => match s.split_once('-') {
+                Some((a, b)) => match (num(a)?, num(b)?) {
+                    (a, b) if a <= b => Ok(FaultDispatches::Range(a, b)),
+                    _ => Err(bad()),
+                },
+                None => num(s).map(FaultDispatches::Number),
+            },
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            FaultDispatches::All => "all".into(),
+            FaultDispatches::Number(n) => n.to_string(),
+            FaultDispatches::Timed(n) => format!("timed:{n}"),
+            FaultDispatches::Every(k) => format!("every:{k}"),
+            FaultDispatches::Range(a, b) => format!("{a}-{b}"),
+        }
+    }
+
+    /// Whether dispatch `d` (from 1) is hit, `untimed` dispatches running before the
+    /// timed samples.
+    pub fn fires(&self, d: u64, untimed: u64) -> bool {
+        match *self {
+            FaultDispatches::All => true,
+            FaultDispatches::Number(n) => d == n,
+            FaultDispatches::Timed(n) => d == untimed + n,
+            FaultDispatches::Every(k) => d.is_multiple_of(k),
+            FaultDispatches::Range(a, b) => (a..=b).contains(&d),
+        }
+    }
+}
+
+/// Where dispatch `d` of a case lies: "dispatch 12 of 32 (timed sample 10 of 30)".
+pub fn dispatch_name(d: u64, untimed: u64, total: u64) -> String {
+    let what = if d == 1 {
+        "the first, untimed".to_owned()
+    } else if d <= untimed {
+        format!("warmup {} of {}", d - 1, untimed - 1)
+    } else {
+        format!("timed sample {} of {}", d - untimed, total - untimed)
+    };
+    format!("dispatch {d} of {total} ({what})")
+}
+
+/// Word `w` of a case's outputs (counted over them in order, `sizes` in bytes) in the
+/// words people use: row and column of the result, or the word of an intermediate.
+pub fn word_place(w: u64, sizes: &[u64], layout: fault::Layout) -> (Option<(u64, u64)>, String) {
+    let mut base = 0;
+    for (i, &bytes) in sizes.iter().enumerate() {
+        let words = bytes.div_ceil(4);
+        if w < base + words {
+            let at = w - base;
+            let stride = u64::from(layout.stride.max(1));
+            let (r, c) = (at / stride, at % stride);
+            return match i {
+                0 if layout.rows > 1 && c < u64::from(layout.cols) => (
+                    Some((r, c)),
+                    format!("word {at} of the result (row {r}, col {c})"),
+                ),
+                0 => (None, format!("word {at} of the result")),
+                _ => (None, format!("word {at} of intermediate output {i}")),
+            };
+        }
+        base += words;
+    }
+    (None, format!("word {w}"))
+}
+
+/// A wrong word found by comparing with the verified output, as the report records it:
+/// the place, and both values as bits (hex with the value) and as numbers.
+pub fn wrong_word(
+    prepared: &dyn kernels::Prepared,
+    word: u64,
+    expected: u32,
+    actual: u32,
+) -> (String, String, String, crate::model::Mismatch) {
+    let layout = prepared.layout();
+    let sizes: Vec<u64> = prepared.outputs().iter().map(|o| o.1).collect();
+    let (rc, place) = word_place(word, &sizes, layout);
+    let float = layout.float && place.contains("of the result");
+    let value = |b: u32| {
+        if float {
+            f64::from(f32::from_bits(b))
+        } else {
+            f64::from(b)
+        }
+    };
+    let mismatch = crate::model::Mismatch {
+        index: word,
+        row: rc.map(|x| x.0),
+        col: rc.map(|x| x.1),
+        location: Some(place.clone()),
+        expected: value(expected),
+        actual: value(actual),
+        error: (value(actual) - value(expected)).abs(),
+        bound: 0.0,
+    };
+    (
+        place,
+        bits_text(expected, float),
+        bits_text(actual, float),
+        mismatch,
+    )
+}
+
+/// Bits as people read them: hex, and the f32 or u32 value.
+pub fn bits_text(bits: u32, float: bool) -> String {
+    if float {
+        format!("0x{bits:08x} ({:e})", f32::from_bits(bits))
+    } else {
+        format!("0x{bits:08x} ({bits})")
+    }
+}
+
+/// Wrong dispatches listed in a result; the rest are counted.
+const LISTED: usize = 16;
+
+/// Every dispatch of one case compared with the first: on the GPU against the golden
+/// copy, or on the host for a result that lies there.
+struct DispatchChecker<'a> {
+    prepared: &'a dyn kernels::Prepared,
+    golden: Option<Golden>,
+    host_golden: Option<Vec<Vec<u8>>>,
+    untimed: u64,
+    total: u64,
+    /// Dispatches compared with the first (by a check pass that ran, or on the host).
+    compared: u64,
+    wrong: Vec<WrongDispatch>,
+    wrong_count: u64,
+    spent: Duration,
+}
+
+impl<'a> DispatchChecker<'a> {
+    /// Keeps the first execution's outputs (on the device, or `first` on the host) as
+    /// the golden copy, and poisons the outputs again.
+    fn new(
+        gpu: &Gpu,
+        prepared: &'a dyn kernels::Prepared,
+        first: &[Vec<u8>],
+        untimed: u64,
+        total: u64,
+    ) -> Result<DispatchChecker<'a>> {
+        let t0 = Instant::now();
+        let _s = tracing::info_span!("golden").entered();
+        let (golden, host_golden) = if prepared.result_on_host() {
+            (None, Some(first.to_vec()))
+        } else {
+            let g = Golden::new(gpu, &prepared.outputs(), golden::SLOTS)?;
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            g.keep(&mut enc);
+            gpu.submit_and_wait(enc.finish())?;
+            (Some(g), None)
+        };
+        Ok(DispatchChecker {
+            prepared,
+            golden,
+            host_golden,
+            untimed,
+            total,
+            compared: 0,
+            wrong: Vec::new(),
+            wrong_count: 0,
+            spent: t0.elapsed(),
+        })
+    }
+
+    fn found(&mut self, d: u64, wrong_words: u64, word: u64, expected: u32, actual: u32) {
+        self.wrong_count += 1;
+        if self.wrong.len() < LISTED {
+            let (place, expected, actual, _) = wrong_word(self.prepared, word, expected, actual);
+            self.wrong.push(WrongDispatch {
+                dispatch: d,
+                name: dispatch_name(d, self.untimed, self.total),
+                wrong_words,
+                word,
+                place,
+                expected,
+                actual,
+            });
+        }
+    }
+
+    /// Compares dispatch `d`'s outputs with the golden copy, outside any timed window;
+    /// with `repoison` the device's outputs are poisoned again for the next dispatch.
+    fn check(&mut self, gpu: &Gpu, d: u64, repoison: bool) -> Result<()> {
+        let t0 = Instant::now();
+        let _s = tracing::info_span!("dispatch_check", dispatch = d).entered();
+        if let Some(host) = &self.host_golden {
+            // readback: its staging buffer alternates sources instead of being poisoned
+            // (kernels::copy), so a copy that never ran reads back wrong in every bit.
+            let found = self.prepared.host_mismatch(host);
+            self.compared += 1;
+            if let Some((word, n, e, a)) = found {
+                self.found(d, n, word, e, a);
+            }
+        } else if let Some(g) = &mut self.golden {
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            g.encode(&mut enc, repoison);
+            gpu.submit_and_wait(enc.finish())?;
+            if g.unread() >= u64::from(g.slots()) {
+                self.collect(gpu)?;
+            }
+        }
+        self.spent += t0.elapsed();
+        Ok(())
+    }
+
+    /// Reads what the GPU recorded since the last read.
+    fn collect(&mut self, gpu: &Gpu) -> Result<()> {
+        let Some(g) = &mut self.golden else {
+            return Ok(());
+        };
+        let (findings, ran) = g.collect(gpu)?;
+        self.compared += ran;
+        for f in findings {
+            // Check pass p (from 0) follows dispatch p + 2: the first has none.
+            self.found(f.pass + 2, f.wrong, f.first, f.expected, f.actual);
+        }
+        Ok(())
+    }
+
+    /// The record of every dispatch; `first_verified`: the first execution equals the
+    /// last, verified one, bit for bit.
+    fn finish(mut self, gpu: &Gpu, first_verified: bool) -> Result<DispatchCheck> {
+        let t0 = Instant::now();
+        self.collect(gpu)?;
+        self.spent += t0.elapsed();
+        let method = if self.host_golden.is_some() {
+            "golden-host"
+        } else {
+            "golden-gpu"
+        };
+        Ok(DispatchCheck {
+            method: method.to_owned(),
+            dispatches_total: self.total,
+            dispatches_verified: self.compared + u64::from(first_verified),
+            wrong_dispatches: self.wrong_count,
+            wrong: self.wrong,
+            check_ns: Some(self.spent.as_nanos() as u64),
+        })
+    }
 }
 
 pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome> {
@@ -213,20 +498,42 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         }
     };
     let plant: Plant<'_> = planter.as_ref().map(|_| &plant as _);
-    let run = |ts| prepared.execute(gpu, plant, ts);
+    // Dispatches: the first (untimed, on poisoned outputs, kept as the golden copy),
+    // the rest of the warmup, then the timed samples; each after the first is compared
+    // with it.
+    let untimed = u64::from(opt.warmup.max(1));
+    let total = untimed + u64::from(opt.iterations);
+    let hit = |d: u64| match (opt.fault, opt.fault_dispatches) {
+        (Some(Fault::Stale), FaultDispatches::All) => d == total,
+        (Some(Fault::Stale | Fault::Shader(_)), at) => at.fires(d, untimed),
+        _ => false,
+    };
+    let run = |d: u64, ts: Stamp<'_>| {
+        let hit = hit(d);
+        prepared.execute(
+            gpu,
+            Run {
+                plant: plant.filter(|_| hit),
+                ts,
+                dropped: hit && opt.fault == Some(Fault::Stale),
+            },
+        )
+    };
 
     // First execution, untimed, on poisoned outputs: compared bit for bit with the last.
     phase("warmup");
     prepared.poison(gpu)?;
     {
-        let _s = tracing::info_span!("warmup", runs = opt.warmup.max(1)).entered();
-        run(None)?;
+        let _s = tracing::info_span!("warmup", runs = untimed).entered();
+        run(1, None)?;
     }
     phase("readback");
     let first = prepared.read(gpu)?;
+    let mut checker = DispatchChecker::new(gpu, &*prepared, &first, untimed, total)?;
     phase("warmup");
-    for _ in 1..opt.warmup {
-        run(None)?;
+    for d in 2..=untimed {
+        run(d, None)?;
+        checker.check(gpu, d, true)?;
     }
 
     // Copies outside a pass need timestamps inside encoders; without them the host
@@ -239,9 +546,11 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     };
     let mut wall = Vec::with_capacity(opt.iterations as usize);
     for i in 0..opt.iterations {
-        let last = i + 1 == opt.iterations;
-        if last {
-            // The verified run starts from poison too, outside the timed pass.
+        let d = untimed + u64::from(i) + 1;
+        let last = d == total;
+        if last && prepared.result_on_host() {
+            // The verified run starts from poison too, outside the timed pass (on the
+            // device, the outputs are poisoned again after every check).
             prepared.poison(gpu)?;
         }
         phase("dispatch");
@@ -255,15 +564,10 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
-        let _s = tracing::info_span!("dispatch", kernel = %key, sample = i).entered();
-        let stale = last && opt.fault == Some(Fault::Stale);
-        let ts = ts.as_ref().map(|t| (t, i));
-        wall.push(if stale {
-            // A dispatch that never reaches the GPU: what is read back is the poison.
-            kernels::dispatch(gpu, |_| {}, ts)?
-        } else {
-            run(ts)?
-        });
+        {
+            let _s = tracing::info_span!("dispatch", kernel = %key, sample = i).entered();
+            wall.push(run(d, ts.as_ref().map(|t| (t, i)))?);
+        }
         if opt.fault == Some(Fault::DeviceLost) {
             gpu.device.destroy();
             // Destruction is reported through the device-lost callback on the next poll.
@@ -271,6 +575,8 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             gpu.sink.check()?;
             return Err(Error::env(EnvKind::DeviceLost, "device lost (injected)"));
         }
+        phase("check");
+        checker.check(gpu, d, !last)?;
     }
 
     phase("readback");
@@ -293,7 +599,10 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         prepared.verify(&last, opt.check_seed)
     };
     let deterministic = first == last;
-    let verification = checked.into_verification(&last[0], deterministic);
+    let dispatches = checker.finish(gpu, deterministic)?;
+    let mut verification = checked.into_verification(&last[0], deterministic);
+    verification.passed &= dispatches.wrong_dispatches == 0
+        && dispatches.dispatches_verified == dispatches.dispatches_total;
 
     let sampled_on_gpu = gpu_timed && gpu.timing == TimingMethod::GpuTimestamps;
     let (samples_ns, gpu_events): (Vec<u64>, Vec<GpuEvent>) = match timestamps {
@@ -350,7 +659,10 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     } else {
         KernelStatus::Fail
     };
-    let reason = (!verification.passed).then(|| failure_reason(&key, &verification));
+    let reason = (!verification.passed).then(|| {
+        dispatch_reason(&key, &verification, &dispatches, &first, &last, &*prepared)
+            .unwrap_or_else(|| failure_reason(&key, &verification))
+    });
     Ok(CaseOutcome {
         result: KernelResult {
             id: case.kernel.id().to_owned(),
@@ -365,8 +677,60 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             throughput,
             timing,
             host,
+            dispatch_check: Some(dispatches),
         },
         gpu_events,
+    })
+}
+/// Why a case failed when the last output passed its CPU check but a dispatch did not
+/// match: the first execution differs from the verified last (the golden copy itself was
+/// wrong), a later dispatch differs from the first, or a check pass never ran. `None`
+/// when the last output is what the CPU check rejects ([`failure_reason`] says why).
+fn dispatch_reason(
+    key: &str,
+    v: &crate::model::Verification,
+    dc: &DispatchCheck,
+    first: &[Vec<u8>],
+    last: &[Vec<u8>],
+    prepared: &dyn kernels::Prepared,
+) -> Option<String> {
+    if v.first_mismatch.is_some() {
+        return None;
+    }
+    let total = dc.dispatches_total;
+    if first != last {
+        let (mut base, mut at) = (0u64, None);
+        for (f, l) in first.iter().zip(last) {
+            if let Some((w, n, e, a)) = golden::compare_words(l, f) {
+                at = Some((base + w, n, e, a));
+                break;
+            }
+            base += f.len().max(l.len()) as u64 / 4;
+        }
+        let (w, n, e, a) = at?;
+        let (place, e, a, _) = wrong_word(prepared, w, e, a);
+        return Some(format!(
+            "{key}: dispatch 1 of {total} (the first, untimed) differs from the verified last output in {n} word{}: {place}: expected {e}, got {a} (bit for bit)",
+            if n == 1 { "" } else { "s" },
+        ));
+    }
+    if let Some(w) = dc.wrong.first() {
+        return Some(format!(
+            "{key}: {} differs from the verified output in {} word{}: {}: expected {}, got {} (bit for bit; {} of {total} dispatches wrong)",
+            w.name,
+            w.wrong_words,
+            if w.wrong_words == 1 { "" } else { "s" },
+            w.place,
+            w.expected,
+            w.actual,
+            dc.wrong_dispatches,
+        ));
+    }
+    (dc.dispatches_verified < total).then(|| {
+        format!(
+            "{key}: {} of {total} dispatches verified: a check pass never ran on the GPU",
+            dc.dispatches_verified
+        )
     })
 }
 
@@ -409,5 +773,59 @@ pub fn failure_reason(key: &str, v: &crate::model::Verification) -> String {
             format!("{key}: not deterministic: a second execution gave different bits")
         }
         None => format!("{key}: verification failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_dispatches_parse_print_back_and_choose() {
+        for t in ["all", "7", "2-31", "timed:7", "every:3"] {
+            assert_eq!(FaultDispatches::parse(t).unwrap().name(), t);
+        }
+        for bad in ["0", "timed:0", "every:", "5-2", "x", "later:3", "-3"] {
+            assert!(FaultDispatches::parse(bad).is_err(), "{bad}");
+        }
+        let hits = |spec: &str| -> Vec<u64> {
+            let f = FaultDispatches::parse(spec).unwrap();
+            (1..=12).filter(|&d| f.fires(d, 2)).collect()
+        };
+        assert_eq!(hits("timed:7"), [9]);
+        assert_eq!(hits("every:5"), [5, 10]);
+        assert_eq!(hits("2-4"), [2, 3, 4]);
+        assert_eq!(hits("12"), [12]);
+        assert_eq!(
+            dispatch_name(9, 2, 32),
+            "dispatch 9 of 32 (timed sample 7 of 30)"
+        );
+        assert_eq!(dispatch_name(2, 3, 32), "dispatch 2 of 32 (warmup 1 of 2)");
+        assert_eq!(
+            dispatch_name(1, 3, 32),
+            "dispatch 1 of 32 (the first, untimed)"
+        );
+    }
+
+    #[test]
+    fn wrong_words_are_placed_in_the_result_or_an_intermediate() {
+        let layout = fault::Layout {
+            rows: 3,
+            cols: 5,
+            stride: 8,
+            float: true,
+        };
+        assert_eq!(
+            word_place(17, &[96, 40], layout),
+            (
+                Some((2, 1)),
+                "word 17 of the result (row 2, col 1)".to_owned()
+            )
+        );
+        assert_eq!(word_place(6, &[96, 40], layout).0, None);
+        assert_eq!(
+            word_place(25, &[96, 40], layout).1,
+            "word 1 of intermediate output 1"
+        );
     }
 }

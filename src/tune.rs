@@ -21,7 +21,7 @@ use crate::gpu::{AdapterFilter, Gpu};
 use crate::kernels::{self, Kernel, Params, RuntimeChecks, Shape, Suite};
 use crate::model::KernelStatus;
 use crate::progress;
-use crate::runner::{self, Case, CaseOptions, Fault, Progress};
+use crate::runner::{self, Case, CaseOptions, Fault, FaultDispatches, Progress};
 use crate::tuning::{FORMAT, Trial, Tuning};
 
 /// What to sweep (`TuneConfig::from_args` in `config`).
@@ -37,8 +37,10 @@ pub struct TuneConfig {
     pub out: PathBuf,
     /// Bound on the whole sweep (`--timeout`).
     pub timeout: Option<Duration>,
-    /// A fault planted on the GPU side in every configuration (tests only).
+    /// A fault planted on the GPU side in every configuration (tests only), and the
+    /// dispatches it hits.
     pub fault: Option<Fault>,
+    pub fault_dispatches: FaultDispatches,
 }
 
 /// How the sweep ended: `wrong` when some configuration computed a wrong result.
@@ -67,6 +69,7 @@ pub struct Sweep<'a> {
     /// Check vectors of every configuration's verification.
     pub check_seed: u64,
     pub fault: Option<Fault>,
+    pub fault_dispatches: FaultDispatches,
     pub progress: &'a Progress,
     /// `--timeout`: no configuration starts after it.
     pub deadline: Option<Instant>,
@@ -113,6 +116,7 @@ pub fn sweep(
             input_scale: 1.0,
             checks: RuntimeChecks::Checked,
             fault: sw.fault,
+            fault_dispatches: sw.fault_dispatches,
             progress,
             params: Some(params),
         };
@@ -178,6 +182,7 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
         iterations: cfg.iterations,
         check_seed,
         fault: cfg.fault,
+        fault_dispatches: cfg.fault_dispatches,
         progress: &progress,
         deadline: cfg.timeout.map(|t| started + t),
     };
@@ -199,12 +204,17 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
             .map_err(|e| Error::io(format!("tune: cannot write {}: {e}", cfg.out.display())))?;
         crate::console::line(&format!("wrote {}", cfg.out.display()));
     }
-    swept?;
     if wrong {
         // A configuration that computes wrong results is a finding, not a slow
-        // candidate: the tuning file is still written, but the outcome says so.
+        // candidate, and it outranks how the sweep ended (a timeout included): the
+        // tuning file is still written, and the outcome says so.
+        if let Err(e) = &swept {
+            eprintln!("error: {e}");
+        }
         eprintln!("error: some configurations computed wrong results (WRONG above)");
+        return Ok(TuneOutcome { tuning, wrong });
     }
+    swept?;
     Ok(TuneOutcome { tuning, wrong })
 }
 

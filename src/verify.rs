@@ -178,6 +178,41 @@ impl Tally {
         }
     }
 
+    /// Records a value that must equal `expected` bit for bit: −0 against +0, or another
+    /// NaN payload, is wrong however close the values.
+    pub fn record_bits(&mut self, index: u64, location: Option<&str>, expected: f32, actual: f32) {
+        if expected.to_bits() == actual.to_bits() {
+            self.record_at(
+                index,
+                None,
+                location,
+                f64::from(expected),
+                f64::from(actual),
+                0.0,
+            );
+            return;
+        }
+        self.checked += 1;
+        let error = (f64::from(actual) - f64::from(expected)).abs();
+        self.worst_ratio = f64::INFINITY;
+        self.bound_at_worst = 0.0;
+        if error > self.max_error || !error.is_finite() {
+            self.max_error = error;
+        }
+        if self.first_mismatch.as_ref().is_none_or(|m| m.index > index) {
+            self.first_mismatch = Some(Mismatch {
+                index,
+                row: None,
+                col: None,
+                location: location.map(str::to_owned),
+                expected: f64::from(expected),
+                actual: f64::from(actual),
+                error,
+                bound: 0.0,
+            });
+        }
+    }
+
     /// Records element (i, j) of an n-column matrix whose actual value is `c[i·n + j]`.
     pub fn record_element<T: Copy + Into<f64>>(
         &mut self,
@@ -348,15 +383,50 @@ pub enum MatmulCheck {
 }
 
 impl MatmulCheck {
-    /// Every element up to [`FULL_CHECK_MAX_MACS`] multiply-adds, or where K is too long
-    /// for the grid (K > 2²⁴: the binding limits keep M·N small there); the exact grid
-    /// otherwise.
+    /// Element by element with fractional inputs where that check is sharp: at most
+    /// [`FULL_CHECK_MAX_MACS`] multiply-adds and an element bound below
+    /// [`SHARP_BOUND`] of a typical |C| ([`bound_ratio`]); on the exact grid otherwise.
+    /// K above 2²⁴ has no grid and is refused before this ([`MatmulCheck::refuse`]).
     pub fn for_shape(d: Dims, scale: f32) -> MatmulCheck {
-        if d.macs() <= FULL_CHECK_MAX_MACS {
+        if d.macs() <= FULL_CHECK_MAX_MACS && bound_ratio(d.k as u64) <= SHARP_BOUND {
             return MatmulCheck::Full;
         }
         Grid::for_k(d.k, scale).map_or(MatmulCheck::Full, MatmulCheck::ExactGrid)
     }
+
+    /// Why a float matmul of this shape cannot be checked with certainty: K above 2²⁴,
+    /// where no grid keeps every partial sum exact in f32 and the float bound would
+    /// admit a wrong output.
+    pub fn refuse(id: &str, shape: impl std::fmt::Display, d: Dims) -> Result<(), String> {
+        if d.k as u64 > GRID_SPAN {
+            return Err(format!(
+                "{id} {shape}: K = {} is over {GRID_SPAN} (2^24), the longest dot product f32 can check exactly; use K of at most {GRID_SPAN}",
+                d.k
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A float bound is used only where it is this small against a typical |C|: an
+/// element off by more than 2⁻¹⁰ of a typical value is caught with certainty.
+pub const SHARP_BOUND: f64 = 1.0 / 1024.0;
+
+/// One element's bound against a typical |C| for inputs uniform in [-S, S): the bound
+/// is (γ_K(2⁻²³) + γ_K(2⁻⁵³))·Σ|a·b| with E Σ|a·b| = K·S²/4, and C has the standard
+/// deviation √K·S²/3, so E|C| = √(2/π)·√K·S²/3; their ratio is
+/// (γ_K + γ'_K)·(3/4)·√(π/2)·√K, whatever S. It passes 2⁻¹⁰ at K = 424: longer dot
+/// products go on the exact grid.
+pub fn bound_ratio(k: u64) -> f64 {
+    let g = |unit: f64| {
+        let nu = k as f64 * unit;
+        if nu < 0.5 {
+            nu / (1.0 - nu)
+        } else {
+            f64::INFINITY
+        }
+    };
+    (g(F32_UNIT) + g(F64_UNIT)) * 0.75 * (std::f64::consts::PI / 2.0).sqrt() * (k as f64).sqrt()
 }
 
 /// Row `i` of A·B in f64, with Σ|a·b| per element.
@@ -706,6 +776,39 @@ mod tests {
     }
 
     #[test]
+    fn bit_checks_see_a_zero_of_the_wrong_sign() {
+        let mut t = Tally::default();
+        t.record_bits(3, Some("partial 2"), 0.0, -0.0);
+        let m = t.first_mismatch.expect("-0 for +0 is a wrong bit");
+        assert_eq!((m.index, m.error), (3, 0.0));
+        let mut t = Tally::default();
+        t.record_bits(0, None, 1.5, 1.5);
+        assert!(t.first_mismatch.is_none() && t.checked == 1);
+    }
+
+    #[test]
+    fn a_float_bound_is_used_only_where_it_is_sharp() {
+        // 2⁻¹⁰ of a typical |C| is passed at K = 424: longer products go on the grid.
+        assert!(bound_ratio(423) <= SHARP_BOUND && bound_ratio(424) > SHARP_BOUND);
+        let d = |m, k, n| Dims { m, k, n };
+        assert_eq!(
+            MatmulCheck::for_shape(d(512, 384, 512), 1.0),
+            MatmulCheck::Full
+        );
+        for (m, k, n) in [(512, 512, 512), (16, 262144, 32), (1, 1 << 22, 1)] {
+            assert!(
+                matches!(
+                    MatmulCheck::for_shape(d(m, k, n), 1.0),
+                    MatmulCheck::ExactGrid(_)
+                ),
+                "{m}x{k}x{n}"
+            );
+        }
+        assert!(MatmulCheck::refuse("matmul-f32", "1x16777216x1", d(1, 1 << 24, 1)).is_ok());
+        assert!(MatmulCheck::refuse("matmul-f32", "s", d(1, (1 << 24) + 1, 1)).is_err());
+    }
+
+    #[test]
     fn tf32_rounding_fails_the_element_checked_shapes() {
         // Inputs rounded to TF32 (10 fraction bits) before an f32 product: what a
         // driver using TF32 inside an f32 kernel computes. The element-by-element shapes
@@ -724,7 +827,7 @@ mod tests {
             },
             Dims {
                 m: 512,
-                k: 512,
+                k: 384,
                 n: 512,
             },
         ] {

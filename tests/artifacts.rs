@@ -150,6 +150,21 @@ struct ConsumerKernel {
     timing: Option<String>,
     #[serde(default)]
     host: Option<ConsumerHost>,
+    #[serde(default)]
+    dispatch_check: Option<ConsumerDispatchCheck>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConsumerDispatchCheck {
+    method: String,
+    dispatches_total: u64,
+    dispatches_verified: u64,
+    wrong_dispatches: u64,
+    wrong: Vec<Value>,
+    #[serde(default)]
+    check_ns: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +202,11 @@ fn a_consumer_reads_the_result_with_unknown_fields_denied() {
             .filter(|k| k.status == "pass")
             .all(|k| k.samples_ns.len() == 30 && k.throughput.as_ref().unwrap().median > 0.0)
     );
+    assert!(c.kernels.iter().filter(|k| k.status == "pass").all(|k| {
+        k.dispatch_check
+            .as_ref()
+            .is_some_and(|d| d.dispatches_verified == d.dispatches_total && d.wrong.is_empty())
+    }));
 }
 
 #[test]

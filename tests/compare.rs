@@ -168,6 +168,37 @@ fn correctness_is_reported_first_and_wins() {
 }
 
 #[test]
+fn a_kernel_wrong_now_that_no_baseline_has_is_exit_1_in_every_format() {
+    // The current run has a failing kernel the baseline never ran.
+    let mut cur = fixture();
+    let ks = cur["kernels"].as_array_mut().unwrap();
+    let mut extra = ks[0].clone();
+    extra["shape"] = "3x5x7".into();
+    extra["status"] = "fail".into();
+    ks.push(extra);
+    let (code, c) = compare_json(&fixture(), &cur, &[]);
+    assert_eq!(code, 1, "{c}");
+    assert_eq!(c["finding"], "wrong");
+    assert_eq!(c["wrong_now"], serde_json::json!(["matmul-f32/3x5x7"]));
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["text", "md"] {
+        let out = bin()
+            .arg("compare")
+            .arg(write(dir.path(), "base.json", &fixture()))
+            .arg(write(dir.path(), "cur.json", &cur))
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("matmul-f32/3x5x7") && text.contains("WRONG"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn text_and_markdown_formats() {
     let dir = tempfile::tempdir().unwrap();
     let (b, c) = (

@@ -49,6 +49,7 @@ fn run_with(
         input_scale: 1.0,
         checks,
         fault: None,
+        fault_dispatches: Default::default(),
         progress: &progress,
         params,
     };

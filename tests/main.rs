@@ -6,6 +6,7 @@ mod burn;
 mod cli;
 mod common;
 mod compare;
+mod dispatches;
 mod faults;
 mod kernels;
 mod lane;

@@ -179,7 +179,7 @@ fn every_fault_switch_compiles_to_spirv() {
     // know must come out of naga's SPIR-V writer, and so must every planter operation.
     use gpu_canary::kernels::fault::code;
     for (name, src) in gpu_canary::kernels::shader_sources() {
-        if name == "poison" || name == "fault-planter" {
+        if ["poison", "fault-planter", "golden"].contains(&name.as_str()) {
             continue;
         }
         for c in [
@@ -210,5 +210,16 @@ fn every_fault_switch_compiles_to_spirv() {
             &constants,
         )
         .unwrap_or_else(|e| panic!("planter OP {op}: {e}"));
+    }
+    // Each step of the check every dispatch gets: compare, record, end the pass.
+    for mode in 0..=2 {
+        let constants = [("MODE", f64::from(mode)), ("SLOTS", 4096.0)];
+        gpu_canary::kernels::to_spirv_with(
+            gpu_canary::kernels::golden::SHADER,
+            true,
+            false,
+            &constants,
+        )
+        .unwrap_or_else(|e| panic!("golden MODE {mode}: {e}"));
     }
 }

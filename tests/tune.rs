@@ -248,7 +248,11 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
         table.contains("| matmul-f32 | 96x64x100 | unchecked |")
             && table.contains("| matmul-u32 | 512x512x512 | checked |")
             && table.contains("- reduce-f32: ")
-            && table.contains("| matmul-u32 | 520x520x520 | xor@3,4,5 | 1 | row 3, col 4 |")
+            && table.contains("| matmul-u32 | 520x520x520 | xor@3,4,5 | all | 1 | row 3, col 4 |")
+            && table.contains(
+                "| matmul-u32 | 64x64x64 | add@3,4=1 | 2-31 | 1 | dispatch 2 of 32 (warmup 1 of 1): word 196 of the result (row 3, col 4) |"
+            )
+            && table.contains("Every dispatch verified (suite): ")
             && table.contains("| upload (host clock) | 64MiB | checked | map, write the bytes")
             && table.contains("Where the suite's time went (ms, from its trace): request_adapter "),
         "{table}"
@@ -380,4 +384,32 @@ fn tune_stops_at_its_timeout_and_keeps_what_it_measured() {
     let n = t["trials"].as_array().unwrap().len();
     assert!(n >= 1, "what was measured is kept: {t}");
     assert!(n < 20, "the sweep stopped early: {n} trials");
+}
+
+#[test]
+fn a_wrong_configuration_is_exit_1_even_when_the_timeout_stops_the_sweep() {
+    // One timed dispatch of each configuration wrong; the sweep cut by its timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["tune", "--kernel", "reduce-f32", "--size", "16777219"])
+        .args(["--iterations", "5", "--timeout", "1.5", "--out"])
+        .arg(dir.path().join("tune.json"))
+        .env("GPU_CANARY_INJECT_FAULT", "add@0,0=1")
+        .env("GPU_CANARY_FAULT_DISPATCH", "timed:3")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--timeout expired in reduce-f32"), "{err}");
+    assert!(err.contains("WRONG"), "{err}");
+    let t = read_json(&dir.path().join("tune.json"));
+    let trials = t["trials"].as_array().unwrap();
+    assert!(
+        !trials.is_empty() && trials.iter().all(|t| t["verified"] == false),
+        "{t}"
+    );
+    assert!(
+        t["best"].get("reduce-f32").is_none(),
+        "no wrong configuration is best"
+    );
 }

@@ -195,6 +195,10 @@ pub fn classify(e: &wgpu::Error) -> EnvKind {
     }
 }
 
+/// The poison: a quiet NaN as f32, an unlikely word as u32. Every buffer a kernel writes
+/// is filled with it before it runs, and every staging buffer before a copy into it.
+pub const POISON: u32 = 0x7ff0_dead;
+
 /// An open device with what the run needs to know about it.
 pub struct Gpu {
     pub adapter: wgpu::Adapter,
@@ -425,14 +429,34 @@ impl Gpu {
         Ok(t0.elapsed())
     }
 
-    /// Copies `src[..size]` to the host.
-    pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
+    /// A mappable buffer for the GPU to copy into, filled with the poison first (mapped
+    /// at creation): a copy that never ran reads back as poison, never as the old bytes
+    /// of a reused allocation.
+    pub fn staging(&self, label: &str, size: u64) -> Result<wgpu::Buffer> {
+        let size = size.max(4).div_ceil(4) * 4;
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
             size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+            mapped_at_creation: true,
         });
+        {
+            let mut view = buf.slice(..).get_mapped_range_mut().map_err(|e| {
+                Error::env(
+                    EnvKind::DeviceLost,
+                    format!("filling a new staging buffer failed: {e}"),
+                )
+            })?;
+            let (mut words, _) = view.slice(..).into_chunks::<4>();
+            words.fill(POISON.to_le_bytes());
+        }
+        buf.unmap();
+        Ok(buf)
+    }
+
+    /// Copies `src[..size]` to the host.
+    pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let staging = self.staging("readback", size)?;
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
         self.submit_and_wait(enc.finish())?;

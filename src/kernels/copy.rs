@@ -21,7 +21,8 @@ use crate::error::{EnvKind, Error, Result};
 use crate::gpu::{Gpu, Needs};
 use crate::inputs;
 use crate::kernels::{
-    self, CaseInput, Checked, Kernel, Plant, Prepared, Shape, ShapeKind, Stamp, Suite, fault,
+    self, CaseInput, Checked, Kernel, Plant, Prepared, Run, Shape, ShapeKind, Stamp, Suite, fault,
+    golden,
 };
 use crate::model::Launch;
 use crate::verify;
@@ -166,7 +167,12 @@ impl Kernel for CopyKernel {
         match self.method {
             Method::Shader | Method::Command => vec![("src", b), ("dst", b)],
             Method::Upload => vec![("staging", b), ("dst", b)],
-            Method::Readback => vec![("src", b), ("scratch", b), ("staging", b)],
+            Method::Readback => vec![
+                ("src", b),
+                ("src-inverted", b),
+                ("scratch", b),
+                ("staging", b),
+            ],
         }
     }
     fn binds_buffers(&self) -> bool {
@@ -242,6 +248,16 @@ impl Kernel for CopyKernel {
             })
         };
         let mut shader = None;
+        let inverted = (self.method == Method::Readback).then(|| {
+            let inv: Vec<u32> = pattern.iter().map(|w| !w).collect();
+            gpu.scoped("allocating copy buffers", || {
+                gpu.upload("src-inverted", bytemuck::cast_slice(&inv))
+            })
+        });
+        let inverted = inverted.transpose()?;
+        let staging_read = (self.method == Method::Readback)
+            .then(|| gpu.staging("staging", size))
+            .transpose()?;
         let (src, dst, staging) = gpu.scoped("allocating copy buffers", || match self.method {
             Method::Shader | Method::Command => (
                 Some(gpu.upload("src", bytemuck::cast_slice(&pattern))),
@@ -260,10 +276,7 @@ impl Kernel for CopyKernel {
             Method::Readback => (
                 Some(gpu.upload("src", bytemuck::cast_slice(&pattern))),
                 buffer("scratch", storage()),
-                Some(buffer(
-                    "staging",
-                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                )),
+                staging_read,
             ),
         })?;
         if self.method == Method::Shader {
@@ -319,6 +332,8 @@ impl Kernel for CopyKernel {
             size,
             pattern,
             src,
+            inverted,
+            executions: std::sync::atomic::AtomicU64::new(0),
             dst,
             staging,
             shader,
@@ -344,6 +359,11 @@ struct Copy {
     size: u64,
     pattern: Vec<u32>,
     src: Option<wgpu::Buffer>,
+    /// readback: the pattern with every bit flipped. Odd executions copy from it (and the
+    /// host flips the bytes back), so a copy that never ran leaves the staging buffer
+    /// holding the other parity's bytes, wrong in every bit, never a good result.
+    inverted: Option<wgpu::Buffer>,
+    executions: std::sync::atomic::AtomicU64,
     /// The result on the device (for readback, the scratch a planted fault goes through).
     dst: wgpu::Buffer,
     staging: Option<wgpu::Buffer>,
@@ -371,12 +391,13 @@ impl Copy {
         from: &wgpu::Buffer,
         to: &wgpu::Buffer,
         ts: Stamp<'_>,
+        dropped: bool,
     ) {
         let ts = ts.filter(|_| self.encoder_ts);
         if let Some((t, slot)) = ts {
             t.write(enc, slot, false);
         }
-        if let Some(len) = self.len {
+        if let Some(len) = self.len.filter(|_| !dropped) {
             enc.copy_buffer_to_buffer(from, 0, to, 0, len);
         }
         if let Some((t, slot)) = ts {
@@ -449,15 +470,22 @@ impl Prepared for Copy {
         }
     }
 
-    fn execute(&self, gpu: &Gpu, plant: Plant<'_>, ts: Stamp<'_>) -> Result<Duration> {
+    fn execute(&self, gpu: &Gpu, run: Run<'_>) -> Result<Duration> {
         if self.method == Method::Shader {
-            return kernels::execute_pass(self, gpu, plant, ts);
+            return kernels::execute_pass(self, gpu, run);
         }
+        let (plant, ts, dropped) = (run.plant, run.ts, run.dropped);
+        let flipped = self.method == Method::Readback
+            && self
+                .executions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                % 2
+                == 1;
         let t0 = Instant::now();
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         match self.method {
             Method::Command => {
-                self.timed_copy(&mut enc, self.src(), &self.dst, ts);
+                self.timed_copy(&mut enc, self.src(), &self.dst, ts, dropped);
                 planted(&mut enc, plant);
             }
             Method::Upload => {
@@ -471,21 +499,26 @@ impl Prepared for Copy {
                     view.copy_from_slice(bytemuck::cast_slice(&self.pattern));
                 }
                 self.staging().unmap();
-                self.timed_copy(&mut enc, self.staging(), &self.dst, ts);
+                self.timed_copy(&mut enc, self.staging(), &self.dst, ts, dropped);
                 planted(&mut enc, plant);
             }
             Method::Readback => {
+                let src = if flipped {
+                    self.inverted.as_ref().expect("an inverted source")
+                } else {
+                    self.src()
+                };
                 // A planted fault needs a storage buffer on the way: the bytes go
                 // through the scratch, outside the timed copy.
                 let from = match plant {
                     Some(_) => {
-                        enc.copy_buffer_to_buffer(self.src(), 0, &self.dst, 0, self.size);
+                        enc.copy_buffer_to_buffer(src, 0, &self.dst, 0, self.size);
                         planted(&mut enc, plant);
                         &self.dst
                     }
-                    None => self.src(),
+                    None => src,
                 };
-                self.timed_copy(&mut enc, from, self.staging(), ts);
+                self.timed_copy(&mut enc, from, self.staging(), ts, dropped);
             }
             Method::Shader => unreachable!("dispatched above"),
         }
@@ -504,7 +537,22 @@ impl Prepared for Copy {
             }
             self.staging().unmap();
         }
-        Ok(t0.elapsed())
+        let elapsed = t0.elapsed();
+        if flipped {
+            // Back to the pattern, outside the host's clock.
+            let mut host = self.host.lock().unwrap_or_else(|e| e.into_inner());
+            host.iter_mut().for_each(|b| *b = !*b);
+        }
+        Ok(elapsed)
+    }
+
+    fn result_on_host(&self) -> bool {
+        self.method == Method::Readback
+    }
+
+    fn host_mismatch(&self, golden: &[Vec<u8>]) -> Option<(u64, u64, u32, u32)> {
+        let host = self.host.lock().unwrap_or_else(|e| e.into_inner());
+        golden::compare_words(&golden[0], &host)
     }
 
     fn gpu_timed(&self, gpu: &Gpu) -> bool {
@@ -525,6 +573,10 @@ impl Prepared for Copy {
     fn poison(&self, gpu: &Gpu) -> Result<()> {
         fault::poison(gpu, &self.outputs())?;
         if self.method == Method::Readback {
+            // The next execution copies from the pattern itself, not its inverse: the
+            // first and the last (verified) ones, which both follow a poisoning.
+            self.executions
+                .store(0, std::sync::atomic::Ordering::Relaxed);
             // The mappable buffer cannot be bound: it is poisoned through the scratch,
             // and so is the host's copy.
             let mut enc = gpu.device.create_command_encoder(&Default::default());

@@ -14,8 +14,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{self, RuntimeChecks, ShapeKind};
 
-/// The poison: a quiet NaN as f32, an unlikely word as u32.
-pub const POISON: u32 = 0x7ff0_dead;
+pub use crate::gpu::POISON;
 pub const POISON_SHADER: &str = include_str!("../../shaders/poison.wgsl");
 pub const PLANTER_SHADER: &str = include_str!("../../shaders/fault.wgsl");
 

@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod fault;
+pub mod golden;
 pub mod matmul;
 pub mod matmul_f16;
 pub mod matmul_f32;
@@ -269,6 +270,11 @@ pub trait Kernel: Sync {
     fn suite(&self, suite: Suite) -> Vec<Shape>;
     /// Device buffers the case allocates, as (name, bytes), for the limit checks.
     fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)>;
+    /// Why a shape cannot be run with the kernel's promised detection power on any
+    /// adapter (it is refused, exit 2), if it cannot.
+    fn check_shape(&self, _shape: Shape) -> std::result::Result<(), String> {
+        Ok(())
+    }
     /// Whether those buffers are bound to a shader (then `max_storage_buffer_binding_size`
     /// applies too), or only copied.
     fn binds_buffers(&self) -> bool {
@@ -387,10 +393,10 @@ pub trait Prepared: Send {
 
     /// One execution, submitted and waited for; returns the host time from recording
     /// to the end of the wait. By default the kernel's dispatches in one compute pass,
-    /// with `ts` written at the pass's ends; `plant` records a fault after them (tests
-    /// only). Copies and transfers record their own commands.
-    fn execute(&self, gpu: &Gpu, plant: Plant<'_>, ts: Stamp<'_>) -> Result<Duration> {
-        execute_pass(self, gpu, plant, ts)
+    /// with the timestamps written at the pass's ends and a planted fault after them
+    /// (tests only). Copies and transfers record their own commands.
+    fn execute(&self, gpu: &Gpu, run: Run<'_>) -> Result<Duration> {
+        execute_pass(self, gpu, run)
     }
     /// Whether [`Prepared::execute`] writes the timestamps it is given on this device
     /// (commands outside a pass need timestamps inside encoders); when it cannot, the
@@ -421,6 +427,39 @@ pub trait Prepared: Send {
     fn fault_target(&self) -> &wgpu::Buffer {
         self.outputs()[0].0
     }
+    /// Whether the result lies on the host (readback): each execution's is then compared
+    /// with the first on the host ([`Prepared::host_mismatch`]), not on the GPU.
+    fn result_on_host(&self) -> bool {
+        false
+    }
+    /// For a result on the host: the first word of the last execution's result that
+    /// differs from `golden` (the first execution's, as [`Prepared::read`] gave it),
+    /// with the number of differing words and both values (see
+    /// [`golden::compare_words`]).
+    fn host_mismatch(&self, _golden: &[Vec<u8>]) -> Option<(u64, u64, u32, u32)> {
+        None
+    }
+}
+
+/// What one execution records besides the kernel's own work.
+#[derive(Clone, Copy, Default)]
+pub struct Run<'a> {
+    /// A planted fault, recorded after the kernel (tests only).
+    pub plant: Plant<'a>,
+    /// The timestamp slot of a timed execution.
+    pub ts: Stamp<'a>,
+    /// Tests only: the kernel's own work left out, as a dispatch that never reaches the
+    /// GPU (the rest of the execution, maps and host copies, happens as always).
+    pub dropped: bool,
+}
+
+impl<'a> Run<'a> {
+    pub fn timed(ts: Stamp<'a>) -> Run<'a> {
+        Run {
+            ts,
+            ..Run::default()
+        }
+    }
 }
 
 /// A fault planter's dispatch, recorded after the kernel's (tests only).
@@ -428,23 +467,20 @@ pub type Plant<'a> = Option<&'a dyn Fn(&mut wgpu::ComputePass<'_>)>;
 /// The timestamp slot of a timed execution: begin at `2·slot`, end at `2·slot + 1`.
 pub type Stamp<'a> = Option<(&'a Timestamps, u32)>;
 
-/// One execution of `p`'s dispatches in a compute pass of its own, with `plant` after
-/// them: the default [`Prepared::execute`].
-pub fn execute_pass<P: Prepared + ?Sized>(
-    p: &P,
-    gpu: &Gpu,
-    plant: Plant<'_>,
-    ts: Stamp<'_>,
-) -> Result<Duration> {
+/// One execution of `p`'s dispatches in a compute pass of its own, with the planted
+/// fault after them: the default [`Prepared::execute`].
+pub fn execute_pass<P: Prepared + ?Sized>(p: &P, gpu: &Gpu, run: Run<'_>) -> Result<Duration> {
     dispatch(
         gpu,
         |pass| {
-            p.encode(pass);
-            if let Some(f) = plant {
+            if !run.dropped {
+                p.encode(pass);
+            }
+            if let Some(f) = run.plant {
                 f(pass);
             }
         },
-        ts,
+        run.ts,
     )
 }
 
@@ -490,6 +526,19 @@ pub fn compile_module(
     constants: &[(&str, f64)],
     checks: RuntimeChecks,
 ) -> Result<wgpu::ComputePipeline> {
+    compile_in(gpu, label, source, constants, checks, None)
+}
+
+/// [`compile_module`] with an explicit pipeline layout (`None`: derived from the
+/// shader), for pipelines that share their bind groups.
+pub fn compile_in(
+    gpu: &Gpu,
+    label: &str,
+    source: &str,
+    constants: &[(&str, f64)],
+    checks: RuntimeChecks,
+    layout: Option<&wgpu::PipelineLayout>,
+) -> Result<wgpu::ComputePipeline> {
     let _span = tracing::info_span!("compile", label).entered();
     gpu.scoped(&format!("compiling {label}"), || {
         let desc = wgpu::ShaderModuleDescriptor {
@@ -508,7 +557,7 @@ pub fn compile_module(
         gpu.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
-                layout: None,
+                layout,
                 module: &module,
                 entry_point: Some("main"),
                 compilation_options: wgpu::PipelineCompilationOptions {
@@ -567,12 +616,21 @@ pub fn params(gpu: &Gpu, words: &[u32]) -> wgpu::Buffer {
     buf
 }
 
+/// `--size` for `kernel`: parsed as its kind of shape, and refused where the kernel
+/// cannot check it ([`Kernel::check_shape`]).
+pub fn parse_shape(kernel: &dyn Kernel, s: &str) -> std::result::Result<Shape, String> {
+    let shape = Shape::parse(kernel.shape_kind(), s)?;
+    kernel.check_shape(shape)?;
+    Ok(shape)
+}
+
 /// Validates a case against the adapter's limits before anything runs.
 pub fn check_limits(
     kernel: &dyn Kernel,
     shape: Shape,
     limits: &wgpu::Limits,
 ) -> std::result::Result<(), String> {
+    kernel.check_shape(shape)?;
     check_buffers(
         kernel.id(),
         shape,
@@ -659,14 +717,15 @@ pub fn check_workgroup(
     Ok(())
 }
 
-/// Every shader the host may compile, by name: each kernel's, then the poison fill and
-/// the fault planter.
+/// Every shader the host may compile, by name: each kernel's, then the poison fill, the
+/// golden check and the fault planter.
 pub fn shader_sources() -> Vec<(String, String)> {
     REGISTRY
         .iter()
         .flat_map(|k| k.shaders())
         .chain([
             ("poison".to_owned(), fault::POISON_SHADER.to_owned()),
+            ("golden".to_owned(), golden::SHADER.to_owned()),
             ("fault-planter".to_owned(), fault::PLANTER_SHADER.to_owned()),
         ])
         .collect()

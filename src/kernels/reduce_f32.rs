@@ -314,24 +314,10 @@ impl Prepared for Reduce {
         let mut t = verify::Tally::default();
         for (i, (&want, &got)) in want_partials.iter().zip(partials).enumerate() {
             let at = format!("partial {i} of {g} (pass 1, workgroup {i})");
-            t.record_at(
-                1 + i as u64,
-                None,
-                Some(&at),
-                f64::from(want),
-                f64::from(got),
-                0.0,
-            );
+            t.record_bits(1 + i as u64, Some(&at), want, got);
         }
         let mut s = verify::Tally::default();
-        s.record_at(
-            0,
-            None,
-            Some("the sum (pass 2)"),
-            f64::from(want_sum),
-            f64::from(sum),
-            0.0,
-        );
+        s.record_bits(0, Some("the sum (pass 2)"), want_sum, sum);
         // The simulation's own sanity: its sum within the derived bound of the f64 sum.
         let s = s.merge(verify::float_sum(
             &self.x,
