@@ -10,7 +10,7 @@ use gpu_canary::gpu::timing::Timestamps;
 use gpu_canary::gpu::{AdapterFilter, Gpu};
 use gpu_canary::inputs;
 use gpu_canary::kernels::golden::{self, Golden};
-use gpu_canary::kernels::{self, CaseInput, Prepared, Run, RuntimeChecks, Shape};
+use gpu_canary::kernels::{self, CaseInput, Prepared, Run, RuntimeChecks, Shape, Suite};
 use gpu_canary::verify::{self, Dims};
 use rayon::prelude::*;
 
@@ -122,7 +122,15 @@ fn dispatch_check(c: &mut Criterion, gpu: &Gpu) {
     let mut group = c.benchmark_group("dispatch-check");
     for id in ["matmul-f32", "reduce-f32", "copy-f32"] {
         let k = kernels::find(id).expect("registered");
-        let shape = *shapes(id).last().expect("a shape");
+        // The largest shape a canary runs on this adapter: the quick suite's on a
+        // software adapter, the full suite's on a GPU.
+        let shape = if quick() {
+            *shapes(id).last().expect("a shape")
+        } else if gpu.is_software() {
+            kernels::largest_shape(k, Suite::Quick)
+        } else {
+            kernels::largest_shape(k, Suite::Full)
+        };
         if kernels::check_limits(k, shape, &gpu.limits).is_err() {
             continue;
         }

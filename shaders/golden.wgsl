@@ -10,6 +10,10 @@
 // MODE 0 compares (one dispatch per window); MODE 1 records the first wrong word's bits
 // (one invocation per window: the atomics of MODE 0 are complete by then); MODE 2 ends
 // the pass: the next slot is cleared and the pass counted (one invocation per pass).
+//
+// The host puts the word type first: `Word` (u32, or vec4<u32> for windows of whole
+// 16-byte words: one load per 16 bytes), `LANES` and the helpers `lane`, `differ` (how
+// many lanes differ) and `first_lane`.
 
 override MODE: u32 = 0u;
 override SLOTS: u32 = 1024u;
@@ -40,8 +44,8 @@ struct Window {
     pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> golden: array<u32>;
-@group(0) @binding(1) var<storage, read> result: array<u32>;
+@group(0) @binding(0) var<storage, read> golden: array<Word>;
+@group(0) @binding(1) var<storage, read> result: array<Word>;
 @group(0) @binding(2) var<storage, read_write> ledger: Ledger;
 @group(0) @binding(3) var<uniform> window: Window;
 
@@ -52,17 +56,21 @@ fn main(
 ) {
     let slot = ledger.passes % SLOTS;
     if (MODE == 0u) {
-        for (var i = gid.x; i < window.words; i += groups.x * 256u) {
-            if (golden[i] != result[i]) {
-                atomicAdd(&ledger.slots[slot].wrong, 1u);
-                atomicMin(&ledger.slots[slot].first, window.base + i);
+        for (var i = gid.x; i < window.words / LANES; i += groups.x * 256u) {
+            let g = golden[i];
+            let r = result[i];
+            let n = differ(g, r);
+            if (n > 0u) {
+                atomicAdd(&ledger.slots[slot].wrong, n);
+                atomicMin(&ledger.slots[slot].first, window.base + i * LANES + first_lane(g, r));
             }
         }
     } else if (MODE == 1u) {
         let first = atomicLoad(&ledger.slots[slot].first);
         if (gid.x == 0u && first != NONE && first >= window.base && first - window.base < window.words) {
-            ledger.slots[slot].expected = golden[first - window.base];
-            ledger.slots[slot].actual = result[first - window.base];
+            let w = first - window.base;
+            ledger.slots[slot].expected = lane(golden[w / LANES], w % LANES);
+            ledger.slots[slot].actual = lane(result[w / LANES], w % LANES);
         }
     } else if (gid.x == 0u) {
         let next = (ledger.passes + 1u) % SLOTS;

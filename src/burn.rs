@@ -863,7 +863,8 @@ pub fn burn(
         submitted += batch;
         let stamps = q
             .as_ref()
-            .map(|t| t.resolve_into(gpu, &mut enc, batch as u32));
+            .map(|t| t.resolve_into(gpu, &mut enc, batch as u32))
+            .transpose()?;
         let ledger = golden.snapshot(gpu, &mut enc)?;
         let submitted_us = since(Instant::now()) * 1e6;
         let index = gpu.scoped("submitting the burn", || gpu.queue.submit([enc.finish()]))?;

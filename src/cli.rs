@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0    every kernel verified (compare: no regression)
-  1    a kernel's result was wrong, or not reproducible (compare: newly wrong)
+  1    a kernel's result was wrong on any dispatch, or not reproducible (tune: a
+       configuration computed a wrong result; compare: a kernel is wrong now, or an
+       exact checksum changed)
   2    bad usage or input (the message names the value and the fix)
   3    environment failure: no adapter, software adapter where hardware is required,
        another GPU than expected, missing tensor cores when required, device lost,
@@ -17,6 +19,22 @@ Exit codes:
   5    burn: throughput drifted beyond --max-drift with no throttle to explain it
   130  cancelled by SIGINT (partial artifacts written)
   143  cancelled by SIGTERM (partial artifacts written)";
+
+/// The seeds' range, for the message a bad one gets.
+const SEEDS: &str = "from 0 to 18446744073709551615";
+
+/// A whole number of type `T`, or the range every bad one is told (a leading minus
+/// sign reaches here as a value, so `-3` is answered with the range, not "unexpected
+/// argument").
+fn whole<T: std::str::FromStr>(
+    range: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |s| {
+        s.trim()
+            .parse::<T>()
+            .map_err(|_| format!("use a whole number {range}"))
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "gpu-canary", version, about = "A GPU canary: deterministic WGSL kernels on a headless wgpu adapter, verified against CPU references, timed, with artifacts CI can act on.", after_help = EXIT_CODES)]
@@ -39,7 +57,7 @@ pub enum Command {
     /// Chart many result.json files over time (SVG) with a Markdown table.
     History(HistoryArgs),
     /// List the kernels and their default shapes.
-    Kernels,
+    Kernels(KernelsArgs),
     /// Sweep launch parameters on this adapter, verify and time each, and write the best
     /// as a tuning file for `run --tuning`.
     Tune(TuneArgs),
@@ -62,8 +80,9 @@ pub struct BurnArgs {
     /// on a software adapter).
     #[arg(long)]
     pub size: Option<String>,
-    /// Dispatches between checks (default: half a second of GPU work).
-    #[arg(long)]
+    /// Dispatches between checks against the CPU reference (default: half a second of
+    /// GPU work); 1 or more.
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>("of at least 1"))]
     pub check_every: Option<u64>,
     /// Length of the reported intervals: seconds or with a unit.
     #[arg(long, default_value = "10s")]
@@ -73,16 +92,16 @@ pub struct BurnArgs {
     pub keep_going: bool,
     /// Largest drop of throughput, in percent, from the first minute to the last,
     /// before the burn fails (exit 5) when no throttle explains it.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     pub max_drift: f64,
     /// A drop beyond --max-drift fails (exit 5) even with a throttle recorded.
     #[arg(long)]
     pub fail_on_throttle: bool,
     /// Seed of the input generator.
-    #[arg(long, default_value_t = crate::inputs::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::inputs::DEFAULT_SEED, allow_negative_numbers = true, value_parser = whole::<u64>(SEEDS))]
     pub seed: u64,
     /// Seed of the check vectors (default: fresh from the OS).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>(SEEDS))]
     pub check_seed: Option<u64>,
     #[command(flatten)]
     pub adapter: AdapterArgs,
@@ -98,7 +117,7 @@ pub struct BurnArgs {
     pub output: OutputArgs,
     /// Bound the whole burn, in seconds (default: the duration plus a fifth, at least
     /// two minutes more); every GPU wait is bounded by what is left.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timeout: Option<f64>,
     /// Plant a GPU-side fault (testing only; see kernels::fault).
     #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
@@ -107,14 +126,15 @@ pub struct BurnArgs {
     #[arg(long, hide = true, env = "GPU_CANARY_FAULT_DISPATCH")]
     pub fault_dispatch: Option<String>,
     /// The planted fault appears from this dispatch on (testing only).
-    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_AT", default_value_t = 0)]
+    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_AT", default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>("of at least 0"))]
     pub fault_at: u64,
     /// ... and not before this many seconds into the burn (testing only).
     #[arg(
         long,
         hide = true,
         env = "GPU_CANARY_FAULT_AFTER",
-        default_value_t = 0.0
+        default_value_t = 0.0,
+        allow_negative_numbers = true
     )]
     pub fault_after: f64,
 }
@@ -158,6 +178,13 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct KernelsArgs {
+    /// Print JSON (each kernel's id, shapes per suite, needs, tunable) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct AdaptersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -187,18 +214,19 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = SuiteArg::Quick)]
     pub suite: SuiteArg,
     /// Seed of the input generator (same seed, same inputs, on every machine).
-    #[arg(long, default_value_t = crate::inputs::DEFAULT_SEED)]
+    #[arg(long, default_value_t = crate::inputs::DEFAULT_SEED, allow_negative_numbers = true, value_parser = whole::<u64>(SEEDS))]
     pub seed: u64,
     /// Seed of the check vectors (default: fresh from the OS each run; the one used is
     /// recorded in result.json as config.check_seed, and this replays it).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>(SEEDS))]
     pub check_seed: Option<u64>,
-    /// Untimed executions before sampling (at least one always runs, for the
-    /// determinism check).
-    #[arg(long)]
+    /// Untimed executions before sampling, 0 to 100000 (at least one always runs, for
+    /// the determinism check) [default: 2 in the quick suite, 5 in the full one].
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u32>("from 0 to 100000"))]
     pub warmup: Option<u32>,
-    /// Timed executions per kernel and shape.
-    #[arg(long)]
+    /// Timed executions per kernel and shape, 1 to 100000 [default: 30 in the quick
+    /// suite, 50 in the full one].
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u32>("from 1 to 100000"))]
     pub iterations: Option<u32>,
     #[command(flatten)]
     pub adapter: AdapterArgs,
@@ -217,10 +245,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub export_bmf: Option<PathBuf>,
     /// Bound the whole run, in seconds; every GPU wait is bounded by what is left.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timeout: Option<f64>,
-    /// Inputs are uniform in [-SCALE, SCALE).
-    #[arg(long, default_value_t = 1.0)]
+    /// Inputs are uniform in [-SCALE, SCALE), SCALE from 1e-6 to 65504.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub input_scale: f32,
     /// Launch parameters from `gpu-canary tune`, applied when made on this adapter.
     #[arg(long)]
@@ -249,8 +277,9 @@ pub struct CompareArgs {
     /// BASELINE CURRENT, or CURRENT alone after --baseline.
     #[arg(required = true, num_args = 1..=2, value_name = "FILES")]
     pub files: Vec<PathBuf>,
-    /// Practical threshold in percent: smaller changes are `unchanged`.
-    #[arg(long, default_value_t = 5.0)]
+    /// Practical threshold in percent, above 0 and below 100: smaller changes are
+    /// `unchanged`.
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub threshold: f64,
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
@@ -283,8 +312,8 @@ pub struct TuneArgs {
     /// shape of the full suite, or of the quick suite on a software adapter.
     #[arg(long, value_delimiter = ',')]
     pub size: Vec<String>,
-    /// Timed executions per configuration.
-    #[arg(long, default_value_t = 20)]
+    /// Timed executions per configuration, 1 to 100000.
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true, value_parser = whole::<u32>("from 1 to 100000"))]
     pub iterations: u32,
     #[command(flatten)]
     pub adapter: AdapterArgs,
@@ -293,7 +322,7 @@ pub struct TuneArgs {
     pub out: PathBuf,
     /// Bound the whole sweep, in seconds; every GPU wait is bounded by what is left, and
     /// what was measured by then is written (exit 3).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timeout: Option<f64>,
     /// Plant a fault on the GPU side in every configuration, to prove that tune keeps
     /// none that computes a wrong result (testing only; see kernels::fault).

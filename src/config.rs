@@ -386,7 +386,7 @@ fn timeout_arg(t: Option<f64>) -> Result<Option<Duration>> {
             Ok(Some(Duration::from_secs_f64(t)))
         }
         Some(t) => Err(Error::usage(format!(
-            "invalid --timeout {t}: use a positive number of seconds, e.g. 600"
+            "invalid --timeout {t}: use a positive number of seconds up to 604800 (7 days), e.g. 600"
         ))),
     }
 }
@@ -473,8 +473,11 @@ impl HistoryConfig {
 
 impl TuneConfig {
     pub fn from_args(a: TuneArgs) -> Result<TuneConfig> {
-        if a.iterations == 0 {
-            return Err(Error::usage("tune: --iterations must be at least 1"));
+        if a.iterations == 0 || a.iterations > 100_000 {
+            return Err(Error::usage(format!(
+                "tune: invalid --iterations {}: use 1 to 100000",
+                a.iterations
+            )));
         }
         let fault = match fault_arg(a.inject_fault.as_deref())? {
             Some(f) if !f.every_case() => {

@@ -60,8 +60,12 @@ fn command(c: Command) -> Result<i32> {
             true => exit::WRONG_RESULT,
             false => exit::OK,
         },
-        Command::Kernels => {
-            gpu_canary::console::text(&kernels::listing());
+        Command::Kernels(a) => {
+            let text = match a.json {
+                true => kernels::listing_json(),
+                false => kernels::listing(),
+            };
+            gpu_canary::console::text(&text);
             exit::OK
         }
     })

@@ -343,3 +343,241 @@ fn adapters_lists_what_wgpu_sees() {
         .success()
         .stdout(predicate::str::contains("max storage binding"));
 }
+
+#[test]
+fn a_negative_number_gets_the_range_not_unexpected_argument() {
+    for (args, needle) in [
+        (
+            vec!["burn", "--max-drift", "-5"],
+            "invalid --max-drift -5: use a percentage from 0 to 100",
+        ),
+        (
+            vec!["run", "--timeout", "-1"],
+            "invalid --timeout -1: use a positive number of seconds up to 604800",
+        ),
+        (
+            vec!["run", "--iterations", "-3"],
+            "'-3' for '--iterations <ITERATIONS>': use a whole number from 1 to 100000",
+        ),
+        (
+            vec!["run", "--warmup", "-1"],
+            "use a whole number from 0 to 100000",
+        ),
+        (
+            vec!["run", "--seed", "-1"],
+            "use a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            vec!["run", "--input-scale", "-2"],
+            "invalid --input-scale -2",
+        ),
+        (
+            vec!["burn", "--check-every", "-2"],
+            "use a whole number of at least 1",
+        ),
+        (
+            vec!["compare", "--threshold", "-5", "a.json", "b.json"],
+            "invalid --threshold -5",
+        ),
+        (
+            vec!["tune", "--iterations", "-1"],
+            "use a whole number from 1 to 100000",
+        ),
+        (
+            vec!["tune", "--iterations", "100001"],
+            "tune: invalid --iterations 100001: use 1 to 100000",
+        ),
+        (vec!["tune", "--timeout", "-3"], "invalid --timeout -3"),
+    ] {
+        usage_error(&args, needle);
+    }
+}
+
+/// The run option table's range column: `[a, b]` or `(a, b]`, as (flag, low, low
+/// included, high).
+fn documented_ranges() -> Vec<(String, String, bool, String)> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let table = readme
+        .split("### `run`")
+        .nth(1)
+        .unwrap()
+        .split("Lane command")
+        .next()
+        .unwrap();
+    let mut out = Vec::new();
+    for row in table.lines().filter(|l| l.starts_with("| `--")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let range = cells.last().unwrap().trim_end_matches(" |").trim();
+        let Some(inner) = range
+            .strip_prefix('[')
+            .map(|r| (r, true))
+            .or_else(|| range.strip_prefix('(').map(|r| (r, false)))
+        else {
+            continue;
+        };
+        let (bounds, low_in) = inner;
+        let (lo, hi) = bounds.trim_end_matches(']').split_once(", ").unwrap();
+        let flag = row[3..]
+            .split('`')
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        out.push((flag.to_owned(), lo.to_owned(), low_in, hi.to_owned()));
+    }
+    out
+}
+
+/// Whether `run FLAG VALUE` (on one tiny case) is accepted as configuration.
+fn run_accepts(flag: &str, value: &str) -> bool {
+    use clap::Parser;
+    let args = [
+        "gpu-canary",
+        "run",
+        "--kernel",
+        "matmul-u32",
+        "--size",
+        "1x1x1",
+        flag,
+        value,
+    ];
+    match gpu_canary::cli::Cli::try_parse_from(args) {
+        Ok(gpu_canary::cli::Cli {
+            command: gpu_canary::cli::Command::Run(a),
+        }) => match gpu_canary::run::RunConfig::from_args(a) {
+            Ok(_) => true,
+            Err(e) => {
+                assert_eq!(e.exit_code(), 2, "{flag} {value}: {e}");
+                false
+            }
+        },
+        Ok(_) => unreachable!("a run"),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn every_documented_bound_is_accepted_and_one_past_it_refused() {
+    let ranges = documented_ranges();
+    let flags: Vec<&str> = ranges.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        flags,
+        [
+            "--seed",
+            "--warmup",
+            "--iterations",
+            "--timeout",
+            "--input-scale",
+            "--check-seed"
+        ]
+    );
+    // One past a bound: the next whole number, or for a decimal bound a little beyond.
+    let past = |v: &str, up: bool| -> String {
+        match v.parse::<u128>() {
+            Ok(n) if up => (n + 1).to_string(),
+            Ok(0) => "-1".to_owned(),
+            Ok(n) => (n - 1).to_string(),
+            Err(_) => {
+                let x: f64 = v.parse().unwrap();
+                (if up { x * 1.0001 } else { x * 0.9999 }).to_string()
+            }
+        }
+    };
+    for (flag, lo, lo_in, hi) in &ranges {
+        assert!(run_accepts(flag, hi), "{flag} {hi} is documented");
+        assert!(!run_accepts(flag, &past(hi, true)), "{flag} past {hi}");
+        if *lo_in {
+            assert!(run_accepts(flag, lo), "{flag} {lo} is documented");
+            assert!(!run_accepts(flag, &past(lo, false)), "{flag} below {lo}");
+        } else {
+            assert!(!run_accepts(flag, lo), "{flag} {lo} is excluded");
+            assert!(
+                run_accepts(flag, &format!("{lo}.001")),
+                "{flag} just above {lo}"
+            );
+        }
+    }
+    // And through the binary: one line, exit 2.
+    usage_error(
+        &["run", "--iterations", "100001"],
+        "invalid --iterations 100001: use 1 to 100000",
+    );
+}
+
+#[test]
+fn more_timed_samples_than_one_query_set_holds() {
+    // 2100 samples need 4200 timestamp queries: two query sets.
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "matmul-u32",
+            "--size",
+            "1x1x1",
+            "--warmup",
+            "0",
+        ])
+        .args(["--iterations", "2100", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k = &doc["kernels"][0];
+    assert_eq!(k["samples_ns"].as_array().unwrap().len(), 2100);
+    assert_eq!(k["dispatch_check"]["dispatches_verified"], 2101);
+    assert_eq!(k["stats"]["n"], 2100);
+}
+
+#[test]
+fn kernels_json_is_read_by_a_consumer() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Listing {
+        kernels: Vec<Kernel>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Kernel {
+        id: String,
+        description: String,
+        shape_kind: String,
+        suites: Suites,
+        needs: Needs,
+        tunable: bool,
+        burns: bool,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Suites {
+        quick: Vec<String>,
+        full: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Needs {
+        required: Vec<String>,
+        optional: Vec<String>,
+        tensor_cores: bool,
+    }
+    let out = bin().args(["kernels", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let l: Listing = serde_json::from_slice(&out.stdout).expect("the documented fields only");
+    let ids: Vec<&str> = l.kernels.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, gpu_canary::kernels::ids());
+    let f16 = l.kernels.iter().find(|k| k.id == "matmul-f16").unwrap();
+    assert!(f16.needs.tensor_cores && f16.needs.required.iter().any(|f| f.contains("F16")));
+    // Every default shape is one `--size` takes for that kernel.
+    for k in &l.kernels {
+        let kernel = gpu_canary::kernels::find(&k.id).unwrap();
+        for s in k.suites.quick.iter().chain(&k.suites.full) {
+            gpu_canary::kernels::parse_shape(kernel, s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    }
+    assert!(l.kernels.iter().any(|k| k.tunable) && l.kernels.iter().any(|k| !k.burns));
+}

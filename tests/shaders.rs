@@ -179,7 +179,7 @@ fn every_fault_switch_compiles_to_spirv() {
     // know must come out of naga's SPIR-V writer, and so must every planter operation.
     use gpu_canary::kernels::fault::code;
     for (name, src) in gpu_canary::kernels::shader_sources() {
-        if ["poison", "fault-planter", "golden"].contains(&name.as_str()) {
+        if ["poison", "fault-planter", "golden", "golden-vec4"].contains(&name.as_str()) {
             continue;
         }
         for c in [
@@ -212,14 +212,17 @@ fn every_fault_switch_compiles_to_spirv() {
         .unwrap_or_else(|e| panic!("planter OP {op}: {e}"));
     }
     // Each step of the check every dispatch gets: compare, record, end the pass.
-    for mode in 0..=2 {
+    for (vec4, mode) in [false, true]
+        .into_iter()
+        .flat_map(|v| (0..=2).map(move |m| (v, m)))
+    {
         let constants = [("MODE", f64::from(mode)), ("SLOTS", 4096.0)];
         gpu_canary::kernels::to_spirv_with(
-            gpu_canary::kernels::golden::SHADER,
+            &gpu_canary::kernels::golden::source(vec4),
             true,
             false,
             &constants,
         )
-        .unwrap_or_else(|e| panic!("golden MODE {mode}: {e}"));
+        .unwrap_or_else(|e| panic!("golden vec4 {vec4} MODE {mode}: {e}"));
     }
 }

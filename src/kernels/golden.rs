@@ -20,6 +20,31 @@ use crate::gpu::Gpu;
 use crate::kernels::{self, RuntimeChecks, fault};
 
 pub const SHADER: &str = include_str!("../../shaders/golden.wgsl");
+
+/// The check pass's source for words of one u32, or of four (`vec4`).
+pub fn source(vec4: bool) -> String {
+    let word = if vec4 {
+        "alias Word = vec4<u32>;
+const LANES: u32 = 4u;
+fn lane(w: Word, l: u32) -> u32 { return w[l]; }
+fn differ(a: Word, b: Word) -> u32 {
+    return dot(select(vec4<u32>(0u), vec4<u32>(1u), a != b), vec4<u32>(1u));
+}
+fn first_lane(a: Word, b: Word) -> u32 {
+    let d = a != b;
+    return select(select(select(3u, 2u, d.z), 1u, d.y), 0u, d.x);
+}
+"
+    } else {
+        "alias Word = u32;
+const LANES: u32 = 1u;
+fn lane(w: Word, l: u32) -> u32 { return w; }
+fn differ(a: Word, b: Word) -> u32 { return select(0u, 1u, a != b); }
+fn first_lane(a: Word, b: Word) -> u32 { return 0u; }
+"
+    };
+    format!("{word}{SHADER}")
+}
 /// Slots of a ledger made for `run` and `tune`: the host reads it back after this many
 /// check passes, so its size is bounded whatever the iteration count.
 pub const SLOTS: u32 = 1024;
@@ -73,6 +98,8 @@ pub fn compare_words(golden: &[u8], got: &[u8]) -> Option<(u64, u64, u32, u32)> 
 struct Window {
     bind_group: wgpu::BindGroup,
     groups: u32,
+    /// Whole 16-byte words: compared a vec4 at a time.
+    vec4: bool,
 }
 
 /// The golden copies of a prepared case's outputs, the ledger, and the check pass.
@@ -82,7 +109,8 @@ pub struct Golden {
     ledger: wgpu::Buffer,
     slots: u32,
     windows: Vec<Window>,
-    pipelines: [wgpu::ComputePipeline; 3],
+    /// Compare, record, end the pass; for u32 words, then compare and record for vec4s.
+    pipelines: [wgpu::ComputePipeline; 5],
     poison: wgpu::Buffer,
     /// Check passes recorded, and those whose slots were read back.
     encoded: u64,
@@ -162,8 +190,14 @@ impl Golden {
                         ],
                     })
                 })?;
-                let groups = words.div_ceil(256).clamp(1, 4096) as u32;
-                windows.push(Window { bind_group, groups });
+                let vec4 = len % 16 == 0;
+                let lanes = if vec4 { 4 } else { 1 };
+                let groups = (words / lanes).div_ceil(256).clamp(1, 4096) as u32;
+                windows.push(Window {
+                    bind_group,
+                    groups,
+                    vec4,
+                });
                 offset += len;
             }
             base += size.div_ceil(4);
@@ -198,16 +232,12 @@ impl Golden {
                 label: Some("golden check"),
                 timestamp_writes: None,
             });
+            let step = |w: &Window, i: usize| &self.pipelines[i + if w.vec4 { 3 } else { 0 }];
             for w in &self.windows {
-                kernels::encode_one(
-                    &mut pass,
-                    &self.pipelines[0],
-                    &w.bind_group,
-                    [w.groups, 1, 1],
-                );
+                kernels::encode_one(&mut pass, step(w, 0), &w.bind_group, [w.groups, 1, 1]);
             }
             for w in &self.windows {
-                kernels::encode_one(&mut pass, &self.pipelines[1], &w.bind_group, [1, 1, 1]);
+                kernels::encode_one(&mut pass, step(w, 1), &w.bind_group, [1, 1, 1]);
             }
             if let Some(w) = self.windows.first() {
                 kernels::encode_one(&mut pass, &self.pipelines[2], &w.bind_group, [1, 1, 1]);
@@ -300,7 +330,7 @@ pub fn findings_in(raw: &[u8], slots: u32, from: u64, to: u64) -> (Vec<Finding>,
 }
 
 /// The three steps of a check pass, sharing one layout so they share bind groups.
-fn pipelines(gpu: &Gpu, slots: u32) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 3])> {
+fn pipelines(gpu: &Gpu, slots: u32) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 5])> {
     let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -338,17 +368,24 @@ fn pipelines(gpu: &Gpu, slots: u32) -> Result<(wgpu::BindGroupLayout, [wgpu::Com
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-    let one = |mode: u32| {
+    let (scalar, vec4) = (source(false), source(true));
+    let one = |src: &str, mode: u32| {
         kernels::compile_in(
             gpu,
             "golden check",
-            SHADER,
+            src,
             &[("MODE", f64::from(mode)), ("SLOTS", f64::from(slots))],
             RuntimeChecks::Checked,
             Some(&pipeline_layout),
         )
     };
-    let pipelines = [one(0)?, one(1)?, one(2)?];
+    let pipelines = [
+        one(&scalar, 0)?,
+        one(&scalar, 1)?,
+        one(&scalar, 2)?,
+        one(&vec4, 0)?,
+        one(&vec4, 1)?,
+    ];
     Ok((layout, pipelines))
 }
 

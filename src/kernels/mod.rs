@@ -341,6 +341,45 @@ pub fn listing() -> String {
     s
 }
 
+/// The kernels as JSON, for `gpu-canary kernels --json`: per kernel its id,
+/// description, kind of shape, default shapes per suite (as `--size` takes them), the
+/// device features it requires or uses where present, whether it needs tensor cores,
+/// and whether `tune` sweeps it and `burn` can load a GPU with it.
+pub fn listing_json() -> String {
+    let kernels: Vec<serde_json::Value> = REGISTRY
+        .iter()
+        .map(|k| {
+            let shapes = |suite| {
+                k.suite(suite)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            };
+            let needs = k.needs();
+            serde_json::json!({
+                "id": k.id(),
+                "description": k.describe(),
+                "shape_kind": match k.shape_kind() {
+                    ShapeKind::Matmul => "matmul",
+                    ShapeKind::Reduce => "reduce",
+                    ShapeKind::Bytes => "bytes",
+                },
+                "suites": { "quick": shapes(Suite::Quick), "full": shapes(Suite::Full) },
+                "needs": {
+                    "required": crate::gpu::feature_names(needs.required),
+                    "optional": crate::gpu::feature_names(needs.optional),
+                    "tensor_cores": needs.tensor_cores(),
+                },
+                "tunable": k.tunable(),
+                "burns": k.burns(),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "kernels": kernels }))
+        .expect("the listing serialises")
+        + "\n"
+}
+
 /// What the opened device lacks of `needs`, in words.
 pub fn missing(needs: &Needs, gpu: &Gpu) -> Option<String> {
     if needs.tensor_cores() && gpu.cooperative_matrix.is_empty() {
@@ -725,7 +764,8 @@ pub fn shader_sources() -> Vec<(String, String)> {
         .flat_map(|k| k.shaders())
         .chain([
             ("poison".to_owned(), fault::POISON_SHADER.to_owned()),
-            ("golden".to_owned(), golden::SHADER.to_owned()),
+            ("golden".to_owned(), golden::source(false)),
+            ("golden-vec4".to_owned(), golden::source(true)),
             ("fault-planter".to_owned(), fault::PLANTER_SHADER.to_owned()),
         ])
         .collect()
