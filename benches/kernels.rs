@@ -157,7 +157,7 @@ fn dispatch_check(c: &mut Criterion, gpu: &Gpu) {
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
                     golden.encode(&mut enc, true);
                     gpu.submit_and_wait(enc.finish()).expect("check");
-                    if golden.unread() >= u64::from(golden.slots()) {
+                    if golden.full() {
                         let (wrong, _) = golden.collect(gpu).expect("ledger");
                         assert!(wrong.is_empty(), "a dispatch differed");
                     }

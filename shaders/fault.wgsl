@@ -17,6 +17,8 @@ override STRIDE: u32 = 1u;
 override COLS: u32 = 1u;
 override VALUE: f32 = 0.0;
 override MASK: u32 = 0u;
+// VALUE as a u32 addend, wrapped (a negative VALUE subtracts).
+override ADD: u32 = 0u;
 override BASE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read_write> out: array<u32>;
@@ -31,7 +33,7 @@ fn main(
         out[at + COL] = bitcast<u32>(bitcast<f32>(out[at + COL]) + VALUE);
     }
     if (OP == 2u && gid.x == 0u) {
-        out[at + COL] = out[at + COL] + u32(VALUE);
+        out[at + COL] = out[at + COL] + ADD;
     }
     if (OP == 3u && gid.x == 0u) {
         out[at + COL] = out[at + COL] ^ MASK;

@@ -403,7 +403,7 @@ fn fault_dispatch_arg(fault: Option<Fault>, arg: Option<&str>) -> Result<FaultDi
         Some(Fault::Stale) => Ok(at),
         Some(Fault::Shader(f)) if f.switch().is_empty() => Ok(at),
         _ => Err(Error::usage(format!(
-            "--fault-dispatch {arg}: only stale and the planted faults (add, xor, zero-row) hit chosen dispatches; the kernels' own switches hit every one"
+            "--fault-dispatch {arg}: only stale and the planted faults (add, xor, zero-row) hit chosen dispatches; the kernels' own switches hit every dispatch, and the host's faults where they always do"
         ))),
     }
 }

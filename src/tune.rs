@@ -141,6 +141,7 @@ pub fn sweep(
                 .as_ref()
                 .map(|t| t.unit.clone())
                 .unwrap_or_default(),
+            reason: r.reason.clone(),
         });
     }
     progress.set_context(None);
@@ -253,6 +254,9 @@ fn sweep_all(
                 kernels::params_text(&t.params),
                 if t.verified { "verified" } else { "WRONG" }
             ));
+            if let Some(why) = t.reason.as_ref().filter(|_| !t.verified) {
+                crate::console::line(&format!("    {why}"));
+            }
         }
         match best? {
             Some(best) => {

@@ -37,6 +37,10 @@ pub struct Trial {
     pub median_ns: Option<f64>,
     pub throughput: Option<f64>,
     pub unit: String,
+    /// Why a configuration is not verified: the dispatch, word and values, or the
+    /// element, that were wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Tuning {

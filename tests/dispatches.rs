@@ -342,3 +342,70 @@ fn a_fault_in_the_burns_load_is_caught_at_its_dispatch() {
         n / 100
     );
 }
+
+#[test]
+fn a_wrong_dispatch_is_found_wherever_it_falls_in_the_ledgers_ring() {
+    // The ledger is read every 1023 passes: the passes at the ring's edges (dispatches 2,
+    // 1025, 1026, 2049) are each caught, a planted value and a dropped dispatch alike.
+    for (fault, at) in [
+        ("add@1,1=1", "2"),
+        ("add@1,1=1", "1025"),
+        ("stale", "1026"),
+        ("add@1,1=1", "2049"),
+    ] {
+        let (code, err, doc) = intermittent("matmul-u32", "8x8x8", fault, at, (0, 2100));
+        assert_eq!(code, 1, "{fault} at {at}: {err}");
+        let dc = &doc["kernels"][0]["dispatch_check"];
+        assert_eq!(dc["wrong"][0]["dispatch"].to_string(), at, "{dc}");
+        assert_eq!(dc["dispatches_verified"], 2101, "{dc}");
+    }
+}
+
+#[test]
+fn consecutive_dropped_readbacks_are_each_caught() {
+    // A dropped copy leaves the staging buffer as the one before left it; after the
+    // first wrong one it is poisoned, so the next drop reads poison.
+    let (code, err, doc) = intermittent("readback", "4KiB", "stale", "3-10", (2, 30));
+    assert_eq!(code, 1, "{err}");
+    let dc = &doc["kernels"][0]["dispatch_check"];
+    let wrong: Vec<u64> = dc["wrong"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["dispatch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(wrong, (3..=10).collect::<Vec<_>>(), "{dc}");
+}
+
+#[test]
+fn a_negative_addend_wraps_in_a_u32_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--kernel",
+        "matmul-u32",
+        "--size",
+        "64x64x64",
+        "--warmup",
+        "0",
+        "--iterations",
+        "1",
+    ];
+    let (code, err, doc) = run_with_fault(&args, "add@3,4=-1", dir.path());
+    assert_eq!(code, 1, "{err}");
+    let m = &doc["kernels"][0]["verification"]["first_mismatch"];
+    let (e, a) = (
+        m["expected"].as_f64().unwrap() as u32,
+        m["actual"].as_f64().unwrap() as u32,
+    );
+    assert_eq!(a, e.wrapping_sub(1), "{m}");
+    // A fraction cannot be added to a whole word: refused, not silently zero.
+    let out = bin()
+        .arg("run")
+        .args(args)
+        .env("GPU_CANARY_INJECT_FAULT", "add@3,4=0.5")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("add a whole number"), "{err}");
+}

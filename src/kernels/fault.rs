@@ -101,6 +101,10 @@ impl ShaderFault {
                     }
                 };
                 match v[..] {
+                    // One word flipped twice is no fault at all.
+                    [_, col, col2] if col == col2 => Err(format!(
+                        "invalid --inject-fault '{s}': xor flips two different columns (COL2 other than COL); use one of: {FORMS}"
+                    )),
                     [row, col, col2] => Ok(ShaderFault::Xor {
                         row,
                         col,
@@ -208,6 +212,12 @@ impl Planter {
             |row: u32, cols: &[u32]| row < layout.rows && cols.iter().all(|&c| c < layout.cols);
         let (op, row, col, col2, value, mask, groups) = match fault {
             ShaderFault::Add { row, col, value } if inside(row, &[col]) => {
+                if !layout.float && value.fract() != 0.0 {
+                    return Err(crate::error::Error::usage(format!(
+                        "--inject-fault {}: this result holds whole u32 words; add a whole number",
+                        fault.name()
+                    )));
+                }
                 let op = if layout.float { OP_ADD_F32 } else { OP_ADD_U32 };
                 (op, row, col, 0, value, 0, 1)
             }
@@ -255,6 +265,8 @@ impl Planter {
             ("COLS", f64::from(layout.cols)),
             ("VALUE", value),
             ("MASK", f64::from(mask)),
+            // Wrapping: -1 adds 2^32 - 1.
+            ("ADD", (value as i64).rem_euclid(1 << 32) as f64),
             ("BASE", (offset / 4) as f64),
         ];
         let pipeline = kernels::compile_module(
@@ -410,6 +422,7 @@ mod tests {
             }
         );
         for bad in [
+            "xor@1,2,2",
             "add@1",
             "add@x,2",
             "add@1,2=nan",

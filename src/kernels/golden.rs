@@ -45,8 +45,9 @@ fn first_lane(a: Word, b: Word) -> u32 { return 0u; }
     };
     format!("{word}{SHADER}")
 }
-/// Slots of a ledger made for `run` and `tune`: the host reads it back after this many
-/// check passes, so its size is bounded whatever the iteration count.
+/// Slots of a ledger made for `run` and `tune`: the host reads it back after one pass
+/// fewer than this (each pass clears the slot after its own), so its size is bounded
+/// whatever the iteration count.
 pub const SLOTS: u32 = 1024;
 /// The poison source repoisoning copies from (a buffer that size or the output's).
 const POISON_SOURCE: u64 = 16 << 20;
@@ -226,7 +227,13 @@ impl Golden {
 
     /// Records one check pass: every word against the golden copy, the first wrong
     /// word's bits, the pass counted; then, with `repoison`, the outputs poisoned again.
+    /// Panics when the ledger is [`Golden::full`]: the pass would clear an unread slot.
     pub fn encode(&mut self, enc: &mut wgpu::CommandEncoder, repoison: bool) {
+        assert!(
+            !self.full(),
+            "the ledger holds {} unread passes: read it first",
+            self.unread()
+        );
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("golden check"),
@@ -263,10 +270,15 @@ impl Golden {
         }
     }
 
-    /// Check passes recorded and not yet read back: read them before this reaches the
-    /// ledger's size.
+    /// Check passes recorded and not yet read back.
     pub fn unread(&self) -> u64 {
         self.encoded - self.read
+    }
+
+    /// Whether the ledger must be read before the next pass: each pass clears the slot
+    /// after its own, so the ring holds one pass fewer than its slots unread.
+    pub fn full(&self) -> bool {
+        self.unread() + 1 >= u64::from(self.slots)
     }
 
     pub fn slots(&self) -> u32 {
@@ -280,8 +292,10 @@ impl Golden {
 
     /// Records the copy of the ledger into a new mappable buffer (filled with the poison
     /// first, so a copy that never ran reads back as no passes at all); read it with
-    /// [`Golden::findings_in`] once that submission is done.
-    pub fn snapshot(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder) -> Result<wgpu::Buffer> {
+    /// [`findings_in`] once that submission is done. The passes recorded so far count as
+    /// read: the copy runs after them, before any later pass.
+    pub fn snapshot(&mut self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder) -> Result<wgpu::Buffer> {
+        self.read = self.encoded;
         let staging = gpu.staging("ledger readback", self.ledger.size())?;
         enc.copy_buffer_to_buffer(&self.ledger, 0, &staging, 0, self.ledger.size());
         Ok(staging)
