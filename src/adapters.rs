@@ -89,15 +89,17 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
     s
 }
 
-/// Lists the adapters, as text or JSON on stdout.
-pub fn run(cfg: &AdaptersConfig) -> AdaptersOutcome {
+/// Lists the adapters, as text or JSON on stdout (JSON not delivered is an error: it
+/// is what the caller reads).
+pub fn run(cfg: &AdaptersConfig) -> crate::error::Result<AdaptersOutcome> {
     let list = list(cfg.backends);
     if cfg.json {
-        crate::console::line(
-            &serde_json::to_string_pretty(&list).expect("adapter list serialises"),
-        );
+        let json = serde_json::to_string_pretty(&list).expect("adapter list serialises") + "\n";
+        crate::console::try_bytes(json.as_bytes()).map_err(|e| {
+            crate::error::Error::io(format!("cannot write the adapter list to stdout: {e}"))
+        })?;
     } else {
         crate::console::text(&render_text(&list));
     }
-    AdaptersOutcome { found: list.len() }
+    Ok(AdaptersOutcome { found: list.len() })
 }

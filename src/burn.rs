@@ -236,6 +236,7 @@ pub fn drift(
         exceeded: -change_pct > max_drift_pct,
         throttled: !reasons.is_empty(),
         throttle_reasons: reasons,
+        inconclusive: None,
     })
 }
 
@@ -342,11 +343,15 @@ fn refresh(
         report,
         result,
         done,
+        drift_inconclusive: books_note,
         ..
     } = books;
     report.elapsed_s = elapsed_s;
     report.intervals = intervals(done, samples, report.interval_s, elapsed_s);
-    report.drift = drift(done, samples, elapsed_s, report.max_drift_pct);
+    report.drift = drift(done, samples, elapsed_s, report.max_drift_pct).map(|d| Drift {
+        inconclusive: books_note.clone(),
+        ..d
+    });
     report.telemetry = telemetry(
         monitor.source(),
         monitor.unavailable(),
@@ -448,6 +453,8 @@ struct Wrong {
 /// What the burn has measured and found so far: its report, the kernel's result, the
 /// completed submissions and the wrong dispatches the GPU's compare found.
 struct Books {
+    /// Why a drift would say nothing about the GPU (a software adapter), if it would.
+    drift_inconclusive: Option<String>,
     report: BurnReport,
     result: KernelResult,
     done: Vec<Done>,
@@ -608,6 +615,10 @@ pub fn burn(
     let first_checksum = first_check.checksum.clone();
     let mut checks: u64 = 1;
     let mut books = Books {
+        // A planted slowdown is the GPU's own, even on a software adapter.
+        drift_inconclusive: (gpu.is_software() && !c.slowdown).then(|| {
+            "a software adapter computes on the host's CPU: its throughput follows the host's load, not a GPU's health".to_owned()
+        }),
         report: BurnReport {
             checks: 1,
             ..report
@@ -923,15 +934,11 @@ pub fn burn(
             "burn: throughput {:+.1} % (last {:.0} s against the first){}",
             d.change_pct,
             d.window_s,
-            if d.throttled {
-                format!(", throttled: {}", d.throttle_reasons.join(", "))
-            } else {
-                String::new()
-            }
+            crate::export::markdown::drift_note(d, &report.telemetry)
         ));
     }
     rec.print(&format!(
-        "burn: {} dispatches, {} verified on the GPU or against the CPU reference, {} checks against the CPU reference, {} wrong, {:.1} s",
+        "burn: {} dispatches, {} of them verified, {} checked against the CPU reference, {} wrong, {:.1} s",
         report.dispatches,
         report.dispatches_verified,
         report.checks,

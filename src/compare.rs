@@ -41,7 +41,9 @@ use crate::error::{Error, Result};
 use crate::export::{fmt_ns, markdown::adapter_line};
 use crate::inputs;
 use crate::kernels::params_text;
-use crate::model::{KernelResult, KernelStatus, RunReport, find_results, read_report};
+use crate::model::{
+    KernelResult, KernelStatus, RunReport, RunStatus, Verdict, find_results, read_report,
+};
 use crate::stats;
 
 /// How to print a comparison.
@@ -75,6 +77,9 @@ pub enum Finding {
     Slower,
     /// Neither.
     Ok,
+    /// No wrong result, but the current run stopped early or is partial: it is no
+    /// evidence that nothing regressed.
+    Inconclusive,
 }
 pub const MIN_SAMPLES: usize = 5;
 /// Comparable baseline runs the window method needs; fewer fall back to one run.
@@ -197,6 +202,9 @@ pub struct Comparison {
     /// Kernels wrong in the current run with nothing to compare them with: the finding
     /// is `wrong` all the same.
     pub wrong_now: Vec<String>,
+    /// Why the current run is no evidence that nothing regressed (it stopped early or
+    /// is partial); the baseline's kernels it lacks are `only_in_baseline`.
+    pub incomplete: Option<String>,
     pub finding: Finding,
 }
 
@@ -410,7 +418,25 @@ fn run_gate(b: &RunReport, c: &RunReport, allow_different_adapter: bool) -> Opti
     if b.hygiene.as_ref().is_some_and(|h| h.timing_suspect()) {
         return Some("its GPU was busy, throttled or on a degraded PCIe link".into());
     }
+    if let Some(why) = incomplete(b) {
+        return Some(format!("{why}: not a baseline"));
+    }
+    if !matches!(b.verdict, Verdict::Pass | Verdict::Drift) {
+        return Some(format!(
+            "its verdict was {}: not a baseline",
+            crate::export::markdown::verdict_word(b.verdict)
+        ));
+    }
     None
+}
+
+/// Why a run is not a whole measurement, if it is not: stopped, or still partial.
+pub fn incomplete(r: &RunReport) -> Option<String> {
+    match (&r.stopped, r.status) {
+        (Some(s), _) => Some(format!("it stopped early ({})", s.message)),
+        (None, RunStatus::Partial) => Some("it is partial (never finished)".into()),
+        (None, RunStatus::Complete) => None,
+    }
 }
 
 /// A kernel's fastest sample (the window's summary of a run), or its recorded
@@ -576,9 +602,19 @@ pub fn compare(
     }
     // Wrong results first, then slower, then the rest in suite order.
     kernels.sort_by_key(|k| (!k.correctness.is_wrong(), k.verdict != PerfVerdict::Slower));
-    let keys = |r: &RunReport| r.kernels.iter().map(KernelResult::key).collect::<Vec<_>>();
-    let ckeys = keys(c);
-    let bkeys: Vec<String> = newest.map(|(_, b)| keys(b)).unwrap_or_default();
+    // One statement per kernel: compared (in `kernels`), or only in the current run
+    // (no baseline run has it), or only in the baselines.
+    let compared: Vec<&str> = kernels.iter().map(|k| k.key.as_str()).collect();
+    let ckeys: Vec<String> = c.kernels.iter().map(KernelResult::key).collect();
+    let pool: &[&(String, RunReport)] = if comparable { &window } else { &sorted };
+    let mut bkeys: Vec<String> = Vec::new();
+    for (_, b) in pool {
+        for k in b.kernels.iter().map(KernelResult::key) {
+            if !bkeys.contains(&k) {
+                bkeys.push(k);
+            }
+        }
+    }
     // A kernel wrong now is a wrong result whether or not any baseline has it.
     let wrong_now: Vec<String> = c
         .kernels
@@ -586,8 +622,11 @@ pub fn compare(
         .filter(|k| k.status == KernelStatus::Fail && !kernels.iter().any(|kc| kc.key == k.key()))
         .map(KernelResult::key)
         .collect();
+    let incomplete = incomplete(c).map(|why| format!("the current run is no evidence: {why}"));
     let finding = if !wrong_now.is_empty() || kernels.iter().any(|k| k.correctness.is_wrong()) {
         Finding::Wrong
+    } else if incomplete.is_some() {
+        Finding::Inconclusive
     } else if kernels.iter().any(|k| k.verdict == PerfVerdict::Slower) {
         Finding::Slower
     } else {
@@ -612,11 +651,12 @@ pub fn compare(
             .collect(),
         only_in_current: ckeys
             .iter()
-            .filter(|k| !bkeys.contains(k))
+            .filter(|k| !compared.contains(&k.as_str()) && !wrong_now.contains(k))
             .cloned()
             .collect(),
-        kernels,
         wrong_now,
+        incomplete,
+        kernels,
         finding,
     }
 }
@@ -774,11 +814,19 @@ pub fn render_text(c: &Comparison, cur: &RunReport) -> String {
             "{key:<28} {corr:<12} {b:>10} {cu:>10} {r:>26}  {how:<32} {v}\n"
         ));
     }
+    let missing = if c.incomplete.is_some() {
+        "missing: the current run stopped before it"
+    } else {
+        "only in baseline"
+    };
     for k in &c.only_in_baseline {
-        s.push_str(&format!("{k}: only in baseline\n"));
+        s.push_str(&format!("{k}: {missing}\n"));
     }
     for k in &c.only_in_current {
         s.push_str(&format!("{k}: only in current\n"));
+    }
+    if let Some(why) = &c.incomplete {
+        s.push_str(&format!("INCONCLUSIVE: {why}\n"));
     }
     for k in &c.wrong_now {
         s.push_str(&format!(
@@ -825,6 +873,14 @@ pub fn render_md(c: &Comparison) -> String {
             "\n**{k}: WRONG** in the current run (no baseline to compare it with)\n"
         ));
     }
+    if let Some(why) = &c.incomplete {
+        s.push_str(&format!("\n**Inconclusive**: {why}.\n"));
+        for k in &c.only_in_baseline {
+            s.push_str(&format!(
+                "- {k}: missing (the current run stopped before it)\n"
+            ));
+        }
+    }
     s
 }
 
@@ -864,14 +920,21 @@ pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
     );
     match cfg.format {
         Format::Text => crate::console::text(&render_text(&cmp, &c)),
-        Format::Json => crate::console::line(
-            &serde_json::to_string_pretty(&cmp).expect("comparison serialises"),
-        ),
+        // The JSON on stdout is what the caller reads: not delivered is an error.
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&cmp).expect("comparison serialises") + "\n";
+            crate::console::try_bytes(json.as_bytes())
+                .map_err(|e| Error::io(format!("cannot write the comparison to stdout: {e}")))?;
+        }
         Format::Md => {
             let md = render_md(&cmp);
             crate::console::text(&md);
-            crate::export::append_step_summary(md.as_bytes())
-                .map_err(|e| Error::io(format!("cannot append to GITHUB_STEP_SUMMARY: {e}")))?;
+            // A side channel: its failure never changes the verdict.
+            if let Err(e) = crate::export::append_step_summary(md.as_bytes()) {
+                eprintln!(
+                    "warning: cannot append to GITHUB_STEP_SUMMARY ({e}); the verdict stands"
+                );
+            }
         }
     }
     let _ = std::io::stdout().flush();

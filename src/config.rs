@@ -159,6 +159,14 @@ impl RunConfig {
     pub fn from_burn_args(a: BurnArgs) -> Result<RunConfig> {
         let duration = duration_arg("--duration", &a.duration)?;
         let interval = duration_arg("--interval", &a.interval)?;
+        // Shorter intervals than the telemetry's period hold no sample, and their rows
+        // would swamp the summary.
+        if interval < crate::burn::PERIOD {
+            return Err(Error::usage(format!(
+                "invalid --interval '{}': use at least 0.1s (the telemetry's period), e.g. 10s",
+                a.interval
+            )));
+        }
         let ids = kernels::ids();
         let kernel = kernels::find(&a.kernel).ok_or_else(|| {
             Error::usage(format!(

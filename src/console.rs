@@ -21,3 +21,11 @@ pub fn bytes(bytes: &[u8]) {
     let _ = out.write_all(bytes);
     let _ = out.flush();
 }
+
+/// `bytes` where stdout is the artifact (`--json`): the caller learns that it was not
+/// delivered (a full disk, a closed pipe).
+pub fn try_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}

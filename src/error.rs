@@ -20,6 +20,9 @@ pub mod exit {
     pub const REGRESSION: i32 = 4;
     /// `burn`: throughput drifted beyond `--max-drift` with no throttle to explain it.
     pub const DRIFT: i32 = 5;
+    /// `compare`: the current run stopped early or is partial, so it cannot show that
+    /// nothing regressed.
+    pub const INCONCLUSIVE: i32 = 6;
     /// Cancelled by SIGINT.
     pub const SIGINT: i32 = 130;
     /// Cancelled by SIGTERM.

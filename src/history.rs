@@ -40,6 +40,8 @@ pub struct Point {
     /// At the run's fastest sample: what `compare`'s window judges.
     pub best: f64,
     pub unit: String,
+    /// The run stopped early or never finished: marked, and no part of a window.
+    pub partial: bool,
 }
 
 /// (kernel key, adapter name) → points in time order.
@@ -77,6 +79,7 @@ pub fn series(reports: &[RunReport]) -> Series {
                     p95: stats::percentile(&rates, 95.0),
                     best: rates[rates.len() - 1],
                     unit: t.unit.clone(),
+                    partial: crate::compare::incomplete(r).is_some(),
                 });
         }
     }
@@ -100,7 +103,10 @@ pub const WINDOW: usize = 10;
 /// each run's fastest sample, as `compare` judges) of up to [`WINDOW`] runs before the
 /// newest, when there are enough for `compare`'s window method.
 pub fn window_band(pts: &[Point]) -> Option<(f64, f64)> {
-    let before = &pts[..pts.len().checked_sub(1)?];
+    let before: Vec<&Point> = pts[..pts.len().checked_sub(1)?]
+        .iter()
+        .filter(|p| !p.partial)
+        .collect();
     let window = &before[before.len().saturating_sub(WINDOW)..];
     (window.len() >= crate::compare::MIN_WINDOW).then(|| {
         let best: Vec<f64> = window.iter().map(|p| p.best).collect();
@@ -120,9 +126,10 @@ pub fn render_md(s: &Series) -> String {
                 .map(|c| &c[..c.len().min(10)])
                 .unwrap_or("-");
             md.push_str(&format!(
-                "| {key} | {adapter} | {} | {} | {commit} | {} | {:.3} {} | {:.3} | {:.3} |\n",
+                "| {key} | {adapter} | {} | {}{} | {commit} | {} | {:.3} {} | {:.3} | {:.3} |\n",
                 p.card.as_deref().unwrap_or("-"),
                 p.started_at,
+                if p.partial { " (stopped early)" } else { "" },
                 p.driver,
                 p.median,
                 p.unit,

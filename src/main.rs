@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 /// Every subcommand the same way: configuration, run, outcome → exit code.
 fn command(c: Command) -> Result<i32> {
     Ok(match c {
-        Command::Adapters(a) => match adapters::run(&AdaptersConfig::from_args(a)?).found {
+        Command::Adapters(a) => match adapters::run(&AdaptersConfig::from_args(a)?)?.found {
             0 => exit::ENVIRONMENT,
             _ => exit::OK,
         },
@@ -51,6 +51,7 @@ fn command(c: Command) -> Result<i32> {
             Finding::Wrong => exit::WRONG_RESULT,
             Finding::Slower => exit::REGRESSION,
             Finding::Ok => exit::OK,
+            Finding::Inconclusive => exit::INCONCLUSIVE,
         },
         Command::History(a) => {
             history::run(&HistoryConfig::from_args(a)?)?;
@@ -61,11 +62,17 @@ fn command(c: Command) -> Result<i32> {
             false => exit::OK,
         },
         Command::Kernels(a) => {
-            let text = match a.json {
-                true => kernels::listing_json(),
-                false => kernels::listing(),
-            };
-            gpu_canary::console::text(&text);
+            if a.json {
+                gpu_canary::console::try_bytes(kernels::listing_json().as_bytes()).map_err(
+                    |e| {
+                        gpu_canary::error::Error::io(format!(
+                            "cannot write the kernel list to stdout: {e}"
+                        ))
+                    },
+                )?;
+            } else {
+                gpu_canary::console::text(&kernels::listing());
+            }
             exit::OK
         }
     })

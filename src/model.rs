@@ -102,6 +102,10 @@ pub struct RunReport {
     /// `gpu-canary burn`: the sustained load, its checks and its telemetry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burn: Option<BurnReport>,
+    /// Artifacts that could not be written, one line each (a full disk, a closed
+    /// stdout under `--json`): a pass with one missing is exit 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifact_errors: Vec<String>,
 }
 
 /// A burn: one kernel kept busy for a duration, its result checked at a cadence, with
@@ -195,6 +199,11 @@ pub struct Drift {
     pub throttled: bool,
     #[serde(default)]
     pub throttle_reasons: Vec<String>,
+    /// Why the drop says nothing about the GPU, where it does not: a software adapter
+    /// computes on the host's CPU, whose load it follows. Such a drift is reported but
+    /// never exit 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive: Option<String>,
 }
 
 /// What the burn could sample besides its own throughput.
@@ -325,6 +334,10 @@ pub struct AdapterFingerprint {
     pub features: Vec<String>,
     pub limits: LimitsUsed,
     pub timing: TimingInfo,
+    /// Other adapters that `--adapter` matched too (this one was preferred: discrete >
+    /// integrated > virtual > cpu, then backend order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_matched: Vec<String>,
 }
 
 impl AdapterFingerprint {
@@ -616,6 +629,8 @@ pub struct Stats {
     /// Distribution-free confidence interval of the median (order statistics).
     pub median_ci_low_ns: f64,
     pub median_ci_high_ns: f64,
+    /// The probability that this interval holds the true median (exact, from the
+    /// binomial): 0.95 or more from 6 samples on, less below (0.75 for three samples).
     pub confidence: f64,
 }
 

@@ -177,6 +177,7 @@ pub fn new_report(cfg: &RunConfig) -> RunReport {
         exit_code: -1,
         stopped: None,
         burn: None,
+        artifact_errors: Vec::new(),
     }
 }
 
@@ -244,6 +245,13 @@ fn worker(shared: &Shared) -> Result<()> {
     };
     lock(&shared.report).adapter = Some(fp.clone());
     shared.print(&format!("adapter: {}", export::markdown::adapter_line(&fp)));
+    if !fp.also_matched.is_empty() {
+        eprintln!(
+            "note: --adapter matched {} too; chose {} (discrete > integrated > virtual > cpu); name it more closely to choose another",
+            fp.also_matched.join("; "),
+            fp.name
+        );
+    }
     shared.checkpoint();
 
     if cfg.require_hardware && (gpu.is_software() || cfg.fault == Some(Fault::SoftwareAdapter)) {
@@ -517,24 +525,57 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
             eprintln!("error: {reason}");
         }
     }
-    let json = export::json::Json.render(&report);
-    let failed =
-        lock(&shared.export).finish(&report, &json, &lock(&shared.events), &lock(&shared.extra));
-    for f in &failed {
+    let mut report = report;
+    let mut export = lock(&shared.export);
+    // Every artifact but result.json, then result.json last, with the verdict that
+    // knows which of them could not be written: the console, result.json and the
+    // process all tell that one verdict.
+    let (failed, trace_cut) =
+        export.finish_trace(&report, &lock(&shared.events), &lock(&shared.extra));
+    artifacts_failed(&mut report, failed);
+    if cfg.json
+        && let Err(e) = crate::console::try_bytes(&export::json::Json.render(&report))
+    {
+        artifacts_failed(&mut report, vec![format!("stdout (--json): {e}")]);
+    }
+    if let Some(e) = export.write_summary(&report) {
+        artifacts_failed(&mut report, vec![e]);
+    }
+    if let Some(e) = export.write_result(&export::json::Json.render(&report), trace_cut.as_deref())
+    {
+        artifacts_failed(&mut report, vec![e]);
+    }
+    drop(export);
+    for f in &report.artifact_errors {
         eprintln!("error: {f}");
     }
-    let exit_code = verdict::after_artifacts(report.exit_code, failed.is_empty());
-    if cfg.json {
-        crate::console::bytes(&json);
-    } else {
+    if let Err(e) = export::append_step_summary(&export::markdown::Markdown.render(&report)) {
+        eprintln!("warning: cannot append to GITHUB_STEP_SUMMARY ({e}); the verdict stands");
+    }
+    if !cfg.json {
         crate::console::line(&format!(
-            "verdict: {} (exit {exit_code})",
-            export::markdown::verdict_word(report.verdict)
+            "verdict: {} (exit {})",
+            export::markdown::verdict_word(report.verdict),
+            report.exit_code
         ));
     }
     RunOutcome {
         verdict: report.verdict,
-        exit_code,
+        exit_code: report.exit_code,
+    }
+}
+
+/// Records artifacts that could not be written: a pass without them is no pass CI can
+/// act on (exit 3, verdict `error`); any other verdict keeps its code.
+fn artifacts_failed(report: &mut RunReport, failed: Vec<String>) {
+    if failed.is_empty() {
+        return;
+    }
+    report.artifact_errors.extend(failed);
+    let code = verdict::after_artifacts(report.exit_code, false);
+    if code != report.exit_code {
+        report.exit_code = code;
+        report.verdict = Verdict::Error;
     }
 }
 

@@ -29,18 +29,45 @@ pub fn sorted(samples: &[f64]) -> Vec<f64> {
     v
 }
 
-/// Distribution-free confidence interval of the median: the order statistics of ranks
-/// n/2 − z·√n/2 and 1 + n/2 + z·√n/2 (normal approximation to the binomial). With fewer than 6 samples
-/// no interval at 95 % exists, so the full range is returned.
-pub fn median_ci(sorted: &[f64]) -> (f64, f64) {
-    let n = sorted.len();
+/// The ranks (0-based) of the distribution-free confidence interval of the median: the
+/// order statistics n/2 − z·√n/2 and 1 + n/2 + z·√n/2 (normal approximation to the
+/// binomial); with fewer than 6 samples, the whole range.
+fn median_ci_ranks(n: usize) -> (usize, usize) {
     if n < 6 {
-        return (sorted[0], sorted[n - 1]);
+        return (0, n - 1);
     }
     let half = Z95 * (n as f64).sqrt() / 2.0;
     let lo = ((n as f64 / 2.0 - half).floor().max(1.0) as usize) - 1;
     let hi = ((n as f64 / 2.0 + half + 1.0).ceil() as usize).min(n) - 1;
+    (lo, hi)
+}
+
+/// That interval of the median (see [`median_ci_ranks`]).
+pub fn median_ci(sorted: &[f64]) -> (f64, f64) {
+    let (lo, hi) = median_ci_ranks(sorted.len());
     (sorted[lo], sorted[hi])
+}
+
+/// The probability that the order statistics of 0-based ranks `lo` and `hi` of `n`
+/// samples bracket the true median: P(lo < B ≤ hi) for B ~ Binomial(n, ½), the number
+/// of samples below it. For the whole range that is 1 − 2·2⁻ⁿ (0 for one sample, 0.75
+/// for three, 0.94 for five): never the 1.0 a range seems to promise.
+pub fn coverage(n: usize, lo: usize, hi: usize) -> f64 {
+    if n <= 1000 {
+        // Exactly, term by term: C(n, k)·2⁻ⁿ for k in lo + 1 ..= hi.
+        let mut p = 0.5f64.powi(n as i32);
+        let mut sum = 0.0;
+        for k in 0..=hi {
+            if k > lo {
+                sum += p;
+            }
+            p = p * (n - k) as f64 / (k + 1) as f64;
+        }
+        return sum.clamp(0.0, 1.0);
+    }
+    use statrs::distribution::{Binomial, DiscreteCDF};
+    let b = Binomial::new(0.5, n as u64).expect("a valid binomial");
+    (b.cdf(hi as u64) - b.cdf(lo as u64)).clamp(0.0, 1.0)
 }
 
 pub fn summarize(samples_ns: &[u64]) -> Option<Stats> {
@@ -60,7 +87,8 @@ pub fn summarize(samples_ns: &[u64]) -> Option<Stats> {
     let mad = median(&sorted(
         &s.iter().map(|x| (x - med).abs()).collect::<Vec<_>>(),
     ));
-    let (lo, hi) = median_ci(&s);
+    let (rlo, rhi) = median_ci_ranks(n);
+    let (lo, hi) = (s[rlo], s[rhi]);
     Some(Stats {
         n: n as u32,
         min_ns: s[0],
@@ -72,7 +100,7 @@ pub fn summarize(samples_ns: &[u64]) -> Option<Stats> {
         mad_ns: mad,
         median_ci_low_ns: lo,
         median_ci_high_ns: hi,
-        confidence: if n < 6 { 1.0 } else { 0.95 },
+        confidence: coverage(n, rlo, rhi),
     })
 }
 
@@ -97,6 +125,22 @@ mod tests {
         assert_eq!(st.max_ns, 1000.0);
         assert_eq!(st.mad_ns, 10.0);
         assert_eq!((st.median_ci_low_ns, st.median_ci_high_ns), (10.0, 1000.0));
+    }
+
+    #[test]
+    fn the_interval_states_its_real_coverage() {
+        // The whole range of n samples: 1 − 2·2⁻ⁿ.
+        for (n, want) in [(1, 0.0), (3, 0.75), (5, 0.9375)] {
+            let v: Vec<u64> = (1..=n).collect();
+            let c = summarize(&v).unwrap().confidence;
+            assert!((c - want).abs() < 1e-12, "n = {n}: {c}");
+        }
+        // From 6 samples on, the chosen ranks cover at least 95 %.
+        for n in [6u64, 7, 10, 30, 50, 100, 2100] {
+            let v: Vec<u64> = (1..=n).collect();
+            let c = summarize(&v).unwrap().confidence;
+            assert!((0.95..=1.0).contains(&c), "n = {n}: {c}");
+        }
     }
 
     #[test]

@@ -30,24 +30,19 @@ fn a_twenty_second_burn_checks_every_second_of_gpu_work_and_writes_its_artifacts
     assert_schema_valid(&doc);
     assert_eq!(doc["status"], "complete");
     // Every result verified. lavapipe computes on the CPU the other tests share, so its
-    // throughput may really fall by more than 10 % over the burn: then the verdict must
-    // be the drift the result records, with no throttle (there is no NVML here).
+    // throughput may really fall by more than 10 % over the burn: on a software adapter
+    // that is recorded as inconclusive (it follows the host's load), never exit 5.
     let d = &doc["burn"]["drift"];
-    match out.status.code() {
-        Some(0) => assert_eq!(
-            (&doc["verdict"], &d["exceeded"]),
-            (&"pass".into(), &false.into())
-        ),
-        Some(5) => {
-            assert_eq!(doc["verdict"], "drift");
-            assert_eq!(
-                (&d["exceeded"], &d["throttled"]),
-                (&true.into(), &false.into()),
-                "{d}"
-            );
-            assert!(d["change_pct"].as_f64().unwrap() < -10.0, "{d}");
-        }
-        other => panic!("exit {other:?}: {err}"),
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(doc["verdict"], "pass");
+    if doc["adapter"]["device_type"] == "cpu" {
+        assert!(
+            d["inconclusive"]
+                .as_str()
+                .unwrap()
+                .contains("software adapter"),
+            "{d}"
+        );
     }
     let b = &doc["burn"];
     assert!(b["elapsed_s"].as_f64().unwrap() >= 20.0, "{b}");

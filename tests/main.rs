@@ -13,5 +13,6 @@ mod lane;
 mod layout;
 mod reliability;
 mod shaders;
+mod survival;
 mod tune;
 mod workflows;

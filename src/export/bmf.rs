@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `latency` is the median time per dispatch in nanoseconds, with the median's 95 %
-//! confidence interval as lower and upper value. `throughput` is per second at the same
+//! confidence interval as lower and upper value (none below 6 samples, where no such
+//! interval exists). `throughput` is per second at the same
 //! three points: floating-point (or integer) operations per second for the matmuls,
 //! bytes read per second for reduce-f32. Only verified kernels are exported: a wrong
 //! kernel's speed is not a metric.
@@ -33,19 +34,17 @@ impl Exporter for Bmf {
             };
             // Stored per nanosecond (G-units per second); Bencher wants per second.
             let per_s = |v: f64| v * 1e9;
+            // The bounds only where they are a 95 % interval (from 6 samples on).
+            let bounded = s.confidence >= 0.95;
+            let metric = |value: f64, lower: f64, upper: f64| match bounded {
+                true => json!({"value": value, "lower_value": lower, "upper_value": upper}),
+                false => json!({"value": value}),
+            };
             out.insert(
                 k.key(),
                 json!({
-                    "latency": {
-                        "value": s.median_ns,
-                        "lower_value": s.median_ci_low_ns,
-                        "upper_value": s.median_ci_high_ns,
-                    },
-                    "throughput": {
-                        "value": per_s(t.median),
-                        "lower_value": per_s(t.low),
-                        "upper_value": per_s(t.high),
-                    },
+                    "latency": metric(s.median_ns, s.median_ci_low_ns, s.median_ci_high_ns),
+                    "throughput": metric(per_s(t.median), per_s(t.low), per_s(t.high)),
                 }),
             );
         }

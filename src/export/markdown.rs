@@ -69,11 +69,26 @@ pub fn host_rate(k: &KernelResult) -> Option<String> {
 
 /// Whole seconds where they are whole, else tenths.
 fn secs(s: f64) -> String {
-    if (s - s.round()).abs() < 0.05 {
-        format!("{s:.0}")
+    // Milliseconds at most (an interval is at least 0.1 s), without trailing zeros.
+    let t = format!("{s:.3}");
+    t.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// What explains a burn's drift, or what could not be known: the throttle reasons
+/// recorded, that none were (from a source that reads them), that none could be read,
+/// and why the drift says nothing about the GPU where it does not.
+pub fn drift_note(d: &crate::model::Drift, t: &crate::model::Telemetry) -> String {
+    let mut s = if d.throttled {
+        format!(", throttled: {}", d.throttle_reasons.join(", "))
+    } else if t.missing.iter().any(|m| m == "throttle_reasons") {
+        ", throttle data unavailable".to_owned()
     } else {
-        format!("{s:.1}")
+        ", no throttle recorded".to_owned()
+    };
+    if let Some(why) = &d.inconclusive {
+        s.push_str(&format!("; inconclusive: {why}"));
     }
+    s
 }
 
 /// The burn's account: counts, drift, telemetry, intervals and the wrong results.
@@ -95,11 +110,7 @@ pub fn burn_section(b: &crate::model::BurnReport) -> String {
             d.change_pct,
             d.window_s,
             b.max_drift_pct,
-            if d.throttled {
-                format!(", throttled: {}", d.throttle_reasons.join(", "))
-            } else {
-                ", no throttle recorded".to_owned()
-            }
+            drift_note(d, &b.telemetry)
         ));
     }
     let t = &b.telemetry;

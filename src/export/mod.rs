@@ -11,6 +11,7 @@ pub mod trace;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::model::RunReport;
 use crate::runner::GpuEvent;
@@ -35,83 +36,152 @@ impl OutDir {
     pub fn summary(&self) -> PathBuf {
         self.dir.join("summary.md")
     }
-    /// Where tracing-chrome streams CPU spans before the GPU track is merged in.
-    pub fn cpu_trace(&self) -> PathBuf {
-        self.dir
-            .join(format!(".trace-cpu-{}.json", std::process::id()))
-    }
 }
 
+/// Space held back in `--out` for `result.json` (up to this; half of what fits on a
+/// nearly full disk).
+const RESERVE: u64 = 4 << 20;
+
 /// Writes a run's artifacts: `result.json`, `summary.md` and `trace.json` under `--out`,
-/// the Bencher file of `--export-bmf`, and the Actions step summary.
+/// the Bencher file of `--export-bmf`, and the Actions step summary. `result.json` is
+/// the one that must survive: it is written at every checkpoint before the trace is
+/// flushed, atomically, and space is held back for it.
 pub struct ExportManager {
     out: Option<OutDir>,
     bmf: Option<PathBuf>,
     trace: Option<trace::CpuTrace>,
+    reserve: Option<Arc<trace::Reserve>>,
+    /// A checkpoint's write already failed (said once).
+    warned: bool,
 }
 
 impl ExportManager {
-    /// Starts recording the CPU trace when there is an `--out` directory.
+    /// Holds space back and starts streaming the trace when there is an `--out`
+    /// directory.
     pub fn new(out: Option<OutDir>, bmf: Option<PathBuf>) -> ExportManager {
+        let reserve = out.as_ref().map(|o| trace::Reserve::take(&o.dir, RESERVE));
         let trace = out
             .as_ref()
-            .and_then(|o| trace::CpuTrace::install(&o.cpu_trace()));
-        ExportManager { out, bmf, trace }
-    }
-
-    /// `result.json` with what is known now (the report says `partial`).
-    pub fn checkpoint(&self, report: &RunReport) {
-        if let Some(out) = &self.out
-            && let Err(e) = write_atomic(&out.result(), &json::Json.render(report))
-        {
-            eprintln!("warning: cannot write {}: {e}", out.result().display());
+            .zip(reserve.clone())
+            .and_then(|(o, r)| trace::CpuTrace::install(&o.trace(), r));
+        ExportManager {
+            out,
+            bmf,
+            trace,
+            reserve,
+            warned: false,
         }
     }
 
-    /// Every artifact of the finished report (`json` is the report already rendered),
-    /// with the GPU's own timeline merged into the trace. Returns what could not be
-    /// written, each as a one-line message.
-    pub fn finish(
+    /// `result.json` with what is known now (the report says `partial`), then the trace
+    /// up to now. A failed write gives back the reserved space and tries once more.
+    pub fn checkpoint(&mut self, report: &RunReport) {
+        if let Some(out) = &self.out {
+            let json = json::Json.render(report);
+            let res = write_atomic(&out.result(), &json).or_else(|_| {
+                self.release();
+                write_atomic(&out.result(), &json)
+            });
+            if let Err(e) = res
+                && !std::mem::replace(&mut self.warned, true)
+            {
+                eprintln!("warning: cannot write {}: {e}", out.result().display());
+            }
+        }
+        if let Some(t) = &self.trace {
+            t.flush();
+        }
+    }
+
+    fn release(&self) {
+        if let Some(r) = &self.reserve {
+            r.release();
+        }
+    }
+
+    /// The artifacts besides `result.json` and the step summary, whose writes decide the
+    /// verdict: the trace (the GPU's own timeline merged into the streamed CPU spans)
+    /// and the Bencher file. Returns what could not be written, one line each.
+    /// The second value is why the streamed trace stops early, if it does.
+    pub fn finish_trace(
         &mut self,
         report: &RunReport,
-        json: &[u8],
         gpu: &[GpuEvent],
         extra: &trace::Extra,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Option<String>) {
         let mut failed = Vec::new();
-        let mut write = |path: &Path, bytes: &[u8]| {
-            if let Err(e) = write_atomic(path, bytes) {
-                failed.push(format!("cannot write {}: {e}", path.display()));
+        let mut cut_short = None;
+        // Opened while the trace still streams: where the run's end went shows in it.
+        let span = tracing::info_span!("write_artifacts").entered();
+        if let (Some(out), Some(t)) = (&self.out, self.trace.take()) {
+            let (cpu, cut) = t.finish();
+            match cut {
+                Some(why) => {
+                    failed.push(format!("{}: {why}", out.trace().display()));
+                    cut_short = Some(why);
+                }
+                None => {
+                    let name = report
+                        .adapter
+                        .as_ref()
+                        .map(|a| a.name.as_str())
+                        .unwrap_or("none");
+                    let merged = trace::merge_with(&cpu, gpu, name, extra).to_string();
+                    if let Err(e) = write_atomic(&out.trace(), merged.as_bytes()) {
+                        failed.push(format!(
+                            "{}: the GPU track could not be added ({e}); the CPU spans stand as streamed",
+                            out.trace().display()
+                        ));
+                    }
+                }
             }
-        };
-        let summary = markdown::Markdown.render(report);
-        if let Some(out) = &self.out {
-            {
-                let _s = tracing::info_span!("write_artifacts").entered();
-                write(&out.result(), json);
-                write(&out.summary(), &summary);
-            }
-            // The CPU trace closes here; the GPU track is merged into what it holds.
-            let cpu = self.trace.take().map(|t| t.finish()).unwrap_or_default();
-            let name = report
-                .adapter
-                .as_ref()
-                .map(|a| a.name.as_str())
-                .unwrap_or("none");
-            let merged = trace::merge_with(&cpu, gpu, name, extra).to_string();
-            write(&out.trace(), merged.as_bytes());
         }
-        if let Some(path) = &self.bmf {
-            write(path, &bmf::Bmf.render(report));
+        if let Some(path) = &self.bmf
+            && let Err(e) = write_atomic(path, &bmf::Bmf.render(report))
+        {
+            failed.push(format!("cannot write {}: {e}", path.display()));
         }
-        if let Err(e) = append_step_summary(&summary) {
-            failed.push(format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));
+        drop(span);
+        (failed, cut_short)
+    }
+
+    /// `summary.md` of the judged report; what could not be written, if it could not.
+    pub fn write_summary(&self, report: &RunReport) -> Option<String> {
+        let out = self.out.as_ref()?;
+        write_atomic(&out.summary(), &markdown::Markdown.render(report))
+            .err()
+            .map(|e| format!("cannot write {}: {e}", out.summary().display()))
+    }
+
+    /// The final `result.json`, into the space held back for it; then, if the trace was
+    /// cut short, the reason appended to it. The reserve is given back either way.
+    pub fn write_result(&self, json: &[u8], trace_cut: Option<&str>) -> Option<String> {
+        let out = self.out.as_ref()?;
+        self.release();
+        let failed = write_atomic(&out.result(), json)
+            .err()
+            .map(|e| format!("cannot write {}: {e}", out.result().display()));
+        if let Some(why) = trace_cut {
+            let _ = trace::mark_cut_short(&out.trace(), why);
         }
         failed
     }
 }
 
-/// Appends to `$GITHUB_STEP_SUMMARY` when Actions provides it.
+impl Drop for ExportManager {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// The step summary's size at most: GitHub drops a summary over 1 MiB whole, and every
+/// step of a job shares that.
+pub const STEP_SUMMARY_MAX: usize = 256 << 10;
+
+/// Appends `md` to `$GITHUB_STEP_SUMMARY` when Actions provides it: on a line of its
+/// own, at most [`STEP_SUMMARY_MAX`] bytes and never past 1 MiB in all; what does not
+/// fit is cut at a line with a pointer to `summary.md`. Its failure is a warning for
+/// the caller: a side channel never changes a verdict.
 pub fn append_step_summary(md: &[u8]) -> std::io::Result<()> {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return Ok(());
@@ -120,8 +190,33 @@ pub fn append_step_summary(md: &[u8]) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(&path)?;
-    f.write_all(md)?;
-    f.write_all(b"\n")
+    let have = f.metadata()?.len() as usize;
+    let room = STEP_SUMMARY_MAX.min((1usize << 20).saturating_sub(have + 1));
+    f.write_all(&bounded_summary(md, room))
+}
+
+/// `md` as appended: a blank line first, then as much as fits in `room` bytes, cut at
+/// a line with a note where it was cut.
+pub fn bounded_summary(md: &[u8], room: usize) -> Vec<u8> {
+    const NOTE: &[u8] =
+        b"\n_The rest of this summary did not fit in the step summary: see summary.md in the run's artifacts._\n";
+    let mut out = b"\n".to_vec();
+    if out.len() + md.len() < room {
+        out.extend_from_slice(md);
+        out.push(b'\n');
+        return out;
+    }
+    if room < out.len() + NOTE.len() {
+        return Vec::new();
+    }
+    let keep = room - out.len() - NOTE.len();
+    let cut = md[..keep.min(md.len())]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    out.extend_from_slice(&md[..cut]);
+    out.extend_from_slice(NOTE);
+    out
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory.
@@ -228,6 +323,27 @@ mod tests {
             serial: None,
         };
         assert_eq!(markdown::identity_line(&none), None);
+    }
+
+    #[test]
+    fn the_step_summary_is_bounded_and_starts_on_its_own_line() {
+        let md = b"### gpu-canary\n| a |\n| b |\n";
+        assert_eq!(
+            bounded_summary(md, 1000),
+            b"\n### gpu-canary\n| a |\n| b |\n\n"
+        );
+        let long: Vec<u8> = (0..40)
+            .flat_map(|i| format!("| row {i} |\n").into_bytes())
+            .collect();
+        let cut = bounded_summary(&long, 200);
+        assert!(cut.len() <= 200, "{}", cut.len());
+        let text = String::from_utf8(cut).unwrap();
+        assert!(
+            text.starts_with("\n| row 0 |\n") && text.contains("see summary.md"),
+            "{text}"
+        );
+        assert!(!text.contains("| row 39 |"), "{text}");
+        assert!(bounded_summary(md, 10).is_empty(), "no room: nothing");
     }
 
     #[test]

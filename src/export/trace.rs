@@ -12,26 +12,139 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
 use crate::runner::GpuEvent;
 
-/// The CPU half of the trace: tracing-chrome streaming gpu-canary's spans into a file,
-/// until [`CpuTrace::finish`] closes it and returns its text.
+/// What the streamed trace has on disk: bytes written, the end of its last complete
+/// event, and the first write that failed.
+#[derive(Debug, Default)]
+struct Stream {
+    written: u64,
+    boundary: u64,
+    last: u8,
+    error: Option<String>,
+}
+
+/// The writer tracing-chrome streams into: `trace.json` under its real name from the
+/// start, so a killed run leaves a trace (a JSON array without its closing bracket,
+/// which Perfetto and chrome://tracing read). A failed write (a full disk) never
+/// panics tracing-chrome's thread: the file is cut back to its last complete event,
+/// the error is kept, nothing more is written, and the space kept in reserve is given
+/// back for `result.json`.
+struct StreamWriter {
+    file: std::fs::File,
+    state: Arc<Mutex<Stream>>,
+    reserve: Arc<Reserve>,
+}
+
+impl std::io::Write for StreamWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.error.is_some() {
+            return Ok(buf.len());
+        }
+        match self.file.write_all(buf) {
+            Ok(()) => {
+                // Events are separated by ",\n" (no raw newline occurs inside one):
+                // the byte before the last separator ends a complete event.
+                let start = st.written;
+                if start == 0 && buf.starts_with(b"[\n") {
+                    st.boundary = 2;
+                }
+                if st.last == b',' && buf.first() == Some(&b'\n') {
+                    st.boundary = start - 1;
+                }
+                if let Some(i) = buf.windows(2).rposition(|w| w == b",\n") {
+                    st.boundary = start + i as u64;
+                }
+                if buf.ends_with(b"\n]") {
+                    st.boundary = start + buf.len() as u64;
+                }
+                st.written += buf.len() as u64;
+                st.last = *buf.last().unwrap_or(&st.last);
+            }
+            Err(e) => {
+                let _ = self.file.set_len(st.boundary);
+                st.error = Some(format!("cut short at {} bytes: {e}", st.boundary));
+                self.reserve.release();
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Space kept free in the output directory for `result.json`: a hidden file, given back
+/// when a write there fails (the trace filled the disk) and at the end of the run.
+#[derive(Debug)]
+pub struct Reserve {
+    path: PathBuf,
+    held: Mutex<bool>,
+}
+
+impl Reserve {
+    /// Up to `max` bytes in `dir`; where the disk has less room, half of what fits.
+    pub fn take(dir: &Path, max: u64) -> Arc<Reserve> {
+        use std::io::Write;
+        let path = dir.join(".gpu-canary-reserve");
+        let held = (|| -> std::io::Result<bool> {
+            let mut f = std::fs::File::create(&path)?;
+            let chunk = vec![0u8; 64 * 1024];
+            let mut n = 0u64;
+            while n < max {
+                if f.write_all(&chunk).is_err() {
+                    f.set_len(n / 2)?;
+                    break;
+                }
+                n += chunk.len() as u64;
+            }
+            f.sync_all()?;
+            Ok(true)
+        })()
+        .unwrap_or(false);
+        Arc::new(Reserve {
+            path,
+            held: Mutex::new(held),
+        })
+    }
+
+    /// Frees the space (once).
+    pub fn release(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if std::mem::take(&mut *held) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The CPU half of the trace: tracing-chrome streaming gpu-canary's spans into
+/// `trace.json`, until [`CpuTrace::finish`] closes it and returns its text.
 pub struct CpuTrace {
     guard: tracing_chrome::FlushGuard,
     path: PathBuf,
+    state: Arc<Mutex<Stream>>,
 }
 
 impl CpuTrace {
-    /// Installs the global subscriber writing to `path`; `None` if the file cannot be
+    /// Installs the global subscriber streaming to `path`; `None` if the file cannot be
     /// created or a subscriber is already installed (the run goes on without a trace).
-    pub fn install(path: &Path) -> Option<CpuTrace> {
+    pub fn install(path: &Path, reserve: Arc<Reserve>) -> Option<CpuTrace> {
         use tracing_subscriber::prelude::*;
         let file = std::fs::File::create(path).ok()?;
+        let state = Arc::new(Mutex::new(Stream::default()));
+        let writer = StreamWriter {
+            file,
+            state: state.clone(),
+            reserve,
+        };
         let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
-            .writer(file)
+            .writer(writer)
             .include_args(true)
             .build();
         // Our own spans; from wgpu and the driver only warnings (their debug logs would
@@ -46,17 +159,55 @@ impl CpuTrace {
         Some(CpuTrace {
             guard,
             path: path.to_path_buf(),
+            state,
         })
     }
 
-    /// Closes the file (spans still open stay unterminated, which [`parse_events`]
-    /// accepts) and returns its text; the file is removed.
-    pub fn finish(self) -> String {
-        drop(self.guard);
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let _ = std::fs::remove_file(&self.path);
-        text
+    /// Pushes what tracing-chrome holds to the file (at each checkpoint, after
+    /// `result.json`).
+    pub fn flush(&self) {
+        self.guard.flush();
     }
+
+    /// Why the stream stopped, if it did.
+    pub fn error(&self) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .error
+            .clone()
+    }
+
+    /// Closes the stream (spans still open stay unterminated, which [`parse_events`]
+    /// accepts) and returns its text and, if a write failed, why.
+    pub fn finish(self) -> (String, Option<String>) {
+        drop(self.guard);
+        let error = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .error
+            .clone();
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        (text, error)
+    }
+}
+
+/// Appends an instant event saying why the streamed trace stops where it does, and
+/// closes the array (after a write failure; best effort: the disk may still be full).
+pub fn mark_cut_short(path: &Path, why: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let marker = json!({
+        "name": "trace cut short", "ph": "i", "s": "g", "pid": 1, "tid": 0, "ts": 0,
+        "args": {"why": why},
+    });
+    let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+    let len = f.metadata()?.len();
+    let sep: &[u8] = if len > 2 { b",\n" } else { b"" };
+    f.write_all(sep)?;
+    f.write_all(marker.to_string().as_bytes())?;
+    f.write_all(b"\n]")?;
+    f.sync_all()
 }
 
 /// A CPU `dispatch` span as tracing-chrome wrote it (µs since its start).

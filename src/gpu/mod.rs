@@ -122,22 +122,42 @@ pub fn enumerate(backends: Option<wgpu::Backends>) -> Vec<wgpu::Adapter> {
     pollster::block_on(inst.enumerate_adapters(backends.unwrap_or(wgpu::Backends::all())))
 }
 
-pub fn choose_adapter(filter: &AdapterFilter) -> Result<wgpu::Adapter> {
+/// An adapter as the messages name it: "llvmpipe (vulkan, cpu, PCI …)".
+fn adapter_text(i: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} ({}, {}{})",
+        i.name,
+        i.backend.to_str(),
+        device_type_name(i.device_type),
+        pci_note(&i.device_pci_bus_id)
+    )
+}
+
+/// The environment variables that decide which drivers and backends wgpu looks at,
+/// as set: named in the message when no adapter is found.
+fn adapter_environment() -> Vec<String> {
+    [
+        "VK_ICD_FILENAMES",
+        "VK_DRIVER_FILES",
+        "VK_ADD_DRIVER_FILES",
+        "WGPU_BACKEND",
+    ]
+    .iter()
+    .filter_map(|k| {
+        std::env::var(k)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{k}={v}"))
+    })
+    .collect()
+}
+
+/// The adapter `filter` chooses (discrete > integrated > virtual > cpu), and the other
+/// adapters that matched `--adapter` too, as the messages name them.
+pub fn choose_adapter(filter: &AdapterFilter) -> Result<(wgpu::Adapter, Vec<String>)> {
     let _span = tracing::info_span!("request_adapter").entered();
     let all = enumerate(filter.backends);
-    let seen: Vec<String> = all
-        .iter()
-        .map(|a| {
-            let i = a.get_info();
-            format!(
-                "{} ({}, {}{})",
-                i.name,
-                i.backend.to_str(),
-                device_type_name(i.device_type),
-                pci_note(&i.device_pci_bus_id)
-            )
-        })
-        .collect();
+    let seen: Vec<String> = all.iter().map(|a| adapter_text(&a.get_info())).collect();
     let mut candidates: Vec<wgpu::Adapter> = all
         .into_iter()
         .filter(|a| {
@@ -148,20 +168,83 @@ pub fn choose_adapter(filter: &AdapterFilter) -> Result<wgpu::Adapter> {
         })
         .collect();
     candidates.sort_by_key(|a| preference(a.get_info().device_type));
-    candidates.into_iter().next().ok_or_else(|| {
-        let wanted = filter.name.as_deref().map(|n| format!(" matching '{n}'")).unwrap_or_default();
-        if seen.is_empty() {
-            Error::env(
-                EnvKind::NoAdapter,
-                "no GPU adapter found; install a Vulkan driver (on Debian/Ubuntu for a software adapter: apt-get install -y mesa-vulkan-drivers libvulkan1) and check `gpu-canary adapters`",
+    let mut candidates = candidates.into_iter();
+    if let Some(chosen) = candidates.next() {
+        let others = match filter.name {
+            Some(_) => candidates.map(|a| adapter_text(&a.get_info())).collect(),
+            None => Vec::new(),
+        };
+        return Ok((chosen, others));
+    }
+    let wanted = filter
+        .name
+        .as_deref()
+        .map(|n| format!(" matching '{n}'"))
+        .unwrap_or_default();
+    let env = adapter_environment();
+    let env_note = if env.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (set in the environment: {}; check or unset them)",
+            env.join(", ")
+        )
+    };
+    if !seen.is_empty() {
+        return Err(Error::env(
+            EnvKind::NoAdapter,
+            format!(
+                "no adapter{wanted}; adapters seen: {}; fix --adapter/--backend (or WGPU_ADAPTER_NAME/WGPU_BACKEND){env_note}",
+                seen.join("; ")
+            ),
+        ));
+    }
+    // Nothing on the backends asked for: what do the others have?
+    let elsewhere: Vec<String> = match filter.backends {
+        Some(b) if b != wgpu::Backends::all() => enumerate(Some(wgpu::Backends::all()))
+            .iter()
+            .map(|a| adapter_text(&a.get_info()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let on = filter
+        .backends
+        .filter(|b| *b != wgpu::Backends::all())
+        .map(|b| format!(" on backend {}", backends_text(b)))
+        .unwrap_or_default();
+    Err(Error::env(
+        EnvKind::NoAdapter,
+        if !elsewhere.is_empty() {
+            format!(
+                "no adapter{wanted}{on}; adapters on other backends: {}; choose one with --backend (or WGPU_BACKEND){env_note}",
+                elsewhere.join("; ")
+            )
+        } else if !env.is_empty() {
+            format!(
+                "no adapter{wanted}{on}{env_note}; without them wgpu looks at every installed driver (`gpu-canary adapters` lists them)"
             )
         } else {
-            Error::env(
-                EnvKind::NoAdapter,
-                format!("no adapter{wanted}; adapters seen: {}; fix --adapter/--backend (or WGPU_ADAPTER_NAME/WGPU_BACKEND)", seen.join("; ")),
+            format!(
+                "no GPU adapter found{on}; install a Vulkan driver (on Debian/Ubuntu for a software adapter: apt-get install -y mesa-vulkan-drivers libvulkan1) and check `gpu-canary adapters`"
             )
-        }
-    })
+        },
+    ))
+}
+
+/// Backends as people name them: "vulkan, gl".
+fn backends_text(b: wgpu::Backends) -> String {
+    [
+        (wgpu::Backends::VULKAN, "vulkan"),
+        (wgpu::Backends::GL, "gl"),
+        (wgpu::Backends::METAL, "metal"),
+        (wgpu::Backends::DX12, "dx12"),
+        (wgpu::Backends::BROWSER_WEBGPU, "webgpu"),
+    ]
+    .iter()
+    .filter(|(f, _)| b.contains(*f))
+    .map(|(_, n)| *n)
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// Errors reported by the device outside any call's return value.
@@ -217,6 +300,8 @@ pub struct Gpu {
     /// The pipeline that poisons output buffers, compiled on first use
     /// (`kernels::fault::poison`).
     pub poison_pipeline: OnceLock<wgpu::ComputePipeline>,
+    /// Other adapters `--adapter` matched, as named to people (the choice is said).
+    pub also_matched: Vec<String>,
 }
 
 /// A cooperative-matrix shape (a tensor-core operation): M×N×K with inputs of type
@@ -301,8 +386,10 @@ impl Gpu {
     /// Opens a device without `off`, to exercise the fallbacks kernels have for
     /// adapters that lack a feature (e.g. reduce-f32 without subgroups).
     pub fn open_without(filter: &AdapterFilter, needs: &Needs, off: wgpu::Features) -> Result<Gpu> {
-        let adapter = choose_adapter(filter)?;
-        Self::from_adapter(adapter, needs, off)
+        let (adapter, also_matched) = choose_adapter(filter)?;
+        let mut gpu = Self::from_adapter(adapter, needs, off)?;
+        gpu.also_matched = also_matched;
+        Ok(gpu)
     }
 
     pub fn from_adapter(adapter: wgpu::Adapter, needs: &Needs, off: wgpu::Features) -> Result<Gpu> {
@@ -373,6 +460,7 @@ impl Gpu {
             cooperative_matrix,
             wait_bound: Mutex::new(None),
             poison_pipeline: OnceLock::new(),
+            also_matched: Vec::new(),
         })
     }
 
@@ -381,13 +469,16 @@ impl Gpu {
     }
 
     pub fn fingerprint(&self) -> AdapterFingerprint {
-        fingerprint(
-            &self.info,
-            self.features,
-            &self.limits,
-            self.timing,
-            Some(self.timestamp_period_ns),
-        )
+        AdapterFingerprint {
+            also_matched: self.also_matched.clone(),
+            ..fingerprint(
+                &self.info,
+                self.features,
+                &self.limits,
+                self.timing,
+                Some(self.timestamp_period_ns),
+            )
+        }
     }
 
     /// Waits for `submission` to finish, no longer than the run's deadline.
@@ -614,6 +705,7 @@ pub fn fingerprint(
             method: timing,
             timestamp_period_ns: period.filter(|_| timing == TimingMethod::GpuTimestamps),
         },
+        also_matched: Vec::new(),
     }
 }
 
