@@ -14,9 +14,11 @@ Exit codes:
   2    bad usage or input (the message names the value and the fix)
   3    environment failure: no adapter, software adapter where hardware is required,
        another GPU than expected, missing tensor cores when required, device lost,
-       shader or pipeline failure, out of memory, timeout
+       shader or pipeline failure, out of memory, timeout, every case skipped; an
+       artifact that could not be written (a full disk; stdout under --json)
   4    compare: a kernel is slower than the baseline
   5    burn: throughput drifted beyond --max-drift with no throttle to explain it
+  6    compare: inconclusive, the current run stopped early or never finished
   130  cancelled by SIGINT (partial artifacts written)
   143  cancelled by SIGTERM (partial artifacts written)";
 
