@@ -314,6 +314,8 @@ pub struct TuneArgs {
     /// shape of the full suite, or of the quick suite on a software adapter.
     #[arg(long, value_delimiter = ',')]
     pub size: Vec<String>,
+    #[command(flatten)]
+    pub require: RequireArgs,
     /// Timed executions per configuration, 1 to 100000.
     #[arg(long, default_value_t = 20, allow_negative_numbers = true, value_parser = whole::<u32>("from 1 to 100000"))]
     pub iterations: u32,

@@ -540,6 +540,8 @@ impl TuneConfig {
             named: !named.is_empty(),
             iterations: a.iterations,
             filter: filter_arg(a.adapter, false)?,
+            require_hardware: a.require.require_hardware,
+            expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
             out: a.out,
             timeout: timeout_arg(a.timeout)?,
             fault_dispatches: fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?,

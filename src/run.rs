@@ -14,7 +14,7 @@ use crate::burn::{BurnCase, BurnSettings, Recorder};
 use crate::error::{EnvKind, Error, Result, panic_message};
 use crate::export::trace::{Counter, Extra, Window};
 use crate::export::{self, ExportManager, Exporter, OutDir};
-use crate::gpu::{AdapterFilter, Gpu, vendor_name};
+use crate::gpu::{AdapterFilter, Gpu};
 use crate::hygiene::Monitor;
 use crate::kernels::{self, RuntimeChecks};
 use crate::model::*;
@@ -181,13 +181,6 @@ pub fn new_report(cfg: &RunConfig) -> RunReport {
     }
 }
 
-/// Does the adapter match `--expect-vendor`: a vendor name for its PCI id, or a
-/// substring of its name.
-pub fn vendor_matches(expect: &str, info: &wgpu::AdapterInfo) -> bool {
-    let e = expect.to_lowercase();
-    vendor_name(info.vendor).is_some_and(|v| v == e) || info.name.to_lowercase().contains(&e)
-}
-
 /// Skipped on every shape: one line for the kernel, not one per shape.
 fn skip_lines(cases: &[Case], skips: &[Option<String>]) -> Vec<(usize, String)> {
     let mut out = Vec::new();
@@ -254,30 +247,11 @@ fn worker(shared: &Shared) -> Result<()> {
     }
     shared.checkpoint();
 
-    if cfg.require_hardware && (gpu.is_software() || cfg.fault == Some(Fault::SoftwareAdapter)) {
-        return Err(Error::env(
-            EnvKind::SoftwareAdapter,
-            format!(
-                "--require-hardware: adapter '{}' is a software adapter (device type cpu); the runner's GPU driver is not visible to Vulkan: check the image and device plugin (docs/lane.md), and `gpu-canary adapters`",
-                gpu.info.name
-            ),
-        ));
-    }
-    if let Some(v) = &cfg.expect_vendor
-        && !vendor_matches(v, &gpu.info)
-    {
-        return Err(Error::env(
-            EnvKind::UnexpectedAdapter,
-            format!(
-                "--expect-vendor {v}: the lane handed over '{}' (vendor 0x{:04x}{}); check the runner's GPU or the lane's expected vendor",
-                gpu.info.name,
-                gpu.info.vendor,
-                vendor_name(gpu.info.vendor)
-                    .map(|n| format!(", {n}"))
-                    .unwrap_or_default()
-            ),
-        ));
-    }
+    gpu.require(
+        cfg.require_hardware,
+        cfg.expect_vendor.as_deref(),
+        cfg.fault == Some(Fault::SoftwareAdapter),
+    )?;
 
     if let Some(b) = &cfg.burn {
         return burn_worker(shared, &gpu, b, tuned);

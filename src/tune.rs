@@ -34,6 +34,10 @@ pub struct TuneConfig {
     pub named: bool,
     pub iterations: u32,
     pub filter: AdapterFilter,
+    /// `--require-hardware`, `--expect-vendor`: checked before any configuration runs,
+    /// so a lane that fell back to a software adapter spends no time tuning it.
+    pub require_hardware: bool,
+    pub expect_vendor: Option<String>,
     pub out: PathBuf,
     /// Bound on the whole sweep (`--timeout`).
     pub timeout: Option<Duration>,
@@ -166,6 +170,7 @@ fn best(trials: &[Trial]) -> Option<Params> {
 pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
     let started = Instant::now();
     let gpu = Gpu::open(&cfg.filter, &kernels::needs())?;
+    gpu.require(cfg.require_hardware, cfg.expect_vendor.as_deref(), false)?;
     *gpu.wait_bound.lock().unwrap_or_else(|e| e.into_inner()) = cfg.timeout.map(|t| started + t);
     let fp = gpu.fingerprint();
     let check_seed = crate::inputs::fresh_seed();

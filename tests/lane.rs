@@ -170,9 +170,53 @@ fn the_runner_images_are_pinned_and_carry_vulkan() {
             assert!(text.contains(pkg), "{vendor}: {pkg}");
         }
         assert_eq!(text.contains("mesa-vulkan-drivers"), vendor == "amd");
+        // NVIDIA's ICD loads libEGL and libXext, which the toolkit does not mount; RADV's
+        // ICD file must be where the loader looks, or the build fails.
+        for pkg in ["libegl1", "libxext6"] {
+            assert_eq!(text.contains(pkg), vendor == "nvidia", "{vendor}: {pkg}");
+        }
+        assert_eq!(
+            text.contains("test -f /usr/share/vulkan/icd.d/radeon_icd.x86_64.json"),
+            vendor == "amd"
+        );
+        assert!(
+            text.contains("> /etc/gpu-canary-image.txt"),
+            "{vendor}: versions recorded"
+        );
         assert!(
             text.trim_end().ends_with("USER runner"),
             "{vendor}: runs as the runner"
         );
+    }
+}
+
+#[test]
+fn runner_pods_are_guaranteed_their_cpu_and_memory() {
+    for vendor in ["nvidia", "amd"] {
+        let v = values(vendor);
+        let r = &v["template"]["spec"]["containers"][0]["resources"];
+        for key in ["cpu", "memory"] {
+            assert!(r["requests"][key].is_string(), "{vendor}: requests.{key}");
+            assert_eq!(r["requests"][key], r["limits"][key], "{vendor}: {key}");
+        }
+        let text = std::fs::read_to_string(root().join(format!("docs/lane/{vendor}-values.yaml")))
+            .unwrap();
+        // A repository URL has no runner group: the values say to delete it.
+        assert!(text.contains("delete runnerGroup"), "{vendor}");
+        assert!(text.contains("allows public repositories"), "{vendor}");
+        assert!(text.contains(":RUNNER_VERSION-COMMIT_SHA"), "{vendor}");
+    }
+    let doc = std::fs::read_to_string(root().join("docs/lane.md")).unwrap();
+    for needle in [
+        "libnvidia-gl-<branch>",
+        "--no-opengl-files",
+        "Allow public repositories",
+        "\"command\":[\"sleep\",\"infinity\"]",
+        "stat -c \"%n %g\" /dev/dri/renderD*; id",
+        "## Runner updates",
+        "Do not add required\n   reviewers",
+        "lane-watchdog.yml",
+    ] {
+        assert!(doc.contains(needle), "docs/lane.md lacks {needle}");
     }
 }

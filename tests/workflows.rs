@@ -48,10 +48,17 @@ fn the_canary_never_runs_code_from_pull_requests() {
 fn the_canary_runs_on_the_lane_with_hardware_required() {
     let (wf, _) = load("gpu-canary.yml");
     let canary = &wf["jobs"]["canary"];
-    let runs_on = canary["runs-on"].as_str().unwrap();
-    assert!(
-        runs_on.contains("vars.GPU_CANARY_LANE") && runs_on.contains("'honey-gpu'"),
-        "{runs_on}"
+    // The lane by the repository's variable alone: no default, so a fork (which has
+    // no variables) never queues a job for a runner it does not have.
+    assert_eq!(
+        canary["runs-on"].as_str(),
+        Some("${{ vars.GPU_CANARY_LANE }}")
+    );
+    assert_eq!(wf["jobs"]["burn"]["runs-on"], canary["runs-on"]);
+    assert_eq!(
+        wf["jobs"]["build"]["if"].as_str(),
+        Some("vars.GPU_CANARY_LANE != ''"),
+        "every lane job needs build"
     );
     assert!(canary["environment"].is_string());
     assert!(canary["timeout-minutes"].as_u64().unwrap() > 0);
@@ -97,7 +104,7 @@ fn the_canary_runs_with_the_lanes_tuning_when_there_is_one() {
         .find(|r| r.contains(" run "))
         .unwrap();
     assert!(
-        run.contains("tune --timeout 600 --out \"$WORK/out/tune.json\"")
+        run.contains("tune --require-hardware --timeout 600 --out \"$WORK/out/tune.json\"")
             && run.contains("--tuning \"$WORK/bin/tune.json\"")
             && run.contains("\"${tuning[@]}\""),
         "{run}"
@@ -289,7 +296,7 @@ fn the_canary_tests_its_own_commit_and_survives_a_rerun() {
         .map(run_text)
         .find(|r| r.contains(" tune "))
         .unwrap();
-    assert!(run.contains("tune --timeout 600"), "{run}");
+    assert!(run.contains("tune --require-hardware --timeout 600"), "{run}");
     assert!(canary["timeout-minutes"].as_u64().unwrap() * 60 > 600 + 1200);
 }
 
@@ -363,4 +370,150 @@ fn a_burn_is_asked_for_by_hand_runs_on_the_lane_and_is_never_a_baseline() {
         .unwrap();
     let name = upload["with"]["name"].as_str().unwrap();
     assert!(name.starts_with("gpu-canary-burn-"), "{name}");
+}
+
+#[test]
+fn a_cancelled_run_starts_nothing_on_the_lane() {
+    let (wf, text) = load("gpu-canary.yml");
+    for job in ["burn", "compare"] {
+        let cond = wf["jobs"][job]["if"].as_str().unwrap();
+        assert!(
+            cond.contains("!cancelled()") && !cond.contains("always()"),
+            "{job}: {cond}"
+        );
+    }
+    assert!(!text.contains("|| 'honey-gpu'"), "no default lane");
+    // tune on the lane refuses a software fallback before spending time on it.
+    let canary: String = steps(&wf["jobs"]["canary"])
+        .iter()
+        .map(|s| run_text(s))
+        .collect();
+    assert!(canary.contains("tune --require-hardware"), "{canary}");
+    // The image's own record is in the log.
+    assert!(canary.contains("/etc/gpu-canary-image.txt"));
+}
+
+/// The burn step's duration guard, run by bash with `BURN` set: its exit status.
+fn burn_guard(burn: &str) -> i32 {
+    let (wf, _) = load("gpu-canary.yml");
+    let run: String = steps(&wf["jobs"]["burn"])
+        .iter()
+        .map(|s| run_text(s))
+        .find(|r| r.contains("BASH_REMATCH"))
+        .unwrap()
+        .to_owned();
+    // Up to the guard's end, then a marker instead of the burn.
+    let guard = run.split("\"$WORK/bin/gpu-canary\" burn").next().unwrap();
+    let script =
+        format!("WORK=/nonexistent\nchmod() {{ :; }}\nmkdir() {{ :; }}\n{guard}\nexit 0\n");
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BURN", burn)
+        .output()
+        .unwrap()
+        .status
+        .code()
+        .unwrap()
+}
+
+#[test]
+fn the_burn_guard_keeps_within_the_jobs_limit() {
+    for ok in ["10m", "120m", "7200s", "600", "1m"] {
+        assert_eq!(burn_guard(ok), 0, "{ok}");
+    }
+    for bad in ["121m", "9000s", "9000", "2h", "0m", "ten", "-5m", ""] {
+        assert_eq!(burn_guard(bad), 2, "{bad}");
+    }
+}
+
+#[test]
+fn compare_takes_each_runs_newest_attempt_and_survives_none() {
+    let (wf, _) = load("gpu-canary.yml");
+    let fetch = steps(&wf["jobs"]["compare"])
+        .into_iter()
+        .map(run_text)
+        .find(|r| r.contains("gh run list"))
+        .unwrap()
+        .to_owned();
+    // Run the step's newest() on attempt folders 9 and 11 (and one without a result).
+    let newest = fetch
+        .split("newest() {")
+        .nth(1)
+        .map(|rest| {
+            format!(
+                "newest() {{{}",
+                &rest[..rest.find("\n}\n").unwrap() + 2]
+            )
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, result) in [
+        ("gpu-canary-77-9", true),
+        ("gpu-canary-77-11", true),
+        ("gpu-canary-77-12", false),
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        if result {
+            std::fs::write(dir.path().join(name).join("result.json"), "{}").unwrap();
+        }
+    }
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{newest}\nnewest \"$1\""))
+        .arg("bash")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let picked = String::from_utf8(out.stdout).unwrap();
+    assert!(picked.trim().ends_with("gpu-canary-77-11"), "{picked}");
+    // No canary result in the run: said, and nothing compared.
+    assert!(fetch.contains("No canary result in this run") && fetch.contains("runs=0"));
+}
+
+#[test]
+fn a_watchdog_fails_when_the_lane_stops_picking_up_or_passing_canaries() {
+    let (wf, text) = load("lane-watchdog.yml");
+    assert!(wf["on"]["schedule"][0]["cron"].is_string());
+    let job = &wf["jobs"]["watch"];
+    assert!(
+        job["runs-on"].as_str().unwrap().starts_with("ubuntu"),
+        "a hosted runner"
+    );
+    assert_eq!(job["if"].as_str(), Some("vars.GPU_CANARY_LANE != ''"));
+    for needle in [
+        "select(.status == \"queued\")",
+        "QUEUE_HOURS",
+        "--status success",
+        "STALE_HOURS",
+        "exit \"$bad\"",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    assert_eq!(wf["permissions"]["actions"].as_str(), Some("read"));
+}
+
+#[test]
+fn runner_images_follow_the_newest_runner_and_are_checked_before_push() {
+    let (wf, text) = load("runner-images.yml");
+    assert!(
+        wf["on"]["schedule"][0]["cron"].is_string(),
+        "rebuilt weekly"
+    );
+    assert!(text.contains("repos/actions/runner/releases/latest"));
+    assert!(text.contains("build-args: RUNNER_VERSION="));
+    let names: Vec<String> = steps(&wf["jobs"]["image"])
+        .iter()
+        .map(|s| {
+            s.get("name")
+                .or_else(|| s.get("uses"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    let check = names.iter().position(|n| n.starts_with("Check")).unwrap();
+    let push = names.iter().position(|n| n == "Push").unwrap();
+    assert!(check < push, "{names:?}");
+    assert!(text.contains("grep -q radeon_icd") && text.contains("libXext.so.6"));
 }

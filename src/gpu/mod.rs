@@ -468,6 +468,37 @@ impl Gpu {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
+    /// What the caller requires of the adapter: hardware (`--require-hardware`;
+    /// `as_software` plants a software adapter, tests only) and a vendor
+    /// (`--expect-vendor`); otherwise an environment error naming what was handed over.
+    pub fn require(&self, hardware: bool, vendor: Option<&str>, as_software: bool) -> Result<()> {
+        if hardware && (self.is_software() || as_software) {
+            return Err(Error::env(
+                EnvKind::SoftwareAdapter,
+                format!(
+                    "--require-hardware: adapter '{}' is a software adapter (device type cpu); the runner's GPU driver is not visible to Vulkan: check the image and device plugin (docs/lane.md), and `gpu-canary adapters`",
+                    self.info.name
+                ),
+            ));
+        }
+        if let Some(v) = vendor
+            && !vendor_matches(v, &self.info)
+        {
+            return Err(Error::env(
+                EnvKind::UnexpectedAdapter,
+                format!(
+                    "--expect-vendor {v}: the lane handed over '{}' (vendor 0x{:04x}{}); check the runner's GPU or the lane's expected vendor",
+                    self.info.name,
+                    self.info.vendor,
+                    vendor_name(self.info.vendor)
+                        .map(|n| format!(", {n}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn fingerprint(&self) -> AdapterFingerprint {
         AdapterFingerprint {
             also_matched: self.also_matched.clone(),
@@ -711,6 +742,12 @@ pub fn fingerprint(
 
 /// The wgpu release this binary was built with (from Cargo.lock at build time).
 pub const WGPU_VERSION: &str = env!("GPU_CANARY_WGPU_VERSION");
+
+/// Whether the adapter is from `expect` (a vendor name) or its name contains it.
+pub fn vendor_matches(expect: &str, info: &wgpu::AdapterInfo) -> bool {
+    let e = expect.to_lowercase();
+    vendor_name(info.vendor).is_some_and(|v| v == e) || info.name.to_lowercase().contains(&e)
+}
 
 /// PCI vendor ids worth naming in `--expect-vendor`.
 pub fn vendor_name(id: u32) -> Option<&'static str> {
