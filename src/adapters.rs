@@ -58,7 +58,15 @@ pub fn list(backends: Option<wgpu::Backends>) -> Vec<AdapterEntry> {
 
 pub fn render_text(list: &[AdapterEntry]) -> String {
     if list.is_empty() {
-        return "no adapters found: install a Vulkan driver (software: apt-get install -y mesa-vulkan-drivers libvulkan1)\n".into();
+        let env = crate::gpu::adapter_environment();
+        return if env.is_empty() {
+            "no adapters found: install a Vulkan driver (software: apt-get install -y mesa-vulkan-drivers libvulkan1)\n".into()
+        } else {
+            format!(
+                "no adapters found with {} set in the environment: check or unset them (without them wgpu looks at every installed driver)\n",
+                env.join(", ")
+            )
+        };
     }
     let mut s = String::new();
     for (i, e) in list.iter().enumerate() {

@@ -931,9 +931,9 @@ pub fn burn(
     let report = &books.report;
     if let Some(d) = &report.drift {
         rec.print(&format!(
-            "burn: throughput {:+.1} % (last {:.0} s against the first){}",
+            "burn: throughput {:+.1} % (last {} s against the first){}",
             d.change_pct,
-            d.window_s,
+            crate::export::markdown::secs(d.window_s),
             crate::export::markdown::drift_note(d, &report.telemetry)
         ));
     }

@@ -890,7 +890,10 @@ pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
     let c = read_report(&cfg.current).map_err(Error::Usage)?;
     let (files, other) = find_results(&cfg.baselines)?;
     for f in &other {
-        eprintln!("note: skipping {}: not a gpu-canary result", f.display());
+        crate::console::err(&format!(
+            "note: skipping {}: not a gpu-canary result",
+            f.display()
+        ));
     }
     let current = std::fs::canonicalize(&cfg.current).ok();
     let mut base = Vec::new();
@@ -903,7 +906,7 @@ pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
             Ok(r) => base.push((f.display().to_string(), r)),
             // A named file must be readable; one found in a folder may be skipped.
             Err(e) if cfg.baselines.contains(f) => return Err(Error::Usage(e)),
-            Err(e) => eprintln!("warning: skipping {e}"),
+            Err(e) => crate::console::err(&format!("warning: skipping {e}")),
         }
     }
     if base.is_empty() {
@@ -931,9 +934,9 @@ pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
             crate::console::text(&md);
             // A side channel: its failure never changes the verdict.
             if let Err(e) = crate::export::append_step_summary(md.as_bytes()) {
-                eprintln!(
+                crate::console::err(&format!(
                     "warning: cannot append to GITHUB_STEP_SUMMARY ({e}); the verdict stands"
-                );
+                ));
             }
         }
     }

@@ -102,10 +102,8 @@ impl RunConfig {
                 "--require-tensor-cores needs {tc} among the kernels; drop --kernel or add {tc}"
             )));
         }
-        if a.export_bmf.as_ref().is_some_and(|p| p.is_dir()) {
-            return Err(Error::usage(
-                "--export-bmf names a directory; give a file path, e.g. bmf.json",
-            ));
+        if let Some(p) = &a.export_bmf {
+            probe_file("--export-bmf", p)?;
         }
         let fault = fault_arg(a.inject_fault.as_deref())?;
         if fault == Some(Fault::Slowdown) {
@@ -340,6 +338,34 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<OutDir> {
         ))
     })?;
     Ok(out)
+}
+
+/// A file an artifact will be written to, checked before any work: not a directory, in
+/// a directory that exists and takes a file.
+fn probe_file(flag: &str, path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::usage(format!(
+            "{flag} {shown} names a directory; give a file path, e.g. bmf.json"
+        )));
+    }
+    // A device or a link (/dev/stdout) is written in place, as is.
+    if path.exists() && !path.is_file() {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    let res = std::fs::write(&probe, b"probe");
+    let _ = std::fs::remove_file(&probe);
+    res.map_err(|e| {
+        Error::usage(format!(
+            "{flag} {shown}: cannot write in {} ({e}); give a path in a writable directory",
+            dir.display()
+        ))
+    })
 }
 
 /// `--kernel` values, in order, without repeats; each must be one of `allowed`, or

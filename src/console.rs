@@ -1,6 +1,7 @@
-//! Standard output as a side channel. `println!` panics when the reader has gone (`gpu-canary
-//! run | head`, a closed CI log pipe); a measurement must not end for that: its record is
-//! the artifacts and the exit code. Writes here drop what a closed stdout cannot take.
+//! Standard output and standard error as side channels. `println!` and `eprintln!` panic
+//! when the reader has gone (`gpu-canary run | head`, a closed CI log pipe, `2>/dev/full`);
+//! a measurement must not end for that: its record is the artifacts and the exit code.
+//! Writes here drop what a closed stream cannot take.
 
 use std::io::Write;
 
@@ -28,4 +29,10 @@ pub fn try_bytes(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)?;
     out.flush()
+}
+
+/// `line` and a newline on stderr: messages, warnings and errors.
+pub fn err(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
 }

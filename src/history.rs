@@ -292,7 +292,10 @@ pub fn render_svg(s: &Series, path: &Path) -> Result<(), String> {
 pub fn run(cfg: &HistoryConfig) -> Result<()> {
     let (files, other) = find_results(&cfg.inputs)?;
     for f in &other {
-        eprintln!("note: skipping {}: not a gpu-canary result", f.display());
+        crate::console::err(&format!(
+            "note: skipping {}: not a gpu-canary result",
+            f.display()
+        ));
     }
     let mut reports = Vec::new();
     for f in &files {
@@ -300,7 +303,7 @@ pub fn run(cfg: &HistoryConfig) -> Result<()> {
             Ok(r) => reports.push(r),
             // A named file must be readable; one found in a directory may be skipped.
             Err(e) if cfg.inputs.contains(f) => return Err(Error::Usage(e)),
-            Err(e) => eprintln!("warning: skipping {e}"),
+            Err(e) => crate::console::err(&format!("warning: skipping {e}")),
         }
     }
     let s = series(&reports);

@@ -19,18 +19,22 @@ fn main() -> ExitCode {
         // SAFETY: single-threaded at this point; no other thread reads the environment.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
+    // A file-size limit (RLIMIT_FSIZE) kills with SIGXFSZ by default; handled, a write
+    // past it fails with an error instead, which the artifacts' writers report.
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
+    let _ = unsafe { signal_hook::low_level::register(signal_hook::consts::SIGXFSZ, || {}) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            eprintln!("{}", one_line(&e.render().to_string()));
+            gpu_canary::console::err(&format!("{}", one_line(&e.render().to_string())));
             return ExitCode::from(exit::USAGE as u8);
         }
     };
     let code = match command(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            gpu_canary::console::err(&format!("error: {e}"));
             e.exit_code()
         }
     };

@@ -239,11 +239,13 @@ fn worker(shared: &Shared) -> Result<()> {
     lock(&shared.report).adapter = Some(fp.clone());
     shared.print(&format!("adapter: {}", export::markdown::adapter_line(&fp)));
     if !fp.also_matched.is_empty() {
-        eprintln!(
-            "note: --adapter matched {} too; chose {} (discrete > integrated > virtual > cpu); name it more closely to choose another",
+        crate::console::err(&format!(
+            "note: --adapter matched {} too; chose {} ({}, {}: discrete > integrated > virtual > cpu, then backend order); choose another with --backend or its PCI address",
             fp.also_matched.join("; "),
-            fp.name
-        );
+            fp.name,
+            fp.backend,
+            fp.device_type
+        ));
     }
     shared.checkpoint();
 
@@ -488,7 +490,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     drop(r);
 
     if let Some(stop) = &report.stopped {
-        eprintln!("error: {}", stop.message);
+        crate::console::err(&format!("error: {}", stop.message));
     }
     for k in report
         .kernels
@@ -496,7 +498,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
         .filter(|k| k.status == KernelStatus::Fail)
     {
         if let Some(reason) = &k.reason {
-            eprintln!("error: {reason}");
+            crate::console::err(&format!("error: {reason}"));
         }
     }
     let mut report = report;
@@ -507,24 +509,26 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     let (failed, trace_cut) =
         export.finish_trace(&report, &lock(&shared.events), &lock(&shared.extra));
     artifacts_failed(&mut report, failed);
+    if let Some(e) = export.write_summary(&report) {
+        artifacts_failed(&mut report, vec![e]);
+    }
+    write_result(&export, &mut report, trace_cut.as_deref());
+    // Under --json, stdout is the artifact: the same document, last, so it holds the
+    // final verdict; not delivered, it is one more failure result.json records.
     if cfg.json
         && let Err(e) = crate::console::try_bytes(&export::json::Json.render(&report))
     {
         artifacts_failed(&mut report, vec![format!("stdout (--json): {e}")]);
-    }
-    if let Some(e) = export.write_summary(&report) {
-        artifacts_failed(&mut report, vec![e]);
-    }
-    if let Some(e) = export.write_result(&export::json::Json.render(&report), trace_cut.as_deref())
-    {
-        artifacts_failed(&mut report, vec![e]);
+        write_result(&export, &mut report, trace_cut.as_deref());
     }
     drop(export);
     for f in &report.artifact_errors {
-        eprintln!("error: {f}");
+        crate::console::err(&format!("error: {f}"));
     }
     if let Err(e) = export::append_step_summary(&export::markdown::Markdown.render(&report)) {
-        eprintln!("warning: cannot append to GITHUB_STEP_SUMMARY ({e}); the verdict stands");
+        crate::console::err(&format!(
+            "warning: cannot append to GITHUB_STEP_SUMMARY ({e}); the verdict stands"
+        ));
     }
     if !cfg.json {
         crate::console::line(&format!(
@@ -536,6 +540,37 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     RunOutcome {
         verdict: report.verdict,
         exit_code: report.exit_code,
+    }
+}
+
+/// The final result.json. Where even the space held back is not enough (a disk the
+/// trace filled), the trace gives way: it is cut down (or removed) to make room, and
+/// result.json says so.
+fn write_result(export: &ExportManager, report: &mut RunReport, trace_cut: Option<&str>) {
+    let Some(first) = export.write_result(&export::json::Json.render(report), trace_cut) else {
+        return;
+    };
+    // As much of the trace as the new result.json needs, then, if that was not enough,
+    // all of it.
+    let mut last = Some(first);
+    for need in [
+        export::json::Json.render(report).len() as u64 + (8 << 10),
+        u64::MAX,
+    ] {
+        let Some(note) = export.make_room(need) else {
+            break;
+        };
+        report
+            .artifact_errors
+            .retain(|e| !e.contains("to make room for result.json"));
+        artifacts_failed(report, vec![note]);
+        last = export.write_result(&export::json::Json.render(report), None);
+        if last.is_none() {
+            return;
+        }
+    }
+    if let Some(e) = last {
+        artifacts_failed(report, vec![e]);
     }
 }
 

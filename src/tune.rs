@@ -215,9 +215,9 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
         // candidate, and it outranks how the sweep ended (a timeout included): the
         // tuning file is still written, and the outcome says so.
         if let Err(e) = &swept {
-            eprintln!("error: {e}");
+            crate::console::err(&format!("error: {e}"));
         }
-        eprintln!("error: some configurations computed wrong results (WRONG above)");
+        crate::console::err("error: some configurations computed wrong results (WRONG above)");
         return Ok(TuneOutcome { tuning, wrong });
     }
     swept?;
@@ -268,10 +268,10 @@ fn sweep_all(
                 crate::console::line(&format!("  best: {}", kernels::params_text(&best)));
                 best_all.insert(kernel.id().to_owned(), best);
             }
-            None => eprintln!(
+            None => crate::console::err(&format!(
                 "error: {}: no configuration verified on this adapter",
                 kernel.id()
-            ),
+            )),
         }
     }
     Ok(())

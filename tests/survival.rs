@@ -93,6 +93,157 @@ fn a_disk_that_fills_during_the_run_keeps_result_json_and_one_verdict() {
     );
     // The space held back for result.json is given back.
     assert!(!fs.0.path().join(".gpu-canary-reserve").exists());
+
+    // Many more samples: result.json outgrows the space held back, and the trace gives
+    // way for it.
+    let Some(fs) = Tmpfs::mount("96k") else {
+        return;
+    };
+    let out = bin()
+        .args(["run", "--kernel", "reduce-f32", "--size", "64"])
+        .args(["--warmup", "0", "--iterations", "2000", "--out"])
+        .arg(fs.0.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc = read_json(&fs.0.path().join("result.json"));
+    assert_eq!(
+        (&doc["verdict"], &doc["exit_code"]),
+        (&"error".into(), &3.into())
+    );
+    assert_eq!(
+        doc["kernels"][0]["samples_ns"].as_array().unwrap().len(),
+        2000
+    );
+    let errors = doc["artifact_errors"].to_string();
+    assert!(errors.contains("to make room for result.json"), "{errors}");
+    lenient_trace(&std::fs::read_to_string(fs.0.path().join("trace.json")).unwrap());
+}
+
+#[test]
+fn a_file_size_limit_is_an_error_the_run_reports_not_a_signal_that_kills_it() {
+    // RLIMIT_FSIZE (what a non-root CI can impose): a write past it must fail with an
+    // error the writers report, not kill the process with SIGXFSZ.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -f 200; exec \"$0\" run --kernel reduce-f32 --size 4096 --warmup 0 --iterations 400 --out \"$1\"")
+        .arg(bin_path())
+        .arg(dir.path())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    let doc = read_json(&dir.path().join("result.json"));
+    assert_eq!(
+        (&doc["verdict"], &doc["exit_code"]),
+        (&"error".into(), &3.into())
+    );
+    assert_eq!(doc["kernels"][0]["status"], "pass");
+}
+
+#[test]
+fn a_closed_or_full_stderr_never_changes_the_verdict() {
+    // A wrong result (exit 1) and a pass, with stderr on a full device.
+    for (fault, code, verdict) in [("corrupt-output", 1, "fail"), ("", 0, "pass")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = process()
+            .args([
+                "run",
+                "--kernel",
+                "matmul-u32",
+                "--size",
+                "64x64x64",
+                "--out",
+            ])
+            .arg(dir.path())
+            .env("GPU_CANARY_INJECT_FAULT", fault)
+            .stderr(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{fault}");
+        let doc = read_json(&dir.path().join("result.json"));
+        assert_eq!(
+            (&doc["verdict"], &doc["exit_code"]),
+            (&verdict.into(), &code.into())
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("(exit {code})")));
+    }
+}
+
+#[test]
+fn under_json_stdout_result_json_and_the_process_tell_one_verdict() {
+    // summary.md cannot be written (a directory is in its way): exit 3, said alike by
+    // the document on stdout and result.json.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("summary.md")).unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "matmul-u32",
+            "--size",
+            "8x8x8",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = read_json(&dir.path().join("result.json"));
+    for d in [&doc, &file] {
+        assert_eq!(
+            (&d["verdict"], &d["exit_code"]),
+            (&"error".into(), &3.into()),
+            "{d}"
+        );
+        assert!(d["artifact_errors"].to_string().contains("summary.md"));
+    }
+}
+
+#[test]
+fn bmf_is_checked_before_the_run_and_written_through_a_link() {
+    let out = bin()
+        .args(["run", "--kernel", "matmul-u32", "--size", "8x8x8"])
+        .args(["--export-bmf", "/nonexistent/dir/bmf.json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--export-bmf /nonexistent/dir/bmf.json: cannot write in /nonexistent/dir"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1);
+    // A link is followed, not replaced.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target.json");
+    std::fs::write(&target, "").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("link.json")).unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--kernel",
+            "matmul-u32",
+            "--size",
+            "8x8x8",
+            "--export-bmf",
+        ])
+        .arg(dir.path().join("link.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("link.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(read_json(&target)["matmul-u32/8x8x8"].is_object());
 }
 
 #[test]
@@ -237,6 +388,38 @@ fn the_step_summary_never_grows_past_a_mebibyte_and_starts_on_its_own_line() {
         err.contains("invalid --interval '0.0004': use at least 0.1s"),
         "{err}"
     );
+}
+
+#[test]
+fn a_run_killed_at_any_moment_leaves_a_trace_that_parses() {
+    // Between checkpoints too: the stream holds only whole events.
+    for wait_ms in [300, 700, 1300] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = process()
+            .args([
+                "run",
+                "--kernel",
+                "reduce-f32",
+                "--size",
+                "4096",
+                "--warmup",
+                "0",
+            ])
+            .args(["--iterations", "20000", "--out"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("trace.json")).unwrap();
+        assert!(
+            !lenient_trace(&text).is_empty(),
+            "killed after {wait_ms} ms"
+        );
+    }
 }
 
 #[test]

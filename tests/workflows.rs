@@ -296,7 +296,10 @@ fn the_canary_tests_its_own_commit_and_survives_a_rerun() {
         .map(run_text)
         .find(|r| r.contains(" tune "))
         .unwrap();
-    assert!(run.contains("tune --require-hardware --timeout 600"), "{run}");
+    assert!(
+        run.contains("tune --require-hardware --timeout 600"),
+        "{run}"
+    );
     assert!(canary["timeout-minutes"].as_u64().unwrap() * 60 > 600 + 1200);
 }
 
@@ -440,12 +443,7 @@ fn compare_takes_each_runs_newest_attempt_and_survives_none() {
     let newest = fetch
         .split("newest() {")
         .nth(1)
-        .map(|rest| {
-            format!(
-                "newest() {{{}",
-                &rest[..rest.find("\n}\n").unwrap() + 2]
-            )
-        })
+        .map(|rest| format!("newest() {{{}", &rest[..rest.find("\n}\n").unwrap() + 2]))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (name, result) in [

@@ -67,8 +67,8 @@ pub fn host_rate(k: &KernelResult) -> Option<String> {
     }
 }
 
-/// Whole seconds where they are whole, else tenths.
-fn secs(s: f64) -> String {
+/// Seconds to the millisecond, without trailing zeros (an interval is at least 0.1 s).
+pub fn secs(s: f64) -> String {
     // Milliseconds at most (an interval is at least 0.1 s), without trailing zeros.
     let t = format!("{s:.3}");
     t.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -106,9 +106,9 @@ pub fn burn_section(b: &crate::model::BurnReport) -> String {
     );
     if let Some(d) = &b.drift {
         s.push_str(&format!(
-            " Throughput {:+.1} % (the last {:.0} s against the first; limit −{} %){}.",
+            " Throughput {:+.1} % (the last {} s against the first; limit −{} %){}.",
             d.change_pct,
-            d.window_s,
+            secs(d.window_s),
             b.max_drift_pct,
             drift_note(d, &b.telemetry)
         ));

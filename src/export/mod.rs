@@ -85,7 +85,10 @@ impl ExportManager {
             if let Err(e) = res
                 && !std::mem::replace(&mut self.warned, true)
             {
-                eprintln!("warning: cannot write {}: {e}", out.result().display());
+                crate::console::err(&format!(
+                    "warning: cannot write {}: {e}",
+                    out.result().display()
+                ));
             }
         }
         if let Some(t) = &self.trace {
@@ -127,7 +130,15 @@ impl ExportManager {
                         .map(|a| a.name.as_str())
                         .unwrap_or("none");
                     let merged = trace::merge_with(&cpu, gpu, name, extra).to_string();
-                    if let Err(e) = write_atomic(&out.trace(), merged.as_bytes()) {
+                    // With the space held back if it does not fit otherwise: result.json
+                    // can still make room by cutting the trace (`make_room`).
+                    let res = write_atomic(&out.trace(), merged.as_bytes()).or_else(|_| {
+                        if let Some(r) = &self.reserve {
+                            r.release();
+                        }
+                        write_atomic(&out.trace(), merged.as_bytes())
+                    });
+                    if let Err(e) = res {
                         failed.push(format!(
                             "{}: the GPU track could not be added ({e}); the CPU spans stand as streamed",
                             out.trace().display()
@@ -151,6 +162,45 @@ impl ExportManager {
         write_atomic(&out.summary(), &markdown::Markdown.render(report))
             .err()
             .map(|e| format!("cannot write {}: {e}", out.summary().display()))
+    }
+
+    /// Frees at least `need` bytes for `result.json` by cutting the trace back to an
+    /// event boundary (the last resort on a full disk: the measurements outrank their
+    /// timeline); what it did, for `artifact_errors`, or `None` if there is no trace.
+    pub fn make_room(&self, need: u64) -> Option<String> {
+        let out = self.out.as_ref()?;
+        let path = out.trace();
+        let text = std::fs::read(&path).ok()?;
+        let keep = text
+            .len()
+            .saturating_sub(usize::try_from(need).unwrap_or(usize::MAX));
+        // A streamed array keeps its first events; a merged document cannot be cut, so
+        // it goes.
+        let cut = if text.first() == Some(&b'[') {
+            text[..keep]
+                .windows(2)
+                .rposition(|w| w == b",\n")
+                .unwrap_or(1)
+        } else {
+            0
+        };
+        let res = match cut {
+            0 => std::fs::remove_file(&path),
+            n => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(n as u64)),
+        };
+        res.ok()?;
+        let why = "cut to make room for result.json on a full disk";
+        let _ = trace::mark_cut_short(&path, why);
+        Some(match cut {
+            0 => format!(
+                "{}: removed to make room for result.json on a full disk",
+                path.display()
+            ),
+            n => format!("{}: {why} (at {n} bytes)", path.display()),
+        })
     }
 
     /// The final `result.json`, into the space held back for it; then, if the trace was
@@ -192,7 +242,13 @@ pub fn append_step_summary(md: &[u8]) -> std::io::Result<()> {
         .open(&path)?;
     let have = f.metadata()?.len() as usize;
     let room = STEP_SUMMARY_MAX.min((1usize << 20).saturating_sub(have + 1));
-    f.write_all(&bounded_summary(md, room))
+    let text = bounded_summary(md, room);
+    if text.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "it holds {have} bytes: no room under GitHub's 1 MiB for this summary (see summary.md)"
+        )));
+    }
+    f.write_all(&text)
 }
 
 /// `md` as appended: a blank line first, then as much as fits in `room` bytes, cut at
@@ -219,8 +275,18 @@ pub fn bounded_summary(md: &[u8], room: usize) -> Vec<u8> {
     out
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path` through a temporary file in the same directory. A path that
+/// is a device or a link (`/dev/stdout`, `/dev/full`) is written in place instead: a
+/// rename would replace the node itself.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        f.write_all(bytes)?;
+        return f.flush();
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -18,22 +18,40 @@ use serde_json::{Value, json};
 
 use crate::runner::GpuEvent;
 
-/// What the streamed trace has on disk: bytes written, the end of its last complete
-/// event, and the first write that failed.
+/// What the streamed trace has on disk (always whole events: it ends after one), what
+/// waits for the rest of its event, and the first write that failed.
 #[derive(Debug, Default)]
 struct Stream {
     written: u64,
-    boundary: u64,
-    last: u8,
+    pending: Vec<u8>,
     error: Option<String>,
 }
 
+impl Stream {
+    /// How much of `pending` is whole events: up to the end of the array, or of the
+    /// last event that is complete (events are separated by ",\n", and no raw newline
+    /// occurs inside one).
+    fn whole(&self) -> usize {
+        let p = &self.pending;
+        if p.ends_with(b"\n]") {
+            return p.len();
+        }
+        let sep = p.windows(2).rposition(|w| w == b",\n");
+        let head = if p.starts_with(b"[\n") { 2 } else { 0 };
+        let start = sep.map_or(head, |i| i + 2);
+        match serde_json::from_slice::<serde_json::Value>(&p[start..]) {
+            Ok(_) => p.len(),
+            Err(_) => sep.unwrap_or(head),
+        }
+    }
+}
+
 /// The writer tracing-chrome streams into: `trace.json` under its real name from the
-/// start, so a killed run leaves a trace (a JSON array without its closing bracket,
-/// which Perfetto and chrome://tracing read). A failed write (a full disk) never
-/// panics tracing-chrome's thread: the file is cut back to its last complete event,
-/// the error is kept, nothing more is written, and the space kept in reserve is given
-/// back for `result.json`.
+/// start, holding only whole events, so a killed run leaves a trace (a JSON array
+/// without its closing bracket, which Perfetto and chrome://tracing read). A failed
+/// write (a full disk) never panics tracing-chrome's thread: the file is cut back to
+/// what it held, the error is kept, nothing more is written, and the space kept in
+/// reserve is given back for `result.json`.
 struct StreamWriter {
     file: std::fs::File,
     state: Arc<Mutex<Stream>>,
@@ -46,29 +64,19 @@ impl std::io::Write for StreamWriter {
         if st.error.is_some() {
             return Ok(buf.len());
         }
-        match self.file.write_all(buf) {
+        st.pending.extend_from_slice(buf);
+        let n = st.whole();
+        if n == 0 {
+            return Ok(buf.len());
+        }
+        match self.file.write_all(&st.pending[..n]) {
             Ok(()) => {
-                // Events are separated by ",\n" (no raw newline occurs inside one):
-                // the byte before the last separator ends a complete event.
-                let start = st.written;
-                if start == 0 && buf.starts_with(b"[\n") {
-                    st.boundary = 2;
-                }
-                if st.last == b',' && buf.first() == Some(&b'\n') {
-                    st.boundary = start - 1;
-                }
-                if let Some(i) = buf.windows(2).rposition(|w| w == b",\n") {
-                    st.boundary = start + i as u64;
-                }
-                if buf.ends_with(b"\n]") {
-                    st.boundary = start + buf.len() as u64;
-                }
-                st.written += buf.len() as u64;
-                st.last = *buf.last().unwrap_or(&st.last);
+                st.written += n as u64;
+                st.pending.drain(..n);
             }
             Err(e) => {
-                let _ = self.file.set_len(st.boundary);
-                st.error = Some(format!("cut short at {} bytes: {e}", st.boundary));
+                let _ = self.file.set_len(st.written);
+                st.error = Some(format!("cut short at {} bytes: {e}", st.written));
                 self.reserve.release();
             }
         }
@@ -417,6 +425,27 @@ mod tests {
             begin_ns: b,
             end_ns: e,
         }
+    }
+
+    #[test]
+    fn the_stream_writes_whole_events_only() {
+        let whole = |p: &str| {
+            Stream {
+                pending: p.as_bytes().to_vec(),
+                ..Stream::default()
+            }
+            .whole()
+        };
+        assert_eq!(whole("[\n"), 2);
+        assert_eq!(whole("[\n{\"a\":1}"), 9);
+        assert_eq!(
+            whole("[\n{\"a\":1},\n{\"b\":"),
+            9,
+            "up to the last whole event"
+        );
+        assert_eq!(whole("{\"a\":1},\n{\"b\":2}"), 16);
+        assert_eq!(whole("{\"a\":{\"x\":1}"), 0, "half an event waits");
+        assert_eq!(whole(",\n{\"b\":2}\n]"), 11, "the array's end");
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn adapter_text(i: &wgpu::AdapterInfo) -> String {
 
 /// The environment variables that decide which drivers and backends wgpu looks at,
 /// as set: named in the message when no adapter is found.
-fn adapter_environment() -> Vec<String> {
+pub fn adapter_environment() -> Vec<String> {
     [
         "VK_ICD_FILENAMES",
         "VK_DRIVER_FILES",
