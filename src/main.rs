@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            gpu_canary::console::err(&format!("{}", one_line(&e.render().to_string())));
+            gpu_canary::console::err(&one_line(&e.render().to_string()));
             return ExitCode::from(exit::USAGE as u8);
         }
     };
