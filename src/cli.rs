@@ -19,6 +19,9 @@ Exit codes:
   4    compare: a kernel is slower than the baseline
   5    burn: throughput drifted beyond --max-drift with no throttle to explain it
   6    compare: inconclusive, the current run stopped early or never finished
+tune: 0, or 1 when a configuration computed a wrong result, 2 and 3 as above.
+history: 0, 2 for unreadable input, 3 when the chart or table cannot be written.
+adapters: 0, or 3 when it finds no adapter.
   130  cancelled by SIGINT (partial artifacts written)
   143  cancelled by SIGTERM (partial artifacts written)";
 
@@ -209,7 +212,8 @@ pub struct RunArgs {
     /// Kernels to run (repeat or comma-separate); default: the whole suite.
     #[arg(long, value_delimiter = ',')]
     pub kernel: Vec<String>,
-    /// Shape for the selected kernels: MxKxN for matmul, N for reduce.
+    /// Shape for the selected kernels: MxKxN for matmul, N for reduce, bytes for the
+    /// copies (4194304, 4MiB, 1GiB; a multiple of 4).
     #[arg(long)]
     pub size: Option<String>,
     /// Which default shapes to run when --size is not given.
@@ -243,7 +247,8 @@ pub struct RunArgs {
     pub unchecked: bool,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Also write Bencher Metric Format (throughput per kernel/shape) to this file.
+    /// Also write Bencher Metric Format to this file: latency (median ns per dispatch,
+    /// with its 95 % interval from 6 samples on) and throughput per kernel/shape.
     #[arg(long)]
     pub export_bmf: Option<PathBuf>,
     /// Bound the whole run, in seconds; every GPU wait is bounded by what is left.
@@ -283,6 +288,7 @@ pub struct CompareArgs {
     /// `unchanged`.
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub threshold: f64,
+    /// Output: a text table, Markdown (also appended to $GITHUB_STEP_SUMMARY), or JSON.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
     /// Compare timings even when the adapter fingerprints differ.
@@ -306,12 +312,13 @@ pub struct HistoryArgs {
 #[derive(Debug, clap::Args)]
 pub struct TuneArgs {
     /// Kernels to tune (repeat or comma-separate); default: matmul-f32, matmul-u32,
-    /// reduce-f32, and matmul-f16 where the adapter can run it.
+    /// reduce-f32, copy-f32, and matmul-f16 where the adapter can run it.
     #[arg(long, value_delimiter = ',')]
     pub kernel: Vec<String>,
-    /// Shape to time each configuration at: MxKxN for the matmul kernels, N for reduce
-    /// (one of each kind; repeat or comma-separate). Default: each kernel's largest
-    /// shape of the full suite, or of the quick suite on a software adapter.
+    /// Shape to time each configuration at: MxKxN for the matmul kernels, N for reduce,
+    /// bytes for copy-f32 (4194304, 64MiB); one of each kind (repeat or
+    /// comma-separate). Default: each kernel's largest shape of the full suite, or of
+    /// the quick suite on a software adapter.
     #[arg(long, value_delimiter = ',')]
     pub size: Vec<String>,
     #[command(flatten)]

@@ -715,10 +715,11 @@ fn cells(k: &KernelComparison) -> [String; 7] {
     };
     let how = match &k.window {
         Some(w) => format!(
-            "window of {}, ±{:.1}%, z {:+.1}",
+            "window of {}, ±{:.1}%, z {:+.1}, p{:.0}",
             w.runs,
             100.0 * (w.spread.exp() - 1.0),
-            w.z
+            w.z,
+            w.percentile
         ),
         None if k.ratio_ci.is_some() => "single run".into(),
         None => "-".into(),
@@ -799,7 +800,7 @@ pub fn render_text(c: &Comparison, cur: &RunReport) -> String {
         ));
     }
     s.push_str(&format!(
-        "{:<28} {:<12} {:>10} {:>10} {:>26}  {:<32} verdict (threshold {}%)\n",
+        "{:<28} {:<12} {:>10} {:>10} {:>26}  {:<38} verdict (threshold {}%)\n",
         "kernel",
         "correctness",
         "baseline",
@@ -811,7 +812,7 @@ pub fn render_text(c: &Comparison, cur: &RunReport) -> String {
     for k in &c.kernels {
         let [key, corr, b, cu, r, how, v] = cells(k);
         s.push_str(&format!(
-            "{key:<28} {corr:<12} {b:>10} {cu:>10} {r:>26}  {how:<32} {v}\n"
+            "{key:<28} {corr:<12} {b:>10} {cu:>10} {r:>26}  {how:<38} {v}\n"
         ));
     }
     let missing = if c.incomplete.is_some() {

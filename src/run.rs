@@ -82,6 +82,9 @@ struct Shared {
     export: Mutex<ExportManager>,
     /// Counters and host windows for the trace (burn).
     extra: Mutex<Extra>,
+    /// The card's telemetry, opened before any work, and what it read then: whatever
+    /// stops the run, `finish` records the card and its state.
+    monitor: Mutex<Option<(Arc<Monitor>, Option<GpuSnapshot>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -238,6 +241,11 @@ fn worker(shared: &Shared) -> Result<()> {
     };
     lock(&shared.report).adapter = Some(fp.clone());
     shared.print(&format!("adapter: {}", export::markdown::adapter_line(&fp)));
+    // The card is named from here on, at every checkpoint and every stop.
+    let monitor = open_monitor(shared, &gpu);
+    let before = monitor.snapshot();
+    lock(&shared.report).hygiene = Some(monitor.assess(before.clone(), &[], None));
+    *lock(&shared.monitor) = Some((monitor.clone(), before.clone()));
     if !fp.also_matched.is_empty() {
         crate::console::err(&format!(
             "note: --adapter matched {} too; chose {} ({}, {}: discrete > integrated > virtual > cpu, then backend order); choose another with --backend or its PCI address",
@@ -256,7 +264,7 @@ fn worker(shared: &Shared) -> Result<()> {
     )?;
 
     if let Some(b) = &cfg.burn {
-        return burn_worker(shared, &gpu, b, tuned);
+        return burn_worker(shared, &gpu, b, tuned, &monitor, before);
     }
 
     // Why each case is skipped, if it is: sizes against the adapter's limits, then what
@@ -277,8 +285,6 @@ fn worker(shared: &Shared) -> Result<()> {
     let skip_line: std::collections::HashMap<usize, String> =
         skip_lines(&cfg.cases, &skips).into_iter().collect();
 
-    let monitor = open_monitor(shared, &gpu);
-    let before = monitor.snapshot();
     // The PCIe link is judged by the best it does while transfers run: an idle link
     // trains down, so the snapshots before and after alone would cry wolf.
     let sampler = monitor.sample_every(
@@ -297,6 +303,11 @@ fn worker(shared: &Shared) -> Result<()> {
             shared.push(runner::skipped(case, cfg.seed, reason.clone()));
             shared.checkpoint();
             if cfg.require_tensor_cores && case.kernel.needs().tensor_cores() {
+                // The stop is this case's, not the one before it.
+                shared.progress.set(
+                    Some(&format!("{}/{}", case.kernel.id(), case.shape)),
+                    "prepare",
+                );
                 return Err(Error::env(
                     EnvKind::MissingFeature,
                     format!("--require-tensor-cores: {reason}"),
@@ -353,6 +364,8 @@ fn burn_worker(
     gpu: &Gpu,
     b: &BurnSettings,
     tuned: Option<&std::collections::BTreeMap<String, kernels::Params>>,
+    monitor: &Arc<Monitor>,
+    before: Option<GpuSnapshot>,
 ) -> Result<()> {
     let cfg = &shared.cfg;
     let mut case = cfg.cases[0];
@@ -366,8 +379,6 @@ fn burn_worker(
             format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
         ));
     }
-    let monitor = open_monitor(shared, gpu);
-    let before = monitor.snapshot();
     let samples = {
         let _span = tracing::info_span!("burn").entered();
         let t0 = Instant::now();
@@ -386,7 +397,7 @@ fn burn_worker(
             fault_dispatches: cfg.fault_dispatches,
             slowdown: cfg.fault == Some(Fault::Slowdown),
         };
-        crate::burn::burn(gpu, &c, b, &monitor, t0, shared)?
+        crate::burn::burn(gpu, &c, b, monitor, t0, shared)?
     };
     shared.progress.set(None, "artifacts");
     lock(&shared.report).hygiene = Some(monitor.assess(before, &samples, monitor.snapshot()));
@@ -416,6 +427,7 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
             anchor: "burn".into(),
             ..Extra::default()
         }),
+        monitor: Mutex::new(None),
     });
     shared.checkpoint();
     let display = progress::Display::start(shared.progress.clone(), json);
@@ -474,7 +486,17 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
         kernel: at.kernel,
         phase: at.phase,
     };
+    // A run that stopped (a hang, a signal, a refused adapter) still names its card and
+    // what it read now; a finished one assessed it with its samples already.
+    let monitored = lock(&shared.monitor).clone();
+    let assessed = match (&ending, monitored) {
+        (Ending::Finished, _) | (_, None) => None,
+        (_, Some((m, before))) => Some(m.assess(before, &[], m.snapshot())),
+    };
     let mut r = lock(&shared.report);
+    if let Some(h) = assessed {
+        r.hygiene = Some(h);
+    }
     shared.finalized.store(true, Ordering::SeqCst);
     let j = verdict::with_burn(verdict::judge(ending, &r.kernels, &place), r.burn.as_ref());
     r.verdict = j.verdict;
@@ -532,15 +554,35 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     }
     if !cfg.json {
         crate::console::line(&format!(
-            "verdict: {} (exit {})",
+            "verdict: {} (exit {}){}",
             export::markdown::verdict_word(report.verdict),
-            report.exit_code
+            report.exit_code,
+            skipped_note(&report.kernels)
         ));
     }
     RunOutcome {
         verdict: report.verdict,
         exit_code: report.exit_code,
     }
+}
+
+/// What a verdict line adds when cases were skipped: a pass covers only what ran.
+fn skipped_note(kernels: &[KernelResult]) -> String {
+    let skipped: Vec<&KernelResult> = kernels
+        .iter()
+        .filter(|k| k.status == KernelStatus::Skipped)
+        .collect();
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let mut ids: Vec<&str> = skipped.iter().map(|k| k.id.as_str()).collect();
+    ids.dedup();
+    format!(
+        ", {} case{} skipped ({}): not verified",
+        skipped.len(),
+        if skipped.len() == 1 { "" } else { "s" },
+        ids.join(", ")
+    )
 }
 
 /// The final result.json. Where even the space held back is not enough (a disk the

@@ -11,6 +11,7 @@ mod faults;
 mod kernels;
 mod lane;
 mod layout;
+mod readme;
 mod reliability;
 mod shaders;
 mod survival;

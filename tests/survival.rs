@@ -696,3 +696,47 @@ fn burns_beside_a_load_exit_with_their_verdict_every_time() {
     let _ = load.kill();
     let _ = load.wait();
 }
+
+#[test]
+fn a_stopped_run_names_its_card_and_the_case_it_stopped_in() {
+    let json = |args: &[&str]| {
+        let out = bin().args(args).arg("--json").output().unwrap();
+        (
+            out.status.code(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        )
+    };
+    // Refused tensor cores stop the run at matmul-f16, not at the kernel before it.
+    let (code, doc) = json(&[
+        "run",
+        "--kernel",
+        "matmul-f32,matmul-f16",
+        "--size",
+        "8x8x8",
+        "--require-tensor-cores",
+    ]);
+    if code == Some(3) {
+        assert_eq!(
+            doc["stopped"]["kernel"], "matmul-f16/8x8x8",
+            "{}",
+            doc["stopped"]
+        );
+    }
+    // Every stop records the card's telemetry (on lavapipe: what it could not read).
+    for args in [
+        vec!["run", "--kernel", "matmul-u32", "--timeout", "0.3"],
+        vec![
+            "run",
+            "--kernel",
+            "matmul-u32",
+            "--size",
+            "8x8x8",
+            "--require-hardware",
+        ],
+    ] {
+        let (_, doc) = json(&args);
+        if doc["stopped"].is_object() {
+            assert!(doc["hygiene"].is_object(), "{args:?}: {doc}");
+        }
+    }
+}

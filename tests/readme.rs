@@ -1,0 +1,239 @@
+//! The README against the binary: the synopses and the run table against `--help`, the
+//! sample comparisons against what `compare` prints, and each row of the exit-code
+//! table produced by the case it names.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+/// The `--flags` in `text`.
+fn flags(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in text.match_indices("--") {
+        let f: String = text[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if f.len() > 1 {
+            out.insert(format!("--{f}"));
+        }
+    }
+    out
+}
+
+/// The flags `gpu-canary CMD --help` lists (hidden test-only ones are not listed).
+fn help_flags(cmd: &str) -> BTreeSet<String> {
+    let out = bin().args([cmd, "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let mut f: BTreeSet<String> = help
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("--") || l.starts_with("-h, --"))
+        .flat_map(|l| flags(l.split("  ").next().unwrap()))
+        .collect();
+    f.remove("--help");
+    f
+}
+
+#[test]
+fn the_synopses_and_the_run_table_are_what_help_lists() {
+    let text = readme();
+    let block = text
+        .split("## Commands\n\n```text\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    // Each command's synopsis: its line and the indented lines that continue it.
+    for cmd in ["adapters", "compare", "history", "kernels", "tune", "burn"] {
+        let head = format!("gpu-canary {cmd} ");
+        let start = block
+            .find(&head)
+            .unwrap_or_else(|| panic!("no synopsis of {cmd}"));
+        let synopsis: String = block[start..]
+            .lines()
+            // A description is indented by four; a continuation by more.
+            .take_while(|l| !(l.starts_with("    ") && !l.starts_with("     ")))
+            .collect();
+        assert_eq!(
+            flags(&synopsis),
+            help_flags(cmd),
+            "{cmd}: README against --help"
+        );
+    }
+    let table = text
+        .split("### `run`")
+        .nth(1)
+        .unwrap()
+        .split("Lane command")
+        .next()
+        .unwrap();
+    let rows: String = table
+        .lines()
+        .filter(|l| l.starts_with("| `--"))
+        .map(|l| l.split(" | ").next().unwrap())
+        .collect();
+    assert_eq!(
+        flags(&rows),
+        help_flags("run"),
+        "the run table against run --help"
+    );
+}
+
+/// `text` with every digit masked: the samples are real output, their numbers are not
+/// the point.
+fn masked(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+#[test]
+fn the_sample_comparisons_are_what_compare_prints() {
+    let text = readme();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for block in text.split("```sh\ngpu-canary compare ").skip(1) {
+        let command = block.lines().next().unwrap();
+        let sample = block
+            .split("```text\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let out = bin()
+            .current_dir(root)
+            .arg("compare")
+            .args(command.split_whitespace())
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            masked(&printed),
+            masked(sample),
+            "gpu-canary compare {command}"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2, "{seen} samples");
+}
+
+/// `gpu-canary ARGS` with `env`: its exit code.
+fn code(args: &[&str], env: &[(&str, &str)]) -> Option<i32> {
+    let mut cmd = bin();
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap().status.code()
+}
+
+#[test]
+fn each_documented_exit_code_comes_from_the_case_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = |n: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/window/run-{n}.json"))
+            .display()
+            .to_string()
+    };
+    let tiny = ["run", "--kernel", "matmul-u32", "--size", "8x8x8"];
+    // run: 0 verified, 1 a wrong result, 2 bad usage, 3 the environment.
+    assert_eq!(code(&tiny, &[]), Some(0));
+    assert_eq!(
+        code(&tiny, &[("GPU_CANARY_INJECT_FAULT", "add@1,1=1")]),
+        Some(1)
+    );
+    assert_eq!(code(&["run", "--kernel", "matmul-f64"], &[]), Some(2));
+    assert_eq!(
+        code(
+            &[&tiny[..], &["--backend", "vulkan"]].concat(),
+            &[("VK_ICD_FILENAMES", "/nonexistent.json")]
+        ),
+        Some(3)
+    );
+    // adapters: 3 when it finds none.
+    assert_eq!(
+        code(
+            &["adapters", "--backend", "vulkan"],
+            &[("VK_ICD_FILENAMES", "/nonexistent.json")]
+        ),
+        Some(3)
+    );
+    // compare: 0, 1 wrong now, 2 unreadable input, 4 slower, 6 a stopped current run.
+    let base = fixture("01");
+    let slower = dir.path().join("slower.json");
+    let stopped = dir.path().join("stopped.json");
+    let wrong = dir.path().join("wrong.json");
+    let mut doc: Value = read_json(Path::new(&base));
+    for k in doc["kernels"].as_array_mut().unwrap() {
+        if let Some(s) = k["samples_ns"].as_array_mut() {
+            for v in s {
+                *v = (v.as_u64().unwrap() * 2).into();
+            }
+        }
+    }
+    std::fs::write(&slower, doc.to_string()).unwrap();
+    let mut doc: Value = read_json(Path::new(&base));
+    doc["status"] = "partial".into();
+    doc["kernels"].as_array_mut().unwrap().truncate(2);
+    std::fs::write(&stopped, doc.to_string()).unwrap();
+    let mut doc: Value = read_json(Path::new(&base));
+    doc["kernels"][0]["status"] = "fail".into();
+    std::fs::write(&wrong, doc.to_string()).unwrap();
+    let cmp = |cur: &Path| code(&["compare", &base, cur.to_str().unwrap()], &[]);
+    assert_eq!(
+        code(&["compare", &base, &base], &[]),
+        Some(2),
+        "no baseline besides itself"
+    );
+    let same = dir.path().join("same.json");
+    std::fs::copy(&base, &same).unwrap();
+    assert_eq!(cmp(&same), Some(0));
+    assert_eq!(cmp(&wrong), Some(1));
+    assert_eq!(cmp(&slower), Some(4));
+    assert_eq!(cmp(&stopped), Some(6));
+    assert_eq!(code(&["compare", &base, "/nonexistent.json"], &[]), Some(2));
+    // history: 2 for no readable result, 3 for a chart that cannot be written.
+    assert_eq!(
+        code(
+            &["history", "/nonexistent.json", "--svg", "/tmp/x.svg"],
+            &[]
+        ),
+        Some(2)
+    );
+    assert_eq!(
+        code(&["history", &base, "--svg", "/nonexistent/dir/h.svg"], &[]),
+        Some(3)
+    );
+    // tune: 1 for a configuration that computed a wrong result.
+    let tune_out = dir.path().join("tune.json");
+    assert_eq!(
+        code(
+            &[
+                "tune",
+                "--kernel",
+                "reduce-f32",
+                "--size",
+                "4099",
+                "--iterations",
+                "1",
+                "--out",
+                tune_out.to_str().unwrap()
+            ],
+            &[("GPU_CANARY_INJECT_FAULT", "add@0,0=1")]
+        ),
+        Some(1)
+    );
+    // 5 (burn drift), 130 and 143 (signals) are each caused for real in tests/burn.rs
+    // and tests/reliability.rs.
+}
