@@ -61,7 +61,7 @@ fn the_synopses_and_the_run_table_are_what_help_lists() {
         let synopsis: String = block[start..]
             .lines()
             // A description is indented by four; a continuation by more.
-            .take_while(|l| !(l.starts_with("    ") && !l.starts_with("     ")))
+            .take_while(|l| !l.starts_with("    ") || l.starts_with("     "))
             .collect();
         assert_eq!(
             flags(&synopsis),
