@@ -180,6 +180,13 @@ pub struct OutputArgs {
     /// Print the result document on stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write the verdict and measurements as Prometheus metrics (OpenMetrics text)
+    /// to this file, atomically: for node_exporter's textfile collector or a Pushgateway.
+    #[arg(long)]
+    pub export_metrics: Option<PathBuf>,
+    /// Also write a JUnit XML report (a test case per kernel and shape) to this file.
+    #[arg(long)]
+    pub export_junit: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -294,6 +301,10 @@ pub struct CompareArgs {
     /// Compare timings even when the adapter fingerprints differ.
     #[arg(long)]
     pub allow_different_adapter: bool,
+    /// Also write the finding and each kernel's verdict as Prometheus metrics
+    /// (OpenMetrics text) to this file, atomically.
+    #[arg(long)]
+    pub export_metrics: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

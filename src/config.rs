@@ -105,6 +105,7 @@ impl RunConfig {
         if let Some(p) = &a.export_bmf {
             probe_file("--export-bmf", p)?;
         }
+        exports_arg(&a.output)?;
         let fault = fault_arg(a.inject_fault.as_deref())?;
         if fault == Some(Fault::Slowdown) {
             return Err(Error::usage(
@@ -144,6 +145,8 @@ impl RunConfig {
             out,
             json: a.output.json,
             export_bmf: a.export_bmf,
+            export_metrics: a.output.export_metrics.clone(),
+            export_junit: a.output.export_junit.clone(),
             timeout,
             input_scale: a.input_scale,
             fault,
@@ -212,6 +215,7 @@ impl RunConfig {
                 )));
             }
         }
+        exports_arg(&a.output)?;
         let fault_dispatches = match fault {
             Some(Fault::Slowdown) => FaultDispatches::All,
             f => fault_dispatch_arg(f, a.fault_dispatch.as_deref())?,
@@ -242,6 +246,8 @@ impl RunConfig {
             out,
             json: a.output.json,
             export_bmf: None,
+            export_metrics: a.output.export_metrics.clone(),
+            export_junit: a.output.export_junit.clone(),
             timeout,
             input_scale: 1.0,
             fault,
@@ -338,6 +344,17 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<OutDir> {
         ))
     })?;
     Ok(out)
+}
+
+/// `--export-metrics` and `--export-junit`, checked before any work.
+fn exports_arg(o: &OutputArgs) -> Result<()> {
+    if let Some(p) = &o.export_metrics {
+        probe_file("--export-metrics", p)?;
+    }
+    if let Some(p) = &o.export_junit {
+        probe_file("--export-junit", p)?;
+    }
+    Ok(())
 }
 
 /// A file an artifact will be written to, checked before any work: not a directory, in
@@ -491,6 +508,10 @@ impl CompareConfig {
                 FormatArg::Json => Format::Json,
             },
             allow_different_adapter: a.allow_different_adapter,
+            export_metrics: a
+                .export_metrics
+                .map(|p| probe_file("--export-metrics", &p).map(|_| p))
+                .transpose()?,
         })
     }
 }

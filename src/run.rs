@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub out: Option<OutDir>,
     pub json: bool,
     pub export_bmf: Option<PathBuf>,
+    /// `--export-metrics` (OpenMetrics text) and `--export-junit` (JUnit XML).
+    pub export_metrics: Option<PathBuf>,
+    pub export_junit: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub input_scale: f32,
     pub fault: Option<Fault>,
@@ -412,7 +415,12 @@ enum Msg {
 /// Runs the canary. Every failure is data in the report, so this returns an outcome,
 /// never an error.
 pub fn run(cfg: RunConfig) -> RunOutcome {
-    let export = ExportManager::new(cfg.out.clone(), cfg.export_bmf.clone());
+    let export = ExportManager::new(
+        cfg.out.clone(),
+        cfg.export_bmf.clone(),
+        cfg.export_metrics.clone(),
+        cfg.export_junit.clone(),
+    );
     let root = tracing::info_span!("gpu-canary run").entered();
     let json = cfg.json;
     let shared = Arc::new(Shared {
@@ -531,8 +539,20 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     let (failed, trace_cut) =
         export.finish_trace(&report, &lock(&shared.events), &lock(&shared.extra));
     artifacts_failed(&mut report, failed);
-    if let Some(e) = export.write_summary(&report) {
-        artifacts_failed(&mut report, vec![e]);
+    // summary.md, the metrics and the JUnit report: staged, then committed together
+    // with the verdict that knows which of them could not be written.
+    let (mut staged, mut failed) = export.stage_verdict_artifacts(&report);
+    if !failed.is_empty() {
+        let before = report.exit_code;
+        artifacts_failed(&mut report, std::mem::take(&mut failed));
+        if report.exit_code != before {
+            (staged, _) = export.stage_verdict_artifacts(&report);
+        }
+    }
+    for s in staged {
+        if let Err(e) = s.commit() {
+            artifacts_failed(&mut report, vec![e.to_string()]);
+        }
     }
     write_result(&export, &mut report, trace_cut.as_deref());
     // Under --json, stdout is the artifact: the same document, last, so it holds the

@@ -311,12 +311,7 @@ fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
         .descendants()
         .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
         .count();
-    let kernels = fixture()["kernels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| k["status"] == "pass")
-        .count();
+    let kernels = passing(&fixture());
     assert_eq!(
         series, kernels,
         "one median line per kernel (one adapter here)"
@@ -326,12 +321,15 @@ fn history_draws_one_series_per_kernel_and_marks_driver_changes() {
         "the driver change is marked"
     );
     let table = std::fs::read_to_string(&md).unwrap();
-    assert_eq!(table.lines().count(), 2 + 4 * kernels);
-    // The card each run ran on, where recorded.
+    // A row per run for every case: the skipped ones say so.
+    let cases = fixture()["kernels"].as_array().unwrap().len();
+    assert_eq!(table.lines().count(), 2 + 4 * cases);
     assert_eq!(
-        table.matches("| 0000:17:00.0 | 2026-11-22").count(),
-        kernels
+        table.matches("| skipped | - | - |").count(),
+        4 * (cases - kernels)
     );
+    // The card each run ran on, where recorded.
+    assert_eq!(table.matches("| 0000:17:00.0 | 2026-11-22").count(), cases);
     bin()
         .arg("history")
         .arg(dir.path().join("nope"))
@@ -743,4 +741,196 @@ fn an_idle_link_that_trains_up_under_load_is_not_flagged() {
     assert!(!h.link_degraded, "{:?}", h.notes);
     assert_eq!(h.pcie.as_ref().unwrap().gen_seen, 5);
     assert!(!h.timing_suspect());
+}
+
+/// The 21 recorded lavapipe runs of tests/fixtures/window, spread over four cards by
+/// editing their identity (lavapipe has no PCI address): run i on card i mod 4. `slow`
+/// scales the samples of the fourth card's runs (1.0: as recorded).
+fn fleet(dir: &Path, slow: f64, runs: usize) {
+    let cards = [
+        "0000:3b:00.0",
+        "0000:5e:00.0",
+        "0000:86:00.0",
+        "0000:af:00.0",
+    ];
+    for i in 0..runs {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/window/run-{:02}.json", i + 1));
+        let mut d = read_json(&p);
+        d["adapter"]["pci_bus_id"] = cards[i % 4].into();
+        if i % 4 == 3 {
+            for k in d["kernels"].as_array_mut().unwrap() {
+                if let Some(s) = k["samples_ns"].as_array_mut() {
+                    for v in s.iter_mut() {
+                        *v = ((v.as_f64().unwrap() * slow).round() as u64).into();
+                    }
+                }
+                if let Some(m) = k["throughput"]["median"].as_f64() {
+                    k["throughput"]["median"] = (m / slow).into();
+                }
+            }
+        }
+        write(dir, &format!("run-{i:02}.json"), &d);
+    }
+}
+
+fn history_md(dir: &Path) -> (String, String) {
+    let out = bin()
+        .arg("history")
+        .arg(dir)
+        .arg("--svg")
+        .arg(dir.join("h.svg"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_card_slower_than_its_peers_beyond_the_lanes_noise_is_named() {
+    // A card whose runs are a quarter slower, among three that are not.
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), 1.25, 21);
+    let (md, err) = history_md(dir.path());
+    let line = md
+        .lines()
+        .find(|l| l.contains("card 0000:af:00.0 is") && l.contains("matmul-f32/512x512x512"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        line.contains("slower than the median of its 3 peers"),
+        "{line}"
+    );
+    let pct: f64 = line
+        .split("is ")
+        .nth(1)
+        .and_then(|r| r.split(" %").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    // 1/1.25 is 20 % less throughput; the runs' own spread moves it a little.
+    assert!((10.0..=30.0).contains(&pct), "{line}");
+    assert!(err.contains("warning: card 0000:af:00.0 is"), "{err}");
+    for peer in ["0000:3b:00.0", "0000:5e:00.0", "0000:86:00.0"] {
+        assert!(!md.contains(&format!("card {peer} is")), "{md}");
+    }
+    // As recorded, the four cards are one population: none is named.
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), 1.0, 21);
+    let (md, err) = history_md(dir.path());
+    assert!(
+        md.contains("4 cards of llvmpipe")
+            && md.contains("none is slower than its peers beyond the lane's noise"),
+        "{md}"
+    );
+    assert!(!err.contains("warning: card"), "{err}");
+    // Too few repeated runs to know the noise: not judged, and said so.
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), 1.25, 6);
+    let (md, _) = history_md(dir.path());
+    assert!(md.contains("not judged against each other yet"), "{md}");
+    assert!(!md.contains("card 0000:af:00.0 is"), "{md}");
+}
+
+#[test]
+fn the_chart_speaks_si_dates_and_commits_and_marks_runs_without_a_point() {
+    let dir = tempfile::tempdir().unwrap();
+    fleet(dir.path(), 1.0, 12);
+    // Run 5 computed a wrong result, run 6 skipped a case, run 7 stopped after its first.
+    let edit = |i: usize, f: &dyn Fn(&mut Value)| {
+        let p = dir.path().join(format!("run-{i:02}.json"));
+        let mut d = read_json(&p);
+        f(&mut d);
+        write(dir.path(), &format!("run-{i:02}.json"), &d);
+    };
+    edit(5, &|d| {
+        d["kernels"][0]["status"] = "fail".into();
+        d["verdict"] = "fail".into();
+    });
+    edit(6, &|d| {
+        d["kernels"][1]["status"] = "skipped".into();
+        d["kernels"][1]["reason"] = "not supported".into();
+    });
+    edit(7, &|d| {
+        d["kernels"].as_array_mut().unwrap().truncate(1);
+        d["stopped"] = serde_json::json!({"reason": "timeout", "message": "timed out", "kernel": d["kernels"][0]["id"]});
+        d["verdict"] = "error".into();
+    });
+    let (md, _) = history_md(dir.path());
+    let svg = std::fs::read_to_string(dir.path().join("h.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or_default().trim().to_owned())
+        .collect();
+    // The y axis in the console's prefixes, never 2.000e-5.
+    assert!(texts.iter().any(|t| t.ends_with(" GFLOP/s")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.ends_with(" kFLOP/s")), "{texts:?}");
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.ends_with("/s") && t.split(' ').next().unwrap().contains('e')),
+        "{texts:?}"
+    );
+    // The x axis: each run's day and short commit.
+    let first = read_json(&dir.path().join("run-00.json"));
+    let label = format!(
+        "{} {}",
+        &first["started_at"].as_str().unwrap()[5..10],
+        &first["tool"]["git_commit"].as_str().unwrap()[..7]
+    );
+    assert!(texts.contains(&label), "{label} in {texts:?}");
+    for mark in ["failed", "skipped", "stopped"] {
+        assert!(texts.iter().any(|t| t == mark), "{mark} marked: {texts:?}");
+    }
+    // One series per card: four median lines per kernel that passed everywhere.
+    let lines = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
+        .count();
+    let passing = passing(&first);
+    assert_eq!(
+        lines,
+        4 * passing,
+        "median lines for {passing} passing kernels"
+    );
+    for card in ["0000:3b:00.0", "0000:af:00.0"] {
+        assert!(
+            texts.iter().any(|t| t.ends_with(&format!("· {card}"))),
+            "{card}"
+        );
+    }
+    // The table says the same.
+    assert!(
+        md.contains("| failed | - | - |") && md.contains("| skipped | - | - |"),
+        "{md}"
+    );
+    assert!(md.contains("| stopped before it | - | - |"), "{md}");
+    // A real renderer reads it.
+    let png = dir.path().join("h.png");
+    let out = std::process::Command::new("rsvg-convert")
+        .arg(dir.path().join("h.svg"))
+        .arg("-o")
+        .arg(&png)
+        .output()
+        .expect("rsvg-convert: run scripts/test-tools");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000);
+}
+
+/// The cases of a result that passed.
+fn passing(doc: &Value) -> usize {
+    doc["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "pass")
+        .count()
 }

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod compare;
 mod dispatches;
+mod exports;
 mod faults;
 mod kernels;
 mod lane;

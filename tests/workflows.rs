@@ -48,17 +48,28 @@ fn the_canary_never_runs_code_from_pull_requests() {
 fn the_canary_runs_on_the_lane_with_hardware_required() {
     let (wf, _) = load("gpu-canary.yml");
     let canary = &wf["jobs"]["canary"];
-    // The lane by the repository's variable alone: no default, so a fork (which has
-    // no variables) never queues a job for a runner it does not have.
-    assert_eq!(
-        canary["runs-on"].as_str(),
-        Some("${{ vars.GPU_CANARY_LANE }}")
-    );
+    // Each lane of the repository's list, by the repository's variables alone: no
+    // default, so a fork (which has no variables) never queues a job for a runner it
+    // does not have.
+    assert_eq!(canary["runs-on"].as_str(), Some("${{ matrix.lane }}"));
+    for job in ["canary", "burn", "compare"] {
+        let j = &wf["jobs"][job];
+        assert_eq!(
+            j["strategy"]["matrix"]["lane"].as_str(),
+            Some("${{ fromJSON(needs.lanes.outputs.lanes) }}"),
+            "{job}: one job per lane"
+        );
+        assert_eq!(j["strategy"]["fail-fast"].as_bool(), Some(false), "{job}");
+    }
     assert_eq!(wf["jobs"]["burn"]["runs-on"], canary["runs-on"]);
     assert_eq!(
-        wf["jobs"]["build"]["if"].as_str(),
-        Some("vars.GPU_CANARY_LANE != ''"),
-        "every lane job needs build"
+        wf["jobs"]["lanes"]["if"].as_str(),
+        Some("vars.GPU_CANARY_LANES != '' || vars.GPU_CANARY_LANE != ''"),
+    );
+    assert_eq!(
+        wf["jobs"]["build"]["needs"].as_str(),
+        Some("lanes"),
+        "every lane job needs build, and build needs the lanes"
     );
     assert!(canary["environment"].is_string());
     assert!(canary["timeout-minutes"].as_u64().unwrap() > 0);
@@ -115,24 +126,77 @@ fn the_canary_runs_with_the_lanes_tuning_when_there_is_one() {
 fn artifacts_and_cleanup_survive_failures() {
     let (wf, _) = load("gpu-canary.yml");
     let s = steps(&wf["jobs"]["canary"]);
-    let upload = s
+    let upload_at = s
         .iter()
-        .find(|s| {
+        .position(|s| {
             s["uses"]
                 .as_str()
                 .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
         })
         .unwrap();
+    let upload = s[upload_at];
     assert_eq!(upload["if"].as_str(), Some("always()"));
     let name = upload["with"]["name"].as_str().unwrap();
-    assert!(
-        name.contains("github.run_id") && name.contains("github.run_attempt"),
-        "{name}"
+    assert_eq!(
+        name,
+        "gpu-canary-${{ github.run_id }}-${{ github.run_attempt }}-${{ matrix.lane }}"
     );
     assert!(upload["with"]["retention-days"].as_u64().is_some());
     let path = upload["with"]["path"].as_str().unwrap();
-    for f in ["result.json", "trace.json", "summary.md"] {
+    for f in [
+        "result.json",
+        "trace.json",
+        "summary.md",
+        "metrics.prom",
+        "junit.xml",
+    ] {
         assert!(path.contains(f), "{f} uploaded");
+    }
+    let run = s
+        .iter()
+        .map(|s| run_text(s))
+        .find(|r| r.contains(" run "))
+        .unwrap();
+    assert!(
+        run.contains(
+            "--export-metrics \"$WORK/out/metrics.prom\" --export-junit \"$WORK/out/junit.xml\""
+        ),
+        "{run}"
+    );
+    // The push: after the upload, only where a gateway is named, never failing the job.
+    let push_at = s
+        .iter()
+        .position(|s| run_text(s).contains("push-metrics"))
+        .expect("a push step");
+    assert!(push_at > upload_at, "pushed after the artifacts are safe");
+    let push = s[push_at];
+    assert_eq!(push["continue-on-error"].as_bool(), Some(true));
+    assert_eq!(
+        push["if"].as_str(),
+        Some("always() && vars.GPU_CANARY_PUSHGATEWAY != ''")
+    );
+    assert!(
+        run_text(push).contains("push-metrics\" \"$GATEWAY\" gpu-canary \"$LANE\""),
+        "{}",
+        run_text(push)
+    );
+    // The push script travels with the binary: the lane has no checkout.
+    let build: String = steps(&wf["jobs"]["build"])
+        .iter()
+        .map(|s| run_text(s))
+        .collect();
+    assert!(build.contains("cp target/release/gpu-canary scripts/push-metrics dist/"));
+    for job in ["burn", "compare"] {
+        let pushes: Vec<&Value> = steps(&wf["jobs"][job])
+            .into_iter()
+            .filter(|s| run_text(s).contains("push-metrics"))
+            .collect();
+        assert_eq!(pushes.len(), 1, "{job}");
+        assert_eq!(
+            pushes[0]["continue-on-error"].as_bool(),
+            Some(true),
+            "{job}"
+        );
     }
     let last = s.last().unwrap();
     assert_eq!(
@@ -146,16 +210,17 @@ fn artifacts_and_cleanup_survive_failures() {
 #[test]
 fn queueing_and_permissions() {
     let (wf, _) = load("gpu-canary.yml");
-    assert!(
-        wf["concurrency"]["group"]
-            .as_str()
-            .unwrap()
-            .contains("GPU_CANARY_LANE")
-    );
-    assert_eq!(
-        wf["concurrency"]["cancel-in-progress"].as_bool(),
-        Some(false)
-    );
+    // Canaries queue per lane: a lane that is down holds up no other.
+    assert!(wf.get("concurrency").is_none(), "no workflow-wide queue");
+    for job in ["canary", "burn"] {
+        let c = &wf["jobs"][job]["concurrency"];
+        assert_eq!(
+            c["group"].as_str(),
+            Some("gpu-canary-lane-${{ matrix.lane }}"),
+            "{job}"
+        );
+        assert_eq!(c["cancel-in-progress"].as_bool(), Some(false), "{job}");
+    }
     assert_eq!(wf["permissions"]["contents"].as_str(), Some("read"));
     // The lane job holds no token at all: artifacts move with the runner's own.
     assert!(
@@ -172,6 +237,57 @@ fn queueing_and_permissions() {
             }
         }
     }
+}
+
+/// The lanes job's step, run by bash with `LANES` and `LANE` set: its exit status and
+/// the list it hands the matrix.
+fn lanes_step(lanes: &str, lane: &str) -> (i32, String) {
+    let (wf, _) = load("gpu-canary.yml");
+    let script = run_text(steps(&wf["jobs"]["lanes"])[0]).to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("output");
+    let out = std::process::Command::new("bash")
+        .arg("-ec")
+        .arg(script)
+        .env("LANES", lanes)
+        .env("LANE", lane)
+        .env("GITHUB_OUTPUT", &output)
+        .output()
+        .unwrap();
+    let got = std::fs::read_to_string(&output).unwrap_or_default();
+    (
+        out.status.code().unwrap(),
+        got.trim().strip_prefix("lanes=").unwrap_or("").to_owned(),
+    )
+}
+
+#[test]
+fn the_lanes_come_from_the_list_or_the_one_lane_and_a_bad_list_stops_the_run() {
+    assert_eq!(
+        lanes_step(r#"["honey-gpu", "honey-gpu-2"]"#, ""),
+        (0, r#"["honey-gpu","honey-gpu-2"]"#.to_owned())
+    );
+    assert_eq!(
+        lanes_step("", "honey-gpu"),
+        (0, r#"["honey-gpu"]"#.to_owned())
+    );
+    // The list wins over the one lane.
+    assert_eq!(
+        lanes_step(r#"["b"]"#, "honey-gpu"),
+        (0, r#"["b"]"#.to_owned())
+    );
+    for bad in [
+        "honey-gpu",
+        "[]",
+        r#"["honey gpu"]"#,
+        r#"["a","a"]"#,
+        r#"[1]"#,
+        r#"{"lane":"a"}"#,
+        r#"["a/b"]"#,
+    ] {
+        assert_eq!(lanes_step(bad, "").0, 2, "{bad}");
+    }
+    assert_eq!(lanes_step("", "has space").0, 2);
 }
 
 #[test]
@@ -318,7 +434,11 @@ fn the_baseline_is_a_window_of_earlier_runs_of_the_same_suite() {
         // Push and schedule only: a manual run with other settings is no baseline.
         "for ev in push schedule",
         "--event \"$ev\"",
-        "--status success",
+        // Completed runs whose conclusion is success or failure (another lane's
+        // failure fails the run), and of those only this lane's passing result.
+        "--status completed",
+        "select(.conclusion == \\\"success\\\" or .conclusion == \\\"failure\\\")",
+        "jq -r .verdict \"$found/result.json\")\" = pass",
         // Before this run, newest first.
         "select(.createdAt < \\\"$before\\\")",
         "sort -r",
@@ -447,26 +567,46 @@ fn compare_takes_each_runs_newest_attempt_and_survives_none() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (name, result) in [
-        ("gpu-canary-77-9", true),
-        ("gpu-canary-77-11", true),
-        ("gpu-canary-77-12", false),
+        ("gpu-canary-77-9-honey-gpu", true),
+        ("gpu-canary-77-11-honey-gpu", true),
+        ("gpu-canary-77-12-honey-gpu", false),
+        // Another lane whose name extends this one's: never this lane's.
+        ("gpu-canary-77-13-honey-gpu-2", true),
+        ("gpu-canary-77-4-gpu", true),
+        // From before the lanes matrix: the one lane's.
+        ("gpu-canary-77-10", true),
     ] {
         std::fs::create_dir(dir.path().join(name)).unwrap();
         if result {
             std::fs::write(dir.path().join(name).join("result.json"), "{}").unwrap();
         }
     }
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!("{newest}\nnewest \"$1\""))
-        .arg("bash")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let picked = String::from_utf8(out.stdout).unwrap();
-    assert!(picked.trim().ends_with("gpu-canary-77-11"), "{picked}");
+    let pick = |lane: &str, legacy: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{newest}\nnewest \"$1\""))
+            .arg("bash")
+            .arg(dir.path())
+            .env("LANE", lane)
+            .env("LEGACY_LANE", legacy)
+            .output()
+            .unwrap();
+        let picked = String::from_utf8(out.stdout).unwrap();
+        picked.trim().rsplit('/').next().unwrap().to_owned()
+    };
+    assert_eq!(pick("honey-gpu", "honey-gpu"), "gpu-canary-77-11-honey-gpu");
+    assert_eq!(pick("honey-gpu", "other"), "gpu-canary-77-11-honey-gpu");
+    assert_eq!(
+        pick("honey-gpu-2", "honey-gpu"),
+        "gpu-canary-77-13-honey-gpu-2"
+    );
+    assert_eq!(pick("gpu", ""), "gpu-canary-77-4-gpu");
+    assert_eq!(pick("old", "old"), "gpu-canary-77-10");
+    assert_eq!(pick("none", "honey-gpu"), "");
     // No canary result in the run: said, and nothing compared.
-    assert!(fetch.contains("No canary result in this run") && fetch.contains("runs=0"));
+    assert!(
+        fetch.contains("No canary result from lane $LANE in this run") && fetch.contains("runs=0")
+    );
 }
 
 #[test]
@@ -478,7 +618,10 @@ fn a_watchdog_fails_when_the_lane_stops_picking_up_or_passing_canaries() {
         job["runs-on"].as_str().unwrap().starts_with("ubuntu"),
         "a hosted runner"
     );
-    assert_eq!(job["if"].as_str(), Some("vars.GPU_CANARY_LANE != ''"));
+    assert_eq!(
+        job["if"].as_str(),
+        Some("vars.GPU_CANARY_LANES != '' || vars.GPU_CANARY_LANE != ''")
+    );
     for needle in [
         "select(.status == \"queued\")",
         "QUEUE_HOURS",

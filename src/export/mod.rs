@@ -6,7 +6,9 @@
 
 pub mod bmf;
 pub mod json;
+pub mod junit;
 pub mod markdown;
+pub mod metrics;
 pub mod trace;
 
 use std::io::Write;
@@ -49,6 +51,9 @@ const RESERVE: u64 = 4 << 20;
 pub struct ExportManager {
     out: Option<OutDir>,
     bmf: Option<PathBuf>,
+    /// `--export-metrics`, `--export-junit`: written with the verdict, like summary.md.
+    metrics: Option<PathBuf>,
+    junit: Option<PathBuf>,
     trace: Option<trace::CpuTrace>,
     reserve: Option<Arc<trace::Reserve>>,
     /// A checkpoint's write already failed (said once).
@@ -58,7 +63,12 @@ pub struct ExportManager {
 impl ExportManager {
     /// Holds space back and starts streaming the trace when there is an `--out`
     /// directory.
-    pub fn new(out: Option<OutDir>, bmf: Option<PathBuf>) -> ExportManager {
+    pub fn new(
+        out: Option<OutDir>,
+        bmf: Option<PathBuf>,
+        metrics: Option<PathBuf>,
+        junit: Option<PathBuf>,
+    ) -> ExportManager {
         let reserve = out.as_ref().map(|o| trace::Reserve::take(&o.dir, RESERVE));
         let trace = out
             .as_ref()
@@ -67,6 +77,8 @@ impl ExportManager {
         ExportManager {
             out,
             bmf,
+            metrics,
+            junit,
             trace,
             reserve,
             warned: false,
@@ -156,12 +168,30 @@ impl ExportManager {
         (failed, cut_short)
     }
 
-    /// `summary.md` of the judged report; what could not be written, if it could not.
-    pub fn write_summary(&self, report: &RunReport) -> Option<String> {
-        let out = self.out.as_ref()?;
-        write_atomic(&out.summary(), &markdown::Markdown.render(report))
-            .err()
-            .map(|e| format!("cannot write {}: {e}", out.summary().display()))
+    /// The artifacts that carry the verdict besides result.json (`summary.md`, the
+    /// metrics, the JUnit report), rendered from the judged report: staged to temporary
+    /// files, each one or the reason it could not be. The caller commits them together
+    /// once the verdict knows which failed, so they never disagree with it.
+    pub fn stage_verdict_artifacts(&self, report: &RunReport) -> (Vec<Staged>, Vec<String>) {
+        let mut wanted: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        if let Some(out) = &self.out {
+            wanted.push((out.summary(), markdown::Markdown.render(report)));
+        }
+        if let Some(p) = &self.metrics {
+            wanted.push((p.clone(), metrics::Metrics.render(report)));
+        }
+        if let Some(p) = &self.junit {
+            wanted.push((p.clone(), junit::Junit.render(report)));
+        }
+        let mut staged = Vec::new();
+        let mut failed = Vec::new();
+        for (path, bytes) in wanted {
+            match stage(&path, &bytes) {
+                Ok(s) => staged.push(s),
+                Err(e) => failed.push(format!("cannot write {}: {e}", path.display())),
+            }
+        }
+        (staged, failed)
     }
 
     /// Frees at least `need` bytes for `result.json` by cutting the trace back to an
@@ -275,17 +305,47 @@ pub fn bounded_summary(md: &[u8], room: usize) -> Vec<u8> {
     out
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory. A path that
-/// is a device or a link (`/dev/stdout`, `/dev/full`) is written in place instead: a
-/// rename would replace the node itself.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// A file written to its temporary name, waiting for [`Staged::commit`] (or dropped:
+/// the temporary file goes).
+pub struct Staged {
+    tmp: Option<PathBuf>,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Renames it into place.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        match self.tmp.take() {
+            Some(tmp) => std::fs::rename(&tmp, &self.path).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// The first half of [`write_atomic`]: `bytes` in a temporary file beside `path`. A
+/// device or a link is written in place at once (nothing to rename).
+pub fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<Staged> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .truncate(true)
             .open(path)?;
         f.write_all(bytes)?;
-        return f.flush();
+        f.flush()?;
+        return Ok(Staged {
+            tmp: None,
+            path: path.to_path_buf(),
+        });
     }
     let dir = path
         .parent()
@@ -300,16 +360,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::process::id(),
         std::thread::current().id()
     ));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    let staged = Staged {
+        tmp: Some(tmp.clone()),
+        path: path.to_path_buf(),
+    };
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(staged)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so a reader
+/// never sees half a file. A path that is a device or a link (`/dev/stdout`,
+/// `/dev/full`) is written in place instead: a rename would replace the node itself.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    stage(path, bytes)?.commit()
 }
 
 /// Durations for people: ns, µs, ms or s with three significant digits.

@@ -1,0 +1,218 @@
+//! JUnit XML (what GitLab's merge-request widget, Jenkins and test-reporter actions
+//! read), serialised by `quick-junit`: one test case per kernel and shape, a failure
+//! with the first wrong element and its bound (or the dispatch that differed), skipped
+//! with the reason, an error for a case the environment stopped; the adapter, driver,
+//! card and verdict as properties; times in seconds. A stopped run gets a case of its
+//! own for where it stopped, so a report that lacks kernels never reads as a pass.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::Exporter;
+use crate::model::{KernelStatus, RunReport};
+
+pub struct Junit;
+
+impl Exporter for Junit {
+    fn render(&self, r: &RunReport) -> Vec<u8> {
+        let mut report = Report::new("gpu-canary");
+        let name = match &r.burn {
+            Some(b) => format!("gpu-canary burn {}", b.kernel),
+            None => format!("gpu-canary run ({} suite)", r.config.suite),
+        };
+        let mut suite = TestSuite::new(name);
+        suite.set_time(Duration::from_secs_f64(r.duration_s.max(0.0)));
+        let mut props = vec![
+            ("started_at", r.started_at.clone()),
+            (
+                "verdict",
+                super::metrics::verdict_name(r.verdict).to_owned(),
+            ),
+            ("exit_code", r.exit_code.to_string()),
+            ("tool_version", r.tool.version.clone()),
+        ];
+        if let Some(a) = &r.adapter {
+            props.push(("adapter", a.name.clone()));
+            props.push(("backend", a.backend.clone()));
+            props.push(("device_type", a.device_type.clone()));
+            props.push((
+                "driver",
+                format!("{} {}", a.driver, a.driver_info).trim().to_owned(),
+            ));
+            if let Some(p) = &a.pci_bus_id {
+                props.push(("pci_bus_id", p.clone()));
+            }
+        }
+        if let Some(id) = r.hygiene.as_ref().and_then(|h| h.identity.as_ref())
+            && let Some(card) = super::markdown::identity_line(id)
+        {
+            props.push(("card", card));
+        }
+        for (k, v) in props {
+            suite.add_property(Property::new(k, v));
+        }
+        for k in &r.kernels {
+            let status = match k.status {
+                KernelStatus::Pass => TestCaseStatus::success(),
+                KernelStatus::Skipped => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(k.reason.clone().unwrap_or_default());
+                    s
+                }
+                KernelStatus::Fail | KernelStatus::Error => {
+                    let kind = if k.status == KernelStatus::Fail {
+                        NonSuccessKind::Failure
+                    } else {
+                        NonSuccessKind::Error
+                    };
+                    let mut s = TestCaseStatus::non_success(kind);
+                    s.set_message(k.reason.clone().unwrap_or_else(|| "wrong result".into()));
+                    if let Some(m) = k
+                        .verification
+                        .as_ref()
+                        .and_then(|v| v.first_mismatch.as_ref())
+                    {
+                        s.set_type(match k.status {
+                            KernelStatus::Fail => "wrong result",
+                            _ => "environment",
+                        });
+                        s.set_description(format!(
+                            "first wrong element: index {}{}: expected {}, got {}, error {:e}, bound {:e}",
+                            m.index,
+                            match (m.row, m.col) {
+                                (Some(r), Some(c)) => format!(" (row {r}, col {c})"),
+                                _ => m.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(),
+                            },
+                            m.expected,
+                            m.actual,
+                            m.error,
+                            m.bound
+                        ));
+                    } else if let Some(w) = k.dispatch_check.as_ref().and_then(|d| d.wrong.first())
+                    {
+                        s.set_type("wrong dispatch");
+                        s.set_description(format!(
+                            "{}: {}: expected {}, got {}",
+                            w.name, w.place, w.expected, w.actual
+                        ));
+                    }
+                    s
+                }
+            };
+            let mut case = TestCase::new(format!("{}/{}", k.id, k.shape), status);
+            case.set_classname(format!("gpu-canary.{}", k.id));
+            // Details as the case's output: the schema Jenkins reads has no properties
+            // on a test case.
+            let mut details = Vec::new();
+            if let Some(st) = &k.stats {
+                // The timed samples: how long the case measured, in seconds.
+                let secs: f64 = k.samples_ns.iter().map(|&n| n as f64).sum::<f64>() / 1e9;
+                case.set_time(Duration::from_secs_f64(secs.max(0.0)));
+                details.push(format!(
+                    "median {} per dispatch, fastest {}",
+                    super::fmt_ns(st.median_ns),
+                    super::fmt_ns(st.min_ns)
+                ));
+            }
+            if let Some(t) = &k.throughput {
+                details.push(format!("throughput {}", super::fmt_rate(t.median, &t.unit)));
+            }
+            if let Some(v) = &k.verification {
+                details.push(format!("checked by {}", v.method));
+                if let Some(p) = v.miss_probability {
+                    details.push(format!("miss probability {p:e}"));
+                }
+            }
+            if let Some(d) = &k.dispatch_check {
+                details.push(format!(
+                    "dispatches verified {} of {}",
+                    d.dispatches_verified, d.dispatches_total
+                ));
+            }
+            if !details.is_empty() {
+                case.set_system_out(details.join("\n"));
+            }
+            suite.add_test_case(case);
+        }
+        if let Some(stop) = &r.stopped {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_type(stop.reason.clone());
+            s.set_message(stop.message.clone());
+            let mut case = TestCase::new(
+                format!(
+                    "run stopped in {}",
+                    stop.kernel.as_deref().unwrap_or("setup")
+                ),
+                s,
+            );
+            case.set_classname("gpu-canary.run");
+            suite.add_test_case(case);
+        }
+        if let Some(b) = &r.burn {
+            let status = match (&b.drift, b.errors.is_empty()) {
+                (_, false) => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(b.errors[0].message.clone());
+                    s
+                }
+                (Some(d), true) if r.verdict == crate::model::Verdict::Drift => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_type("drift");
+                    s.set_message(format!(
+                        "throughput {:+.1} % over the burn{}",
+                        d.change_pct,
+                        super::markdown::drift_note(d, &b.telemetry)
+                    ));
+                    s
+                }
+                _ => TestCaseStatus::success(),
+            };
+            let mut case = TestCase::new(format!("burn {}", b.kernel), status);
+            case.set_classname("gpu-canary.burn");
+            case.set_time(Duration::from_secs_f64(b.elapsed_s.max(0.0)));
+            case.set_system_out(format!(
+                "{} checks against the CPU reference; dispatches verified {} of {}",
+                b.checks, b.dispatches_verified, b.dispatches
+            ));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+        let xml = report.to_string().expect("a JUnit report serialises");
+        without_root_skipped(&xml).into_bytes()
+    }
+}
+
+/// The report without the `skipped` count on its root `testsuites` element: the schema
+/// Jenkins validates against (xUnit's junit-10.xsd) has it only on `testsuite`, where
+/// it stays.
+fn without_root_skipped(xml: &str) -> String {
+    let Some(start) = xml.find("<testsuites") else {
+        return xml.to_owned();
+    };
+    let end = start + xml[start..].find('>').unwrap_or(0);
+    let tag = &xml[start..end];
+    match tag.find(" skipped=\"") {
+        Some(at) => {
+            let close = tag[at + 10..]
+                .find('"')
+                .map_or(tag.len(), |c| at + 10 + c + 1);
+            format!("{}{}{}", &xml[..start + at], &tag[close..], &xml[end..])
+        }
+        None => xml.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_loses_only_its_skipped_count() {
+        let xml = "<?xml?>\n<testsuites name=\"a\" tests=\"3\" skipped=\"12\" failures=\"0\">\n<testsuite skipped=\"12\">";
+        assert_eq!(
+            without_root_skipped(xml),
+            "<?xml?>\n<testsuites name=\"a\" tests=\"3\" failures=\"0\">\n<testsuite skipped=\"12\">"
+        );
+    }
+}

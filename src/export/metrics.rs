@@ -1,0 +1,378 @@
+//! OpenMetrics text (what Prometheus, node_exporter's textfile collector and a
+//! Pushgateway read), encoded by `prometheus-client`: the run's verdict, every kernel's
+//! timing and verification, the card's PCIe link and throttling, and a burn's outcome.
+//! Names follow Prometheus' conventions: base units (`_seconds`, `_bytes_per_second`),
+//! no `_total` on gauges, identity in one `_info` gauge (value 1: the text format that
+//! node_exporter and the Pushgateway parse has no info type) whose labels join with
+//! dcgm-exporter's (`UUID`, `pci_bus_id`) and AMD's device-metrics-exporter's
+//! (`serial_number`, `hostname`). Label names stay snake case (promtool's lint), so the
+//! model is `model`, not dcgm-exporter's `modelName`. A value the run could not measure
+//! is absent, never 0.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::Exporter;
+use crate::model::{KernelStatus, RunReport, Verdict};
+
+pub struct Metrics;
+
+pub type Labels = Vec<(&'static str, String)>;
+type Float = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// One gauge family: (labels, value) pairs registered under a name, unit and help.
+pub struct Series {
+    name: &'static str,
+    unit: Option<Unit>,
+    help: &'static str,
+    values: Vec<(Labels, f64)>,
+}
+
+impl Series {
+    pub fn new(name: &'static str, unit: Option<Unit>, help: &'static str) -> Series {
+        Series {
+            name,
+            unit,
+            help,
+            values: Vec::new(),
+        }
+    }
+
+    pub fn set(&mut self, labels: Labels, v: f64) {
+        self.values.push((labels, v));
+    }
+
+    pub fn register(self, r: &mut Registry) {
+        if self.values.is_empty() {
+            return;
+        }
+        let family = Family::<Labels, Float>::default();
+        for (labels, v) in &self.values {
+            family.get_or_create(labels).set(*v);
+        }
+        match self.unit {
+            Some(u) => r.register_with_unit(self.name, self.help, u, family),
+            None => r.register(self.name, self.help, family),
+        }
+    }
+}
+
+/// The card's PCI address as dcgm-exporter writes it: eight-digit domain, upper case.
+pub fn dcgm_bus_id(addr: &str) -> String {
+    match addr.split_once(':') {
+        Some((domain, rest)) if domain.len() <= 8 => {
+            format!("{:0>8}:{}", domain, rest).to_uppercase()
+        }
+        _ => addr.to_uppercase(),
+    }
+}
+
+/// The verdict as result.json spells it.
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Error => "error",
+        Verdict::Cancelled => "cancelled",
+        Verdict::Drift => "drift",
+        Verdict::Running => "running",
+    }
+}
+
+fn status_name(s: KernelStatus) -> &'static str {
+    match s {
+        KernelStatus::Pass => "pass",
+        KernelStatus::Fail => "fail",
+        KernelStatus::Skipped => "skipped",
+        KernelStatus::Error => "error",
+    }
+}
+
+/// The identity labels of `gpu_canary_info`; a name not known is left out.
+fn identity(r: &RunReport) -> Labels {
+    let id = r.hygiene.as_ref().and_then(|h| h.identity.as_ref());
+    let a = r.adapter.as_ref();
+    let bus = a
+        .and_then(|a| a.pci_bus_id.clone())
+        .or_else(|| id.and_then(|i| i.pci_bus_id.clone()));
+    let mut l: Labels = vec![
+        ("version", r.tool.version.clone()),
+        ("suite", r.config.suite.clone()),
+    ];
+    let mut add = |k: &'static str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            l.push((k, v));
+        }
+    };
+    add("hostname", r.host.hostname.clone());
+    add("UUID", id.and_then(|i| i.uuid.clone()));
+    add("serial_number", id.and_then(|i| i.serial.clone()));
+    add("pci_bus_id", bus.map(|b| dcgm_bus_id(&b)));
+    add("model", a.map(|a| a.name.clone()));
+    add(
+        "vendor",
+        a.map(|a| {
+            crate::gpu::vendor_name(a.vendor)
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("0x{:04x}", a.vendor))
+        }),
+    );
+    add(
+        "driver",
+        a.map(|a| format!("{} {}", a.driver, a.driver_info).trim().to_owned()),
+    );
+    add("backend", a.map(|a| a.backend.clone()));
+    add("device_type", a.map(|a| a.device_type.clone()));
+    add("commit", r.tool.git_commit.clone());
+    l
+}
+
+impl Exporter for Metrics {
+    fn render(&self, r: &RunReport) -> Vec<u8> {
+        let mut reg = Registry::default();
+        let mut info = Series::new(
+            "gpu_canary_info",
+            None,
+            "The run's tool, host and card (value 1); join with dcgm-exporter on UUID or pci_bus_id, with AMD's exporter on serial_number",
+        );
+        info.set(identity(r), 1.0);
+        info.register(&mut reg);
+        let mut started = Series::new(
+            "gpu_canary_run_start_timestamp",
+            Some(Unit::Seconds),
+            "When the run started (Unix time)",
+        );
+        if let Ok(t) = humantime::parse_rfc3339(&r.started_at)
+            && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
+        {
+            started.set(Vec::new(), d.as_secs_f64());
+        }
+        started.register(&mut reg);
+        let mut duration = Series::new(
+            "gpu_canary_run_duration",
+            Some(Unit::Seconds),
+            "The run's wall time",
+        );
+        duration.set(Vec::new(), r.duration_s);
+        duration.register(&mut reg);
+        let mut exit = Series::new(
+            "gpu_canary_run_exit_code",
+            None,
+            "The run's exit code (0 pass, 1 wrong result, 2 usage, 3 environment, 5 drift, 130/143 signals)",
+        );
+        exit.set(Vec::new(), f64::from(r.exit_code));
+        exit.register(&mut reg);
+        let mut verdict = Series::new(
+            "gpu_canary_run_verdict",
+            None,
+            "The run's verdict as a state set: 1 for the verdict it had, 0 for the others",
+        );
+        for v in [
+            Verdict::Pass,
+            Verdict::Fail,
+            Verdict::Error,
+            Verdict::Cancelled,
+            Verdict::Drift,
+            Verdict::Running,
+        ] {
+            verdict.set(
+                vec![("verdict", verdict_name(v).to_owned())],
+                f64::from(u8::from(r.verdict == v)),
+            );
+        }
+        verdict.register(&mut reg);
+
+        let mut status = Series::new(
+            "gpu_canary_kernel_status",
+            None,
+            "Each case's outcome as a state set (pass, fail, skipped, error)",
+        );
+        let mut median = Series::new(
+            "gpu_canary_kernel_median",
+            Some(Unit::Seconds),
+            "Median time per dispatch",
+        );
+        let mut min = Series::new(
+            "gpu_canary_kernel_min",
+            Some(Unit::Seconds),
+            "Fastest dispatch",
+        );
+        let mut flops = Series::new(
+            "gpu_canary_kernel_operations_per_second",
+            None,
+            "Median throughput of the matmuls: floating-point (or integer) operations per second",
+        );
+        let mut bytes = Series::new(
+            "gpu_canary_kernel_bytes_per_second",
+            None,
+            "Median throughput of the reductions, copies and transfers (GPU clock)",
+        );
+        let mut dispatches = Series::new(
+            "gpu_canary_kernel_dispatches",
+            None,
+            "Dispatches the case ran",
+        );
+        let mut verified = Series::new(
+            "gpu_canary_kernel_dispatches_verified",
+            None,
+            "Dispatches compared bit for bit with the verified output (equal to gpu_canary_kernel_dispatches, or the case failed)",
+        );
+        let mut miss = Series::new(
+            "gpu_canary_kernel_verification_miss_probability",
+            None,
+            "Upper bound on the probability that the check against the CPU reference passes a wrong output (0: certain)",
+        );
+        for k in &r.kernels {
+            let labels = || vec![("kernel", k.id.clone()), ("shape", k.shape.clone())];
+            for s in [
+                KernelStatus::Pass,
+                KernelStatus::Fail,
+                KernelStatus::Skipped,
+                KernelStatus::Error,
+            ] {
+                let mut l = labels();
+                l.push(("status", status_name(s).to_owned()));
+                status.set(l, f64::from(u8::from(k.status == s)));
+            }
+            if let Some(st) = &k.stats {
+                median.set(labels(), st.median_ns / 1e9);
+                min.set(labels(), st.min_ns / 1e9);
+            }
+            if let Some(t) = &k.throughput {
+                // Stored per nanosecond (G-units per second).
+                let per_s = t.median * 1e9;
+                match t.unit.as_str() {
+                    "GB/s" => bytes.set(labels(), per_s),
+                    _ => flops.set(labels(), per_s),
+                }
+            }
+            if let Some(d) = &k.dispatch_check {
+                dispatches.set(labels(), d.dispatches_total as f64);
+                verified.set(labels(), d.dispatches_verified as f64);
+            }
+            if let Some(p) = k.verification.as_ref().and_then(|v| v.miss_probability) {
+                miss.set(labels(), p);
+            }
+        }
+        for s in [
+            status, median, min, flops, bytes, dispatches, verified, miss,
+        ] {
+            s.register(&mut reg);
+        }
+
+        if let Some(h) = &r.hygiene {
+            let mut throttled = Series::new(
+                "gpu_canary_throttled",
+                None,
+                "1 when the card reported thermal or power throttling at the end of the run",
+            );
+            let mut busy = Series::new(
+                "gpu_canary_busy_at_start",
+                None,
+                "1 when another process used the GPU as the run started",
+            );
+            let mut degraded = Series::new(
+                "gpu_canary_pcie_link_degraded",
+                None,
+                "1 when the PCIe link ran below its maximum generation or width during the run",
+            );
+            // Only from a source that can read them: absent otherwise.
+            if h.source != "unavailable" {
+                throttled.set(Vec::new(), f64::from(u8::from(h.throttled_at_end)));
+                busy.set(Vec::new(), f64::from(u8::from(h.busy_at_start)));
+            }
+            let mut generation = Series::new(
+                "gpu_canary_pcie_link_generation",
+                None,
+                "PCIe generation: the best seen during the run and the card's maximum",
+            );
+            let mut width = Series::new(
+                "gpu_canary_pcie_link_width",
+                None,
+                "PCIe lanes: the most seen during the run and the card's maximum",
+            );
+            if let Some(p) = &h.pcie {
+                degraded.set(Vec::new(), f64::from(u8::from(h.link_degraded)));
+                generation.set(vec![("which", "current".into())], f64::from(p.gen_seen));
+                generation.set(vec![("which", "max".into())], f64::from(p.gen_max));
+                width.set(vec![("which", "current".into())], f64::from(p.width_seen));
+                width.set(vec![("which", "max".into())], f64::from(p.width_max));
+            }
+            let mut ecc = Series::new(
+                "gpu_canary_ecc_uncorrected_errors",
+                None,
+                "Volatile uncorrected ECC errors the card reported at the end of the run",
+            );
+            if let Some(n) = h.after.as_ref().and_then(|s| s.ecc_uncorrected_volatile) {
+                ecc.set(Vec::new(), n as f64);
+            }
+            for s in [throttled, busy, degraded, generation, width, ecc] {
+                s.register(&mut reg);
+            }
+        }
+
+        if let Some(b) = &r.burn {
+            let mut checks = Series::new(
+                "gpu_canary_burn_checks",
+                None,
+                "Checks against the CPU reference",
+            );
+            let mut errors = Series::new("gpu_canary_burn_errors", None, "Wrong results found");
+            let mut disp = Series::new(
+                "gpu_canary_burn_dispatches",
+                None,
+                "Dispatches the burn ran",
+            );
+            let mut disp_ok = Series::new(
+                "gpu_canary_burn_dispatches_verified",
+                None,
+                "Dispatches compared bit for bit with the verified output",
+            );
+            let mut drift = Series::new(
+                "gpu_canary_burn_drift_ratio",
+                None,
+                "Throughput of the last stretch against the first, minus 1 (negative is slower)",
+            );
+            let mut thr = Series::new(
+                "gpu_canary_burn_throttled",
+                None,
+                "1 when thermal or power throttling was recorded during the burn",
+            );
+            checks.set(Vec::new(), b.checks as f64);
+            errors.set(Vec::new(), b.errors.len() as f64);
+            disp.set(Vec::new(), b.dispatches as f64);
+            disp_ok.set(Vec::new(), b.dispatches_verified as f64);
+            if let Some(d) = &b.drift {
+                drift.set(Vec::new(), d.change_pct / 100.0);
+                if !b.telemetry.missing.iter().any(|m| m == "throttle_reasons") {
+                    thr.set(Vec::new(), f64::from(u8::from(d.throttled)));
+                }
+            }
+            for s in [checks, errors, disp, disp_ok, drift, thr] {
+                s.register(&mut reg);
+            }
+        }
+
+        text(&reg)
+    }
+}
+
+/// A registry as OpenMetrics text.
+pub fn text(reg: &Registry) -> Vec<u8> {
+    let mut out = String::new();
+    encode(&mut out, reg).expect("writing to a String cannot fail");
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bus_ids_take_dcgm_exporters_form() {
+        assert_eq!(dcgm_bus_id("0000:3b:00.0"), "00000000:3B:00.0");
+        assert_eq!(dcgm_bus_id("00000000:3B:00.0"), "00000000:3B:00.0");
+    }
+}

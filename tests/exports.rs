@@ -1,0 +1,702 @@
+//! The exports operators' tools read, handed to those tools (scripts/test-tools installs
+//! them): promtool (`check metrics`, `check rules`, `test rules`), a real Pushgateway on
+//! loopback fed by the workflow's own push script, an independent JUnit reader
+//! (Python's junitparser) and the JUnit schema Jenkins' xUnit plugin validates against.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{bin, read_json, signalled, suite_run};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool the tests need; a missing one fails with the fix.
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run scripts/test-tools (scripts/test does)");
+}
+
+/// The system Python, where apt puts junitparser and xmlschema.
+fn python() -> PathBuf {
+    tool("python3")
+}
+
+/// `promtool check metrics` on a file: its verdict and everything it said.
+fn check_metrics(path: &Path) -> (bool, String) {
+    let (ok, said) = promtool(&["check", "metrics"], Some(path));
+    (ok && said.trim().is_empty(), said)
+}
+
+/// promtool with `args` (and `stdin` from a file): whether it succeeded, and all it said.
+fn promtool(args: &[&str], stdin: Option<&Path>) -> (bool, String) {
+    let mut c = Command::new(tool("promtool"));
+    c.args(args);
+    if let Some(p) = stdin {
+        c.stdin(std::fs::File::open(p).unwrap());
+    }
+    let out = c.output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// Samples of a metrics text: (name, labels as written, value).
+fn samples(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (name.to_owned(), labels.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+fn value(text: &str, name: &str, label_part: &str) -> Option<f64> {
+    samples(text)
+        .into_iter()
+        .find(|(n, l, _)| n == name && l.contains(label_part))
+        .map(|(_, _, v)| v)
+}
+
+/// The five kinds of run the exports must describe, each run once: (name, exit code,
+/// result.json, metrics text, JUnit path).
+struct Exported {
+    name: &'static str,
+    code: i32,
+    doc: Value,
+    metrics: String,
+    junit: PathBuf,
+}
+
+fn exported() -> &'static Vec<Exported> {
+    static RUNS: OnceLock<(tempfile::TempDir, Vec<Exported>)> = OnceLock::new();
+    &RUNS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut runs = Vec::new();
+            let (suite, out, _) = suite_run();
+            runs.push(Exported {
+                name: "run",
+                code: out.status.code().unwrap(),
+                doc: read_json(&suite.path().join("out/result.json")),
+                metrics: std::fs::read_to_string(suite.path().join("metrics.prom")).unwrap(),
+                junit: suite.path().join("junit.xml"),
+            });
+            let one = |name: &'static str, args: &[&str], env: &[(&str, &str)]| {
+                let d = dir.path().join(name);
+                std::fs::create_dir(&d).unwrap();
+                let out = bin()
+                    .args(args)
+                    .arg("--out")
+                    .arg(d.join("out"))
+                    .arg("--export-metrics")
+                    .arg(d.join("metrics.prom"))
+                    .arg("--export-junit")
+                    .arg(d.join("junit.xml"))
+                    .envs(env.iter().copied())
+                    .output()
+                    .unwrap();
+                Exported {
+                    name,
+                    code: out.status.code().unwrap(),
+                    doc: read_json(&d.join("out/result.json")),
+                    metrics: std::fs::read_to_string(d.join("metrics.prom")).unwrap_or_else(|e| {
+                        panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stderr))
+                    }),
+                    junit: d.join("junit.xml"),
+                }
+            };
+            runs.push(one(
+                "failed",
+                &["run", "--kernel", "matmul-f32", "--size", "64x64x64"],
+                &[("GPU_CANARY_INJECT_FAULT", "add@3,5=1")],
+            ));
+            runs.push(one(
+                "skipped",
+                &["run", "--kernel", "matmul-f16", "--size", "16x16x16"],
+                &[],
+            ));
+            runs.push(one(
+                "burn",
+                &["burn", "--duration", "3s", "--interval", "1s"],
+                &[],
+            ));
+            // Stopped: a quick suite terminated once a kernel is in.
+            let m = dir.path().join("stopped-metrics.prom");
+            let j = dir.path().join("stopped-junit.xml");
+            let (_d, doc, _) = signalled(
+                &[
+                    "run",
+                    "--iterations",
+                    "400",
+                    "--export-metrics",
+                    m.to_str().unwrap(),
+                    "--export-junit",
+                    j.to_str().unwrap(),
+                ],
+                |d| d["kernels"].as_array().is_some_and(|k| !k.is_empty()),
+                "-TERM",
+                143,
+            );
+            runs.push(Exported {
+                name: "stopped",
+                code: 143,
+                doc,
+                metrics: std::fs::read_to_string(&m).unwrap(),
+                junit: j,
+            });
+            (dir, runs)
+        })
+        .1
+}
+
+#[test]
+fn promtool_accepts_every_export_and_each_says_what_its_run_did() {
+    for e in exported() {
+        let path =
+            std::env::temp_dir().join(format!("gpu-canary-{}-{}.prom", e.name, std::process::id()));
+        std::fs::write(&path, &e.metrics).unwrap();
+        let (ok, said) = check_metrics(&path);
+        std::fs::remove_file(&path).ok();
+        assert!(
+            ok,
+            "{}: promtool check metrics: {said}\n{}",
+            e.name, e.metrics
+        );
+        let m = &e.metrics;
+        // The verdict and exit code are the run's own.
+        let verdict = e.doc["verdict"].as_str().unwrap();
+        assert_eq!(
+            value(
+                m,
+                "gpu_canary_run_verdict",
+                &format!("verdict=\"{verdict}\"")
+            ),
+            Some(1.0),
+            "{}: {m}",
+            e.name
+        );
+        let states: f64 = samples(m)
+            .iter()
+            .filter(|(n, _, _)| n == "gpu_canary_run_verdict")
+            .map(|(_, _, v)| v)
+            .sum();
+        assert_eq!(states, 1.0, "{}: one state set", e.name);
+        assert_eq!(
+            value(m, "gpu_canary_run_exit_code", ""),
+            Some(e.code as f64),
+            "{}",
+            e.name
+        );
+        assert_eq!(e.doc["exit_code"], e.code, "{}", e.name);
+        // Identity: one info series, with the adapter's name and the tool's version.
+        let info = samples(m)
+            .into_iter()
+            .filter(|(n, _, _)| n == "gpu_canary_info")
+            .collect::<Vec<_>>();
+        assert_eq!(info.len(), 1, "{}", e.name);
+        let model = e.doc["adapter"]["name"].as_str().unwrap();
+        assert!(
+            info[0].1.contains(&format!("model=\"{model}\"")),
+            "{:?}",
+            info[0]
+        );
+        assert!(info[0].1.contains("version=\""), "{:?}", info[0]);
+        // Per case: a status state set with the case's own status.
+        for k in e.doc["kernels"].as_array().unwrap() {
+            let at = format!(
+                "kernel=\"{}\",shape=\"{}\",status=\"{}\"",
+                k["id"].as_str().unwrap(),
+                k["shape"].as_str().unwrap(),
+                k["status"].as_str().unwrap()
+            );
+            assert_eq!(
+                value(m, "gpu_canary_kernel_status", &at),
+                Some(1.0),
+                "{}: {at}",
+                e.name
+            );
+            let of = format!(
+                "kernel=\"{}\",shape=\"{}\"",
+                k["id"].as_str().unwrap(),
+                k["shape"].as_str().unwrap()
+            );
+            // Seconds where the case has timings, absent where it has none: never 0.
+            match k["stats"]["median_ns"].as_f64() {
+                Some(ns) => {
+                    let s = value(m, "gpu_canary_kernel_median_seconds", &of).unwrap();
+                    assert!((s - ns / 1e9).abs() <= 1e-12 * s.max(1.0), "{s} vs {ns}");
+                }
+                None => assert_eq!(value(m, "gpu_canary_kernel_median_seconds", &of), None),
+            }
+            if let Some(d) = k.get("dispatch_check").filter(|d| !d.is_null()) {
+                assert_eq!(
+                    value(m, "gpu_canary_kernel_dispatches_verified", &of),
+                    d["dispatches_verified"].as_f64()
+                );
+            }
+        }
+        // lavapipe has no PCIe link, no NVML: those series are absent, not 0.
+        if e.doc["hygiene"]["pcie"].is_null() {
+            for absent in [
+                "gpu_canary_pcie_link_generation",
+                "gpu_canary_pcie_link_width",
+                "gpu_canary_pcie_link_degraded",
+            ] {
+                assert!(!m.contains(absent), "{}: {absent}", e.name);
+            }
+        }
+    }
+    let by = |name| exported().iter().find(|e| e.name == name).unwrap();
+    assert_eq!(by("failed").code, 1);
+    assert_eq!(
+        value(
+            &by("failed").metrics,
+            "gpu_canary_kernel_status",
+            "status=\"fail\""
+        ),
+        Some(1.0)
+    );
+    assert_eq!(by("skipped").code, 3);
+    assert_eq!(by("stopped").doc["verdict"], "cancelled");
+    let burn = &by("burn");
+    assert_eq!(
+        value(&burn.metrics, "gpu_canary_burn_checks", ""),
+        burn.doc["burn"]["checks"].as_f64()
+    );
+    assert_eq!(
+        value(&burn.metrics, "gpu_canary_burn_errors", ""),
+        Some(0.0)
+    );
+    // The run's matmuls report operations per second, its copies bytes per second.
+    let run = &by("run").metrics;
+    assert!(run.contains("gpu_canary_kernel_operations_per_second{kernel=\"matmul-f32\""));
+    assert!(run.contains("gpu_canary_kernel_bytes_per_second{kernel=\"copy-f32\""));
+}
+
+#[test]
+fn promtool_is_a_real_check() {
+    // The same export with a camelCase label and a counter without _total: refused.
+    let (suite, _, _) = suite_run();
+    let text = std::fs::read_to_string(suite.path().join("metrics.prom")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (what, bad) in [
+        ("camelCase label", text.replace("model=", "modelName=")),
+        (
+            "counter without _total",
+            text.replace(
+                "# TYPE gpu_canary_run_duration_seconds gauge",
+                "# TYPE gpu_canary_run_duration_seconds counter",
+            ),
+        ),
+    ] {
+        assert_ne!(bad, text, "{what}: the edit applies");
+        let p = dir.path().join("bad.prom");
+        std::fs::write(&p, bad).unwrap();
+        let (ok, said) = check_metrics(&p);
+        assert!(!ok, "{what} passed promtool: {said}");
+    }
+}
+
+#[test]
+fn the_alert_rules_check_and_each_alert_fires_and_stays_quiet_in_its_tests() {
+    let rules = root().join("deploy/prometheus/gpu-canary.rules.yml");
+    let tests_path = root().join("deploy/prometheus/gpu-canary.rules.test.yml");
+    let (ok, said) = promtool(&["check", "rules", rules.to_str().unwrap()], None);
+    assert!(ok && said.contains("SUCCESS: 6 rules found"), "{said}");
+    let (ok, said) = promtool(&["test", "rules", tests_path.to_str().unwrap()], None);
+    assert!(ok && said.contains("SUCCESS"), "{said}");
+    // Every alert has a test where it fires and one where it does not.
+    let tests = std::fs::read_to_string(root().join("deploy/prometheus/gpu-canary.rules.test.yml"))
+        .unwrap();
+    let rules_text = std::fs::read_to_string(&rules).unwrap();
+    for alert in rules_text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        let at = format!("alertname: {alert}");
+        assert!(tests.contains(&at), "{alert} untested");
+        let cases: Vec<&str> = tests
+            .split("- eval_time")
+            .filter(|c| c.contains(&at))
+            .collect();
+        assert!(
+            cases.iter().any(|c| c.contains("exp_alerts: []"))
+                || tests.contains(&format!("# {alert} stays quiet")),
+            "{alert}: no case where it stays quiet"
+        );
+        assert!(
+            cases.iter().any(|c| c.contains("exp_labels")),
+            "{alert}: no case where it fires"
+        );
+    }
+    // The test file is a real check: an expectation turned around fails it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&rules, dir.path().join("gpu-canary.rules.yml")).unwrap();
+    let broken = tests.replacen("severity: critical", "severity: warning", 1);
+    assert_ne!(broken, tests);
+    let t = dir.path().join("t.yml");
+    std::fs::write(&t, broken).unwrap();
+    let (ok, _) = promtool(&["test", "rules", t.to_str().unwrap()], None);
+    assert!(!ok, "a wrong expectation passed promtool test rules");
+}
+
+/// A Pushgateway on a free loopback port, stopped when dropped.
+struct Gateway {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gateway() -> Gateway {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(tool("prometheus-pushgateway"))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let g = Gateway {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let t0 = Instant::now();
+    while get(&format!("{}/-/ready", g.url)).is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the Pushgateway did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    g
+}
+
+fn get(url: &str) -> Option<String> {
+    let out = Command::new("curl").args(["-fsS", url]).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn push(g: &Gateway, job: &str, lane: &str, file: &Path) -> std::process::Output {
+    Command::new(root().join("scripts/push-metrics"))
+        .arg(&g.url)
+        .arg(job)
+        .arg(lane)
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_lane_pushes_to_a_pushgateway_and_a_cards_newer_run_replaces_its_older() {
+    let g = gateway();
+    let dir = tempfile::tempdir().unwrap();
+    let by = |name| exported().iter().find(|e| e.name == name).unwrap();
+    // lavapipe has no PCI address: the card is given one the way a real card has it
+    // (the identity edited, the measurements the run's own).
+    let on_card = |text: &str, card: &str| {
+        text.replacen(
+            "gpu_canary_info{",
+            &format!("gpu_canary_info{{pci_bus_id=\"{card}\","),
+            1,
+        )
+    };
+    let pass = dir.path().join("pass.prom");
+    std::fs::write(&pass, on_card(&by("run").metrics, "00000000:3B:00.0")).unwrap();
+    let out = push(&g, "gpu-canary", "honey-gpu", &pass);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = get(&format!("{}/metrics", g.url)).unwrap();
+    let at = "card=\"00000000:3B:00.0\",instance=\"\",job=\"gpu-canary\",lane=\"honey-gpu\"";
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            &format!("{at},verdict=\"pass\"")
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(m.contains("gpu_canary_kernel_median_seconds{card=\"00000000:3B:00.0\""));
+    // Another card of the lane: its own group, beside the first.
+    let other = dir.path().join("other.prom");
+    std::fs::write(&other, on_card(&by("run").metrics, "00000000:5E:00.0")).unwrap();
+    assert!(push(&g, "gpu-canary", "honey-gpu", &other).status.success());
+    // The first card's newer run, a wrong result: it replaces the pass, whole.
+    let failed = dir.path().join("failed.prom");
+    std::fs::write(&failed, on_card(&by("failed").metrics, "00000000:3B:00.0")).unwrap();
+    assert!(
+        push(&g, "gpu-canary", "honey-gpu", &failed)
+            .status
+            .success()
+    );
+    let m = get(&format!("{}/metrics", g.url)).unwrap();
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            &format!("{at},verdict=\"fail\"")
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            &format!("{at},verdict=\"pass\"")
+        ),
+        Some(0.0)
+    );
+    // Nothing of the older run lingers: the failed run timed one kernel.
+    let kernels_first: Vec<_> = samples(&m)
+        .into_iter()
+        .filter(|(n, l, _)| n == "gpu_canary_kernel_status" && l.contains("00000000:3B:00.0"))
+        .collect();
+    assert_eq!(
+        kernels_first.len(),
+        4,
+        "one case, four states: {kernels_first:?}"
+    );
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            "card=\"00000000:5E:00.0\",instance=\"\",job=\"gpu-canary\",lane=\"honey-gpu\",verdict=\"pass\""
+        ),
+        Some(1.0),
+        "the other card is untouched"
+    );
+    // A gateway that is down: the push fails (the workflow step carries on).
+    drop(g);
+    let out = push(
+        &Gateway {
+            child: Command::new("true").spawn().unwrap(),
+            url: "http://127.0.0.1:9".into(),
+        },
+        "gpu-canary",
+        "honey-gpu",
+        &pass,
+    );
+    assert!(!out.status.success());
+}
+
+/// junitparser's reading of a report, and xmlschema's validation against junit-10.xsd.
+fn junit_read(path: &Path) -> Value {
+    let xsd = root().join("target/test-tools/junit-10.xsd");
+    assert!(xsd.exists(), "no JUnit schema: run scripts/test-tools");
+    let script = r#"
+import json, sys
+import junitparser, xmlschema
+path, xsd = sys.argv[1], sys.argv[2]
+errors = [str(e.reason) + " at " + str(e.path) for e in xmlschema.XMLSchema(xsd).iter_errors(path)]
+xml = junitparser.JUnitXml.fromfile(path)
+suites = []
+for s in xml:
+    cases = []
+    for c in s:
+        res = [{"kind": type(r).__name__, "message": r.message, "type": r.type, "text": r.text} for r in c.result]
+        cases.append({"name": c.name, "classname": c.classname, "time": c.time, "result": res, "out": c.system_out})
+    props = {p.name: p.value for p in s.properties()}
+    suites.append({"name": s.name, "tests": s.tests, "failures": s.failures, "errors": s.errors,
+                   "skipped": s.skipped, "time": s.time, "cases": cases, "props": props})
+print(json.dumps({"errors": errors, "suites": suites}))
+"#;
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .arg(&xsd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junitparser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn junit_reports_parse_validate_and_carry_each_cases_outcome() {
+    for e in exported() {
+        let r = junit_read(&e.junit);
+        assert_eq!(
+            r["errors"],
+            serde_json::json!([]),
+            "{}: not valid against junit-10.xsd",
+            e.name
+        );
+        let suite = &r["suites"][0];
+        let cases = suite["cases"].as_array().unwrap();
+        let kernels = e.doc["kernels"].as_array().unwrap();
+        let extra =
+            usize::from(!e.doc["stopped"].is_null()) + usize::from(!e.doc["burn"].is_null());
+        assert_eq!(cases.len(), kernels.len() + extra, "{}: {suite}", e.name);
+        assert_eq!(
+            suite["props"]["adapter"], e.doc["adapter"]["name"],
+            "{}",
+            e.name
+        );
+        assert!(
+            suite["props"]["driver"]
+                .as_str()
+                .unwrap()
+                .contains(e.doc["adapter"]["driver"].as_str().unwrap())
+        );
+        assert_eq!(suite["props"]["verdict"], e.doc["verdict"]);
+        for (k, c) in kernels.iter().zip(cases) {
+            assert_eq!(
+                c["name"],
+                format!(
+                    "{}/{}",
+                    k["id"].as_str().unwrap(),
+                    k["shape"].as_str().unwrap()
+                )
+            );
+            let kinds: Vec<&str> = c["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["kind"].as_str().unwrap())
+                .collect();
+            match k["status"].as_str().unwrap() {
+                "pass" => {
+                    assert!(kinds.is_empty(), "{c}");
+                    // Time in seconds: the timed samples' sum.
+                    let ns: f64 = k["samples_ns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .sum();
+                    assert!(
+                        (c["time"].as_f64().unwrap() - ns / 1e9).abs() <= 1e-3 + 1e-9,
+                        "{c} vs {ns} ns"
+                    );
+                }
+                "fail" => {
+                    assert_eq!(kinds, ["Failure"], "{c}");
+                    let text = c["result"][0]["text"].as_str().unwrap();
+                    let m = &k["verification"]["first_mismatch"];
+                    assert!(
+                        text.contains("first wrong element") && text.contains("bound"),
+                        "{text}"
+                    );
+                    assert!(text.contains(&format!("index {}", m["index"])), "{text}");
+                }
+                "skipped" => {
+                    assert_eq!(kinds, ["Skipped"], "{c}");
+                    assert_eq!(c["result"][0]["message"], k["reason"]);
+                }
+                "error" => assert_eq!(kinds, ["Error"], "{c}"),
+                s => panic!("status {s}"),
+            }
+        }
+        let failures = kernels.iter().filter(|k| k["status"] == "fail").count();
+        // The counts GitLab and Jenkins show: no burn here failed.
+        assert_eq!(
+            suite["failures"].as_u64().unwrap() as usize,
+            failures,
+            "{}",
+            e.name
+        );
+        let errors = kernels.iter().filter(|k| k["status"] == "error").count()
+            + usize::from(!e.doc["stopped"].is_null());
+        assert_eq!(
+            suite["errors"].as_u64().unwrap() as usize,
+            errors,
+            "{}",
+            e.name
+        );
+    }
+    let stopped = exported().iter().find(|e| e.name == "stopped").unwrap();
+    let r = junit_read(&stopped.junit);
+    let last = r["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(
+        last["name"].as_str().unwrap().starts_with("run stopped in"),
+        "{last}"
+    );
+    assert_eq!(last["result"][0]["kind"], "Error");
+    // The validator is a real check: a case with a property (not in the schema) fails.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&exported()[0].junit).unwrap();
+    let bad = text.replacen(
+        "</testcase>",
+        "<properties><property name=\"x\" value=\"1\"/></properties></testcase>",
+        1,
+    );
+    assert_ne!(bad, text);
+    let p = dir.path().join("bad.xml");
+    std::fs::write(&p, bad).unwrap();
+    assert_ne!(junit_read(&p)["errors"], serde_json::json!([]));
+}
+
+#[test]
+fn the_readmes_promql_is_what_promtool_tests() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let tests = std::fs::read_to_string(root().join("deploy/prometheus/gpu-canary.rules.test.yml"))
+        .unwrap();
+    let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let blocks: Vec<String> = readme
+        .split("```promql\n")
+        .skip(1)
+        .map(|b| squash(b.split("```").next().unwrap()))
+        .collect();
+    assert_eq!(blocks.len(), 2, "the dcgm-exporter and the AMD join");
+    let tested: Vec<String> = tests
+        .split("expr: |\n")
+        .skip(1)
+        .map(|b| {
+            squash(
+                &b.lines()
+                    .take_while(|l| !l.trim_start().starts_with("exp_samples"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })
+        .collect();
+    for b in &blocks {
+        assert!(
+            tested.contains(b),
+            "README's {b} is not among the tested {tested:#?}"
+        );
+    }
+}
