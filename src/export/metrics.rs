@@ -359,16 +359,54 @@ impl Exporter for Metrics {
     }
 }
 
-/// A registry as OpenMetrics text.
+/// A registry as OpenMetrics text, each family's samples in order of their labels (the
+/// encoder walks a hash map): the same run gives the same bytes.
 pub fn text(reg: &Registry) -> Vec<u8> {
-    let mut out = String::new();
-    encode(&mut out, reg).expect("writing to a String cannot fail");
+    let mut encoded = String::new();
+    encode(&mut encoded, reg).expect("writing to a String cannot fail");
+    let mut out = String::with_capacity(encoded.len());
+    let mut samples: Vec<&str> = Vec::new();
+    for line in encoded.lines() {
+        if line.starts_with('#') {
+            samples.sort_unstable();
+            for s in samples.drain(..) {
+                out.push_str(s);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            samples.push(line);
+        }
+    }
+    samples.sort_unstable();
+    for s in samples {
+        out.push_str(s);
+        out.push('\n');
+    }
     out.into_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_familys_samples_come_in_order() {
+        let mut reg = Registry::default();
+        let mut s = Series::new("x", None, "help");
+        for v in ["c", "a", "b"] {
+            s.set(vec![("k", v.to_owned())], 1.0);
+        }
+        s.register(&mut reg);
+        let t = String::from_utf8(text(&reg)).unwrap();
+        let lines: Vec<&str> = t.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            ["x{k=\"a\"} 1.0", "x{k=\"b\"} 1.0", "x{k=\"c\"} 1.0"]
+        );
+        assert!(t.ends_with("# EOF\n"), "{t}");
+    }
 
     #[test]
     fn bus_ids_take_dcgm_exporters_form() {
