@@ -15,11 +15,11 @@ use crate::error::{EnvKind, Error, Result, panic_message};
 use crate::export::trace::{Counter, Extra, Window};
 use crate::export::{self, ExportManager, Exporter, OutDir};
 use crate::gpu::{AdapterFilter, Gpu};
-use crate::hygiene::Monitor;
 use crate::kernels::{self, RuntimeChecks};
 use crate::model::*;
 use crate::progress;
 use crate::runner::{self, Case, CaseOptions, Fault, FaultDispatches, GpuEvent, Progress};
+use crate::telemetry::Monitor;
 use crate::tuning::Tuning;
 use crate::verdict::{self, Ending, Place};
 

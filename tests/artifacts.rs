@@ -18,7 +18,7 @@ fn the_committed_schema_matches_the_types() {
     let committed = std::fs::read_to_string(schema_path()).unwrap_or_default();
     assert!(
         committed == generated,
-        "results-schema/result.schema.json is out of date with src/model.rs: rerun with GPU_CANARY_BLESS=1 (and bump SCHEMA_VERSION if the change is breaking)"
+        "results-schema/result.schema.json is out of date with src/model/: rerun with GPU_CANARY_BLESS=1 (and bump SCHEMA_VERSION if the change is breaking)"
     );
     assert_eq!(
         read_json(&schema_path())["$schema"],

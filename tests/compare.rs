@@ -696,7 +696,7 @@ fn nvml_hygiene(case: &str) -> gpu_canary::model::Hygiene {
     let c = &doc[case];
     let during: Vec<gpu_canary::model::GpuSnapshot> =
         c["during"].as_array().unwrap().iter().map(snap).collect();
-    gpu_canary::hygiene::assess(
+    gpu_canary::telemetry::assess(
         Ok("nvml"),
         Some(snap(&c["before"])),
         &during,

@@ -5,6 +5,7 @@
 //! later failure loses nothing already measured.
 
 pub mod bmf;
+pub mod comparison;
 pub mod json;
 pub mod junit;
 pub mod markdown;

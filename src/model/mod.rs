@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::EnvKind;
 
+pub mod comparison;
+
 /// Version of the `result.json` layout. Bump it on any change that an older reader
 /// would misread (a renamed or removed field, a changed meaning or unit) or refuse (a
 /// new field, for readers that deny unknown ones). 2 added the copies' `host` and

@@ -1,0 +1,137 @@
+//! `gpu-canary burn`: one kernel kept busy for a duration, its result checked at a
+//! cadence, with throughput and the GPU's telemetry per interval.
+//!
+//! - **Load.** Submissions of `batch` dispatches (about 50 ms of GPU work each) are
+//!   queued three deep: the next ones are on the queue before one is waited for, so the
+//!   GPU never idles between them. Each submission is timed by GPU timestamps around
+//!   its pass.
+//! - **Checks.** Every `check_every` dispatches (at most half a second of GPU work, so
+//!   at least one check per second of it), a second prepared instance of the case runs
+//!   once, in the same submission, into buffers poisoned just before and written by
+//!   nothing else; they are copied to fresh mappable buffers and verified with the same
+//!   checks as `run` (fresh check vectors each time) while the GPU goes on. Every check
+//!   must also give the first check's bits.
+//! - **Telemetry.** NVML every 100 ms where present (clocks, temperature, power,
+//!   throttle reasons, ECC); elsewhere what is missing is said.
+//! - **Drift.** The median throughput of the last minute (a third of a shorter burn)
+//!   against the first: beyond `--max-drift` with no throttle recorded is exit 5.
+//!
+//! The burn reports to the run around it through [`Recorder`] after every check, so a
+//! signal or a timeout still writes everything measured so far.
+//!
+//! The loop is `steps` (prepare, calibrate, submit, check, report), the kept-busy load
+//! `load`, and everything said about it (intervals, drift, telemetry, the books of what
+//! was found) `report`.
+
+mod load;
+mod report;
+mod steps;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use report::{Done, drift, interval_line, intervals, telemetry};
+
+use crate::error::Result;
+use crate::export::trace::{Counter, Window};
+use crate::gpu::Gpu;
+use crate::kernels::fault::ShaderFault;
+use crate::kernels::{Kernel, Params, RuntimeChecks, Shape, Suite};
+use crate::model::{BurnReport, GpuSnapshot, KernelResult};
+use crate::runner::{Case, FaultDispatches, GpuEvent, Progress};
+use crate::telemetry::Monitor;
+
+/// How long a burn runs and how it is judged (`BurnConfig` in `config`).
+#[derive(Debug, Clone)]
+pub struct BurnSettings {
+    pub duration: Duration,
+    /// Dispatches between checks; default: half a second of GPU work.
+    pub check_every: Option<u64>,
+    /// Length of the reported intervals.
+    pub interval: Duration,
+    /// Go on after a wrong result (every one is counted and listed).
+    pub keep_going: bool,
+    pub max_drift_pct: f64,
+    pub fail_on_throttle: bool,
+    /// Tests: the planted fault (`--inject-fault`) appears from this dispatch on, and
+    /// not before this much time into the burn.
+    pub fault_at: u64,
+    pub fault_after: Duration,
+}
+
+/// The case to burn and how its inputs and checks are drawn.
+pub struct BurnCase<'a> {
+    pub case: Case,
+    pub seed: u64,
+    pub check_seed: u64,
+    pub input_scale: f32,
+    pub checks: RuntimeChecks,
+    pub params: Option<&'a Params>,
+    pub fault: Option<ShaderFault>,
+    /// Tests: the dispatches the fault hits are left out.
+    pub stale: bool,
+    /// Tests: which dispatches the planted fault (or `stale`) hits, once it is due.
+    pub fault_dispatches: FaultDispatches,
+    /// Tests: once the fault is due, every dispatch is recorded [`SLOWDOWN`] times (a
+    /// slower GPU).
+    pub slowdown: bool,
+}
+
+/// What the burn reports to the run around it.
+pub trait Recorder {
+    fn print(&self, line: &str);
+    fn progress(&self) -> &Progress;
+    /// The burn section and the kernel's result as they stand; rewrites result.json.
+    fn record(&self, burn: &BurnReport, kernel: &KernelResult);
+    /// New GPU events, their host windows and counter samples for the trace.
+    fn trace(&self, gpu: Vec<GpuEvent>, windows: Vec<Window>, counters: Vec<Counter>);
+}
+
+/// A burn's default shape: the largest of the full suite on a GPU, of the quick suite
+/// on a software adapter (`software` not known yet: the full suite's).
+pub fn default_shape(kernel: &dyn Kernel, software: Option<bool>) -> Shape {
+    let suite = if software == Some(true) {
+        Suite::Quick
+    } else {
+        Suite::Full
+    };
+    crate::kernels::largest_shape(kernel, suite)
+}
+
+/// How many times a dispatch is recorded under the planted slowdown: throughput falls
+/// to an eighth, more than a software adapter's share of a contended CPU can swing.
+pub const SLOWDOWN: u32 = 8;
+
+/// Telemetry period.
+pub const PERIOD: Duration = Duration::from_millis(100);
+/// GPU work per submission, and at most between checks.
+const SUBMISSION: f64 = 0.05;
+const CHECK: f64 = 0.5;
+/// Submissions on the queue at once.
+const DEPTH: usize = 3;
+
+/// Ledger slots: more than one submission's dispatches.
+const LEDGER_SLOTS: u32 = 4096;
+/// Dispatches per submission at most: two timestamp queries each fit one query set.
+const MAX_BATCH: u64 = 2048;
+/// Dispatches of the calibration: the first (the golden copy, checked against the CPU
+/// reference) and three timed ones.
+const CALIBRATION: u64 = 4;
+
+/// Runs the burn; returns the telemetry samples. `t0` is when the trace's `burn` span
+/// started: the telemetry and the trace's counters are timed from it.
+pub fn burn(
+    gpu: &Gpu,
+    c: &BurnCase,
+    s: &BurnSettings,
+    monitor: &Arc<Monitor>,
+    t0: Instant,
+    rec: &dyn Recorder,
+) -> Result<Vec<GpuSnapshot>> {
+    let mut burn = steps::Ready::prepare(gpu, c, s, monitor, t0, rec)?.calibrate()?;
+    while burn.running() {
+        burn.submit()?;
+        burn.complete_due()?;
+    }
+    burn.finish()
+}

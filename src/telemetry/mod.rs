@@ -1,0 +1,139 @@
+//! The GPU's state before, during and after the run (lane hygiene): which card ran, its
+//! clocks, temperature, power, throttle reasons, ECC counters and PCIe link.
+//!
+//! One [`Reader`] per source: NVML where the NVIDIA driver provides it (`nvml`), else
+//! the card in Linux sysfs (`sysfs`), which reads the vendor drivers' own files through
+//! `amdgpu` and `intel` and any GPU's link to the host through `pcie`. [`Monitor::open`]
+//! chooses one, matching the card to the adapter (`card`); `sampler` takes snapshots on
+//! a thread of its own; `policy` says what the snapshots mean (a busy or throttled GPU,
+//! a degraded link) and knows no reader. A reading a source could not take is absent,
+//! never 0, and a reader names what it cannot read: an empty list of throttle reasons
+//! means "not throttled" only from a reader that can read them. Without any source the
+//! run records why, which is not an error.
+
+mod amdgpu;
+mod card;
+mod intel;
+mod nvml;
+mod pcie;
+pub mod policy;
+mod sampler;
+mod sysfs;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use card::pick;
+pub use policy::{Class, assess, is_power_cap, is_slowdown, pcie_link, slowing};
+pub use sampler::Sampler;
+
+use crate::model::{GpuIdentity, GpuSnapshot, Hygiene};
+
+/// A source of a card's telemetry.
+pub trait Reader: Send + Sync {
+    /// Where the readings come from, as `Hygiene::source` records it.
+    fn source(&self) -> &'static str;
+    /// The card read, by the names an operator finds it by.
+    fn identity(&self) -> Option<GpuIdentity>;
+    /// The card's state now (`name` where the source has none of its own); `None` when
+    /// the card could not be read at all.
+    fn snapshot(&self, name: &str) -> Option<GpuSnapshot>;
+    /// The readings this source cannot take on this card, named as the burn's telemetry
+    /// names them (`throttle_reasons`, `ecc`, ...).
+    fn unreadable(&self) -> Vec<&'static str>;
+}
+
+/// Each vendor's throttle reasons and what they are: a reason no classifier knows
+/// neither slows a run down nor caps its power.
+const CLASSIFIERS: [fn(&str) -> Option<Class>; 3] = [nvml::class, amdgpu::class, intel::class];
+
+/// What a throttle reason is, by the vendor that names it.
+pub(crate) fn classify(reason: &str) -> Option<Class> {
+    CLASSIFIERS.iter().find_map(|c| c(reason))
+}
+
+/// The adapter's telemetry: the reader chosen for its card, or why there is none.
+pub struct Monitor {
+    reader: Option<Box<dyn Reader>>,
+    name: String,
+    /// Why there is no source, or what the fallback lacks.
+    reason: Option<String>,
+    /// A doubt about which card is read (several alike, no PCI address to tell).
+    caveat: Option<String>,
+    identity: Option<GpuIdentity>,
+}
+
+impl Monitor {
+    /// NVML for an NVIDIA adapter (the device at the adapter's PCI address, else the
+    /// one of its name); else, or without NVML, the adapter's card in Linux sysfs.
+    pub fn open(info: &wgpu::AdapterInfo) -> Monitor {
+        let bus = Some(info.device_pci_bus_id.as_str()).filter(|b| !b.is_empty());
+        let with = |reader: Box<dyn Reader>, reason, caveat| Monitor {
+            identity: reader.identity(),
+            reader: Some(reader),
+            name: info.name.clone(),
+            reason,
+            caveat,
+        };
+        let nvml_error = match nvml::NvmlGpu::open(info, bus) {
+            Ok((g, caveat)) => return with(Box::new(g), None, caveat),
+            Err(why) => why,
+        };
+        match sysfs::SysfsGpu::find(Path::new("/sys"), info.vendor, info.device, bus, &info.name) {
+            Ok((g, caveat)) => with(Box::new(g), Some(nvml_error), caveat),
+            Err(why) => Monitor {
+                reader: None,
+                name: info.name.clone(),
+                reason: Some(format!("{nvml_error}; sysfs: {why}")),
+                caveat: None,
+                identity: None,
+            },
+        }
+    }
+
+    /// The card read, by the names an operator finds it by.
+    pub fn identity(&self) -> Option<&GpuIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// `nvml`, `sysfs`, or `unavailable`.
+    pub fn source(&self) -> &'static str {
+        self.reader.as_ref().map_or("unavailable", |r| r.source())
+    }
+
+    pub fn snapshot(&self) -> Option<GpuSnapshot> {
+        self.reader.as_ref()?.snapshot(&self.name)
+    }
+
+    /// The hygiene record from snapshots before, during and after the run.
+    pub fn assess(
+        &self,
+        before: Option<GpuSnapshot>,
+        during: &[GpuSnapshot],
+        after: Option<GpuSnapshot>,
+    ) -> Hygiene {
+        let source = match &self.reader {
+            None => Err(self.reason.clone().unwrap_or_default()),
+            Some(r) => Ok(r.source()),
+        };
+        let mut h = assess(source, before, during, after);
+        h.identity = self.identity.clone();
+        h.notes.extend(self.caveat.clone());
+        h
+    }
+
+    /// Whether the source says why the GPU throttles: NVML always, sysfs where amdgpu's
+    /// `gpu_metrics` has ASIC-independent throttle bits or Intel's driver has throttle
+    /// reasons.
+    pub fn reports_throttle(&self) -> bool {
+        self.reader
+            .as_ref()
+            .is_some_and(|r| !r.unreadable().contains(&"throttle_reasons"))
+    }
+
+    /// Why there is no source, or (with sysfs) why not NVML.
+    pub fn unavailable(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
