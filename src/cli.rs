@@ -293,7 +293,7 @@ pub struct CompareArgs {
     pub files: Vec<PathBuf>,
     /// Practical threshold in percent, above 0 and below 100: smaller changes are
     /// `unchanged`.
-    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::model::comparison::DEFAULT_THRESHOLD_PCT, allow_negative_numbers = true)]
     pub threshold: f64,
     /// Output: a text table, Markdown (also appended to $GITHUB_STEP_SUMMARY), or JSON.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]

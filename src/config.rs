@@ -102,10 +102,6 @@ impl RunConfig {
                 "--require-tensor-cores needs {tc} among the kernels; drop --kernel or add {tc}"
             )));
         }
-        if let Some(p) = &a.export_bmf {
-            probe_file("--export-bmf", p)?;
-        }
-        exports_arg(&a.output)?;
         let fault = fault_arg(a.inject_fault.as_deref())?;
         if fault == Some(Fault::Slowdown) {
             return Err(Error::usage(
@@ -123,6 +119,12 @@ impl RunConfig {
         let fault_dispatches = fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?;
         let tuning = tuning_arg(a.tuning)?;
         let out = out_arg(&a.output)?;
+        // After --out exists: an export may go into it (`--out out --export-junit
+        // out/junit.xml`).
+        if let Some(p) = &a.export_bmf {
+            probe_file("--export-bmf", p)?;
+        }
+        exports_arg(&a.output)?;
         Ok(RunConfig {
             suite: if a.size.is_some() || explicit_kernels {
                 "custom".into()
@@ -215,7 +217,6 @@ impl RunConfig {
                 )));
             }
         }
-        exports_arg(&a.output)?;
         let fault_dispatches = match fault {
             Some(Fault::Slowdown) => FaultDispatches::All,
             f => fault_dispatch_arg(f, a.fault_dispatch.as_deref())?,
@@ -226,6 +227,7 @@ impl RunConfig {
             .or_else(|| Some(duration + (duration / 5).max(Duration::from_secs(120))));
         let tuning = tuning_arg(a.tuning)?;
         let out = out_arg(&a.output)?;
+        exports_arg(&a.output)?;
         Ok(RunConfig {
             cases: vec![Case {
                 kernel,

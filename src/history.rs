@@ -36,6 +36,9 @@ pub struct Run {
     /// The card that ran (its PCI address, else NVML's UUID), where recorded.
     pub card: Option<String>,
     pub driver: String,
+    /// Its GPU was busy, throttled or on a degraded link: `compare` leaves such a run out
+    /// of a window, and the peers leave it out too.
+    pub suspect: bool,
 }
 
 impl Run {
@@ -61,6 +64,9 @@ pub struct Point {
     pub unit: String,
     /// The run stopped early or never finished: drawn hollow, and no part of a window.
     pub partial: bool,
+    /// The case's launch configuration (variant, workgroup, constants): cards are held
+    /// against peers of the same one only.
+    pub launch: String,
 }
 
 /// A run where a kernel has no point: why.
@@ -69,7 +75,7 @@ pub enum MarkKind {
     /// A wrong result, or an error of the environment.
     Failed,
     Skipped,
-    /// The run stopped before it reached the kernel.
+    /// The run stopped in or before the kernel.
     Stopped,
 }
 
@@ -78,7 +84,7 @@ impl MarkKind {
         match self {
             MarkKind::Failed => "failed",
             MarkKind::Skipped => "skipped",
-            MarkKind::Stopped => "stopped before it",
+            MarkKind::Stopped => "the run stopped",
         }
     }
 }
@@ -139,6 +145,7 @@ impl History {
                 driver: format!("{} {}", adapter.driver, adapter.driver_info)
                     .trim()
                     .to_owned(),
+                suspect: r.hygiene.as_ref().is_some_and(|h| h.timing_suspect()),
             });
             let mut mark = |key: String, kind| {
                 h.marks.entry(key).or_default().push(Mark {
@@ -169,6 +176,11 @@ impl History {
                             best: rates[rates.len() - 1],
                             unit: t.unit.clone(),
                             partial,
+                            launch: k
+                                .launch
+                                .as_ref()
+                                .map(|l| serde_json::to_string(l).unwrap_or_default())
+                                .unwrap_or_default(),
                         })
                     }
                     _ => None,
@@ -285,27 +297,33 @@ pub struct PeerGroup {
     pub kernels: usize,
 }
 
+/// The smallest gap to the peers that is named: `compare`'s default threshold.
+const THRESHOLD: f64 = crate::model::comparison::DEFAULT_THRESHOLD_PCT / 100.0;
+
 /// Cards of one model and driver (three or more: a card and at least two peers, so
 /// their median says what the model does) against their peers, kernel by kernel. Each
 /// card's value is the geometric mean of its newest [`WINDOW`] complete runs' median
-/// throughputs. The lane's noise is the spread of runs on the same card (pooled over
+/// throughputs, of runs whose hygiene `compare` trusts, with the same launch
+/// configuration. The lane's noise is the spread of runs on the same card (pooled over
 /// the cards, in logs); a card is flagged when its gap to the peers' median exceeds the
 /// one-sided prediction bound t(1 − α, df)·s·√(1/n + 1/m) at `compare`'s α, with n the
-/// card's runs and m the fewest of any peer.
+/// card's runs and m the fewest of any peer, and `compare`'s default threshold.
 pub fn peers(h: &History) -> Vec<PeerGroup> {
     use statrs::distribution::{ContinuousCDF, StudentsT};
-    // (adapter, driver) → kernel → card → log throughputs, oldest first.
-    type Logs = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
+    // (adapter, driver) → (kernel, launch) → card → log throughputs, oldest first.
+    type Logs = BTreeMap<(String, String), BTreeMap<String, Vec<f64>>>;
     let mut groups: BTreeMap<(String, String), Logs> = BTreeMap::new();
     for ((key, group), pts) in &h.series {
         let adapter = group.split(" · ").next().unwrap_or(group).to_owned();
         for p in pts.iter().filter(|p| !p.partial && p.median > 0.0) {
             let run = &h.runs[p.x];
-            let Some(card) = &run.card else { continue };
+            let Some(card) = run.card.as_ref().filter(|_| !run.suspect) else {
+                continue;
+            };
             groups
                 .entry((adapter.clone(), run.driver.clone()))
                 .or_default()
-                .entry(key.clone())
+                .entry((key.clone(), p.launch.clone()))
                 .or_default()
                 .entry(card.clone())
                 .or_default()
@@ -326,7 +344,7 @@ pub fn peers(h: &History) -> Vec<PeerGroup> {
             slower: Vec::new(),
             kernels: 0,
         };
-        for (key, by_card) in &kernels {
+        for ((key, _), by_card) in &kernels {
             let windows: Vec<(&String, &[f64])> = by_card
                 .iter()
                 .map(|(c, l)| (c, &l[l.len().saturating_sub(WINDOW)..]))
@@ -366,7 +384,9 @@ pub fn peers(h: &History) -> Vec<PeerGroup> {
                 let fewest = others.iter().map(|(_, o)| o.len()).min().unwrap_or(1);
                 let bound = t * s * (1.0 / l.len() as f64 + 1.0 / fewest as f64).sqrt();
                 let gap = centre - mean(l);
-                if gap > bound {
+                // Beyond the noise and beyond compare's threshold: a card 1 % slower
+                // than its peers is not worth an operator's time however sure it is.
+                if gap > bound && gap > -(1.0 - THRESHOLD).ln() {
                     g.slower.push(PeerFinding {
                         kernel: key.clone(),
                         card: (*card).clone(),
@@ -778,6 +798,57 @@ pub fn run(cfg: &HistoryConfig) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `per_card` runs on each card, one kernel, median throughputs of 100 × the card's
+    /// factor with ±`noise` of spread; the cards in `suspect` had busy GPUs.
+    fn fleet(factors: &[f64], per_card: usize, noise: f64, suspect: &[usize]) -> History {
+        let mut h = History::default();
+        let mut pts = Vec::new();
+        for i in 0..factors.len() * per_card {
+            let card = i % factors.len();
+            // A spread of ±noise, the same for every card.
+            let wiggle = noise * (((i / factors.len()) % 5) as f64 / 2.0 - 1.0);
+            h.runs.push(Run {
+                started_at: format!("2026-11-{:02}T00:00:00Z", 1 + i % 28),
+                commit: None,
+                card: Some(format!("0000:{card:02x}:00.0")),
+                driver: "d".into(),
+                suspect: suspect.contains(&card),
+            });
+            let m = 100.0 * factors[card] * (1.0 + wiggle);
+            pts.push(Point {
+                x: i,
+                median: m,
+                p5: m,
+                p95: m,
+                best: m,
+                unit: "GFLOP/s".into(),
+                partial: false,
+                launch: String::new(),
+            });
+        }
+        h.series.insert(("k/1".into(), "gpu".into()), pts);
+        h
+    }
+
+    #[test]
+    fn a_card_is_named_only_beyond_the_noise_and_the_threshold() {
+        // 0.3 % of noise: a card 1 % slower is beyond it, yet below compare's 5 %.
+        let g = peers(&fleet(&[1.0, 1.0, 1.0, 0.99], 10, 0.003, &[]));
+        assert!(g[0].slower.is_empty(), "{g:?}");
+        // 10 % slower: named.
+        let g = peers(&fleet(&[1.0, 1.0, 1.0, 0.9], 10, 0.003, &[]));
+        assert_eq!(g[0].slower.len(), 1, "{g:?}");
+        assert_eq!(g[0].slower[0].card, "0000:03:00.0");
+        assert!((g[0].slower[0].slower - 0.1).abs() < 0.01, "{g:?}");
+        // The same card's runs all on a busy GPU: compare would not trust them, nor
+        // do the peers; the card is left out, and the other three agree.
+        let g = peers(&fleet(&[1.0, 1.0, 1.0, 0.9], 10, 0.003, &[3]));
+        assert!(g.iter().all(|g| g.slower.is_empty()), "{g:?}");
+        // Noise as large as the gap: not named.
+        let g = peers(&fleet(&[1.0, 1.0, 1.0, 0.9], 10, 0.3, &[]));
+        assert!(g[0].slower.is_empty(), "{g:?}");
+    }
 
     #[test]
     fn axes_share_one_prefix_and_ticks_drop_trailing_zeros() {

@@ -554,6 +554,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
             artifacts_failed(&mut report, vec![e.to_string()]);
         }
     }
+    let committed = (report.verdict, report.exit_code);
     write_result(&export, &mut report, trace_cut.as_deref());
     // Under --json, stdout is the artifact: the same document, last, so it holds the
     // final verdict; not delivered, it is one more failure result.json records.
@@ -562,6 +563,20 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     {
         artifacts_failed(&mut report, vec![format!("stdout (--json): {e}")]);
         write_result(&export, &mut report, trace_cut.as_deref());
+    }
+    // result.json or stdout failed after summary.md, the metrics and the JUnit report
+    // were committed with a pass: they are written again with the verdict that stands.
+    if (report.verdict, report.exit_code) != committed {
+        let (staged, mut failed) = export.stage_verdict_artifacts(&report);
+        failed.extend(
+            staged
+                .into_iter()
+                .filter_map(|s| s.commit().err().map(|e| e.to_string())),
+        );
+        if !failed.is_empty() {
+            artifacts_failed(&mut report, failed);
+            write_result(&export, &mut report, trace_cut.as_deref());
+        }
     }
     drop(export);
     for f in &report.artifact_errors {

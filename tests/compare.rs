@@ -907,7 +907,7 @@ fn the_chart_speaks_si_dates_and_commits_and_marks_runs_without_a_point() {
         md.contains("| failed | - | - |") && md.contains("| skipped | - | - |"),
         "{md}"
     );
-    assert!(md.contains("| stopped before it | - | - |"), "{md}");
+    assert!(md.contains("| the run stopped | - | - |"), "{md}");
     // A real renderer reads it.
     let png = dir.path().join("h.png");
     let out = std::process::Command::new("rsvg-convert")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{bin, read_json, signalled, suite_run};
+use crate::common::{bin, process, read_json, signalled, suite_run};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -407,11 +407,23 @@ fn get(url: &str) -> Option<String> {
 }
 
 fn push(g: &Gateway, job: &str, lane: &str, file: &Path) -> std::process::Output {
+    push_from(g, job, lane, file, None)
+}
+
+/// scripts/push-metrics, as the workflow runs it, with the card taken from `card_from`.
+fn push_from(
+    g: &Gateway,
+    job: &str,
+    lane: &str,
+    file: &Path,
+    card_from: Option<&str>,
+) -> std::process::Output {
     Command::new(root().join("scripts/push-metrics"))
         .arg(&g.url)
         .arg(job)
         .arg(lane)
         .arg(file)
+        .args(card_from)
         .output()
         .unwrap()
 }
@@ -498,6 +510,61 @@ fn the_lane_pushes_to_a_pushgateway_and_a_cards_newer_run_replaces_its_older() {
         ),
         Some(1.0),
         "the other card is untouched"
+    );
+    // A run that died before writing its metrics: an error for the lane, on no card.
+    let out = push(
+        &g,
+        "gpu-canary",
+        "comb-gpu",
+        &dir.path().join("never-written.prom"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = get(&format!("{}/metrics", g.url)).unwrap();
+    let unknown = "card=\"unknown\",instance=\"\",job=\"gpu-canary\",lane=\"comb-gpu\"";
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            &format!("{unknown},verdict=\"error\"")
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    // The lane's next run, on a card it knows, takes the unknown group away.
+    let comb = dir.path().join("comb.prom");
+    std::fs::write(
+        &comb,
+        by("run").metrics.replacen(
+            "gpu_canary_info{",
+            "gpu_canary_info{UUID=\"GPU-5e1f\",pci_bus_id=\"00000000:3B:00.0\",",
+            1,
+        ),
+    )
+    .unwrap();
+    assert!(push(&g, "gpu-canary", "comb-gpu", &comb).status.success());
+    let m = get(&format!("{}/metrics", g.url)).unwrap();
+    assert!(!m.contains(unknown), "{m}");
+    // The UUID names the card where the run has one.
+    assert!(
+        m.contains("card=\"GPU-5e1f\",instance=\"\",job=\"gpu-canary\",lane=\"comb-gpu\""),
+        "{m}"
+    );
+    // compare's metrics by lane alone: the newest comparison replaces the last.
+    let cmp = dir.path().join("cmp.prom");
+    std::fs::write(&cmp, "# TYPE gpu_canary_compare_finding gauge\ngpu_canary_compare_finding{finding=\"slower\"} 1\n").unwrap();
+    assert!(
+        push_from(&g, "gpu-canary-compare", "comb-gpu", &cmp, Some("none"))
+            .status
+            .success()
+    );
+    let m = get(&format!("{}/metrics", g.url)).unwrap();
+    assert!(
+        m.contains("gpu_canary_compare_finding{finding=\"slower\",instance=\"\",job=\"gpu-canary-compare\",lane=\"comb-gpu\"} 1"),
+        "{m}"
     );
     // A gateway that is down: the push fails (the workflow step carries on).
     drop(g);
@@ -699,4 +766,117 @@ fn the_readmes_promql_is_what_promtool_tests() {
             "README's {b} is not among the tested {tested:#?}"
         );
     }
+}
+
+#[test]
+fn exports_carry_the_verdict_that_stands_when_an_artifact_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let small = ["run", "--kernel", "matmul-f32", "--size", "64x64x64"];
+    // Into an --out folder that does not exist yet: created first, then written into.
+    let out = bin()
+        .args(small)
+        .arg("--out")
+        .arg(d.join("new"))
+        .arg("--export-junit")
+        .arg(d.join("new/junit.xml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(d.join("new/junit.xml").exists());
+    // stdout full under --json: result.json, written before the exports, is not the
+    // last word; the exports are written again with the verdict that stands.
+    let out = process()
+        .args(small)
+        .args(["--json", "--out"])
+        .arg(d.join("j"))
+        .arg("--export-metrics")
+        .arg(d.join("j.prom"))
+        .arg("--export-junit")
+        .arg(d.join("j.xml"))
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(read_json(&d.join("j/result.json"))["verdict"], "error");
+    let m = std::fs::read_to_string(d.join("j.prom")).unwrap();
+    assert_eq!(
+        value(&m, "gpu_canary_run_verdict", "verdict=\"error\""),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(value(&m, "gpu_canary_run_exit_code", ""), Some(3.0));
+    let j = junit_read(&d.join("j.xml"));
+    assert_eq!(j["suites"][0]["props"]["verdict"], "error");
+    // A lost artifact fails no kernel, yet the JUnit report fails: a case says why.
+    let out = bin()
+        .args(small)
+        .arg("--out")
+        .arg(d.join("b"))
+        .args(["--export-bmf", "/dev/full", "--export-junit"])
+        .arg(d.join("b.xml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let j = junit_read(&d.join("b.xml"));
+    assert_eq!(j["suites"][0]["errors"], 1, "{j}");
+    let last = j["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["name"], "run verdict");
+    let msg = last["result"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("/dev/full") && msg.contains("exit 3"), "{msg}");
+    // compare: a wrong finding keeps its exit code when its metrics cannot be written.
+    let by = |name| exported().iter().find(|e| e.name == name).unwrap();
+    let (pass, failed) = (d.join("pass.json"), d.join("failed.json"));
+    let mut same_shape = by("failed").doc.clone();
+    same_shape["kernels"][0]["status"] = "pass".into();
+    same_shape["verdict"] = "pass".into();
+    same_shape["exit_code"] = 0.into();
+    std::fs::write(&pass, same_shape.to_string()).unwrap();
+    std::fs::write(&failed, by("failed").doc.to_string()).unwrap();
+    for (target, code) in [("/dev/full", 1), ("m.prom", 1)] {
+        let out = bin()
+            .arg("compare")
+            .arg(&pass)
+            .arg(&failed)
+            .arg("--export-metrics")
+            .arg(if target == "/dev/full" {
+                Path::new(target).to_owned()
+            } else {
+                d.join(target)
+            })
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A clean finding without its metrics is no clean finding: exit 3.
+    let again = d.join("again.json");
+    std::fs::copy(&pass, &again).unwrap();
+    let out = bin()
+        .arg("compare")
+        .arg(&pass)
+        .arg(&again)
+        .args(["--export-metrics", "/dev/full"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
 }

@@ -47,21 +47,34 @@ fn the_canary_never_runs_code_from_pull_requests() {
 #[test]
 fn the_canary_runs_on_the_lane_with_hardware_required() {
     let (wf, _) = load("gpu-canary.yml");
-    let canary = &wf["jobs"]["canary"];
+    let (lw, _) = load("gpu-canary-lane.yml");
+    let canary = &lw["jobs"]["canary"];
     // Each lane of the repository's list, by the repository's variables alone: no
     // default, so a fork (which has no variables) never queues a job for a runner it
-    // does not have.
-    assert_eq!(canary["runs-on"].as_str(), Some("${{ matrix.lane }}"));
-    for job in ["canary", "burn", "compare"] {
-        let j = &wf["jobs"][job];
-        assert_eq!(
-            j["strategy"]["matrix"]["lane"].as_str(),
-            Some("${{ fromJSON(needs.lanes.outputs.lanes) }}"),
-            "{job}: one job per lane"
-        );
-        assert_eq!(j["strategy"]["fail-fast"].as_bool(), Some(false), "{job}");
+    // does not have. Each lane's jobs in a workflow of their own, called once per lane.
+    assert_eq!(canary["runs-on"].as_str(), Some("${{ inputs.lane }}"));
+    let lane = &wf["jobs"]["lane"];
+    assert_eq!(
+        lane["uses"].as_str(),
+        Some("./.github/workflows/gpu-canary-lane.yml")
+    );
+    assert_eq!(
+        lane["strategy"]["matrix"]["lane"].as_str(),
+        Some("${{ fromJSON(needs.lanes.outputs.lanes) }}"),
+        "one call per lane"
+    );
+    assert_eq!(lane["strategy"]["fail-fast"].as_bool(), Some(false));
+    assert_eq!(lane["with"]["lane"].as_str(), Some("${{ matrix.lane }}"));
+    assert!(
+        lw["on"]["workflow_call"]["inputs"]["lane"]["required"]
+            .as_bool()
+            .unwrap()
+    );
+    // Within a lane, burn and compare wait for that lane's canary only.
+    for job in ["burn", "compare"] {
+        assert_eq!(lw["jobs"][job]["needs"].as_str(), Some("canary"), "{job}");
     }
-    assert_eq!(wf["jobs"]["burn"]["runs-on"], canary["runs-on"]);
+    assert_eq!(lw["jobs"]["burn"]["runs-on"], canary["runs-on"]);
     assert_eq!(
         wf["jobs"]["lanes"]["if"].as_str(),
         Some("vars.GPU_CANARY_LANES != '' || vars.GPU_CANARY_LANE != ''"),
@@ -69,7 +82,7 @@ fn the_canary_runs_on_the_lane_with_hardware_required() {
     assert_eq!(
         wf["jobs"]["build"]["needs"].as_str(),
         Some("lanes"),
-        "every lane job needs build, and build needs the lanes"
+        "every lane needs build, and build needs the lanes"
     );
     assert!(canary["environment"].is_string());
     assert!(canary["timeout-minutes"].as_u64().unwrap() > 0);
@@ -99,6 +112,7 @@ fn the_canary_runs_with_the_lanes_tuning_when_there_is_one() {
     // run can sweep first; either way the canary gets --tuning, which applies the
     // parameters only on the adapter and driver they were made on.
     let (wf, _) = load("gpu-canary.yml");
+    let (lw, _) = load("gpu-canary-lane.yml");
     let build: Vec<&str> = steps(&wf["jobs"]["build"])
         .into_iter()
         .map(run_text)
@@ -109,7 +123,7 @@ fn the_canary_runs_with_the_lanes_tuning_when_there_is_one() {
             .any(|r| r.contains("cp .github/gpu-canary/tune.json dist/")),
         "{build:?}"
     );
-    let run = steps(&wf["jobs"]["canary"])
+    let run = steps(&lw["jobs"]["canary"])
         .into_iter()
         .map(run_text)
         .find(|r| r.contains(" run "))
@@ -125,7 +139,8 @@ fn the_canary_runs_with_the_lanes_tuning_when_there_is_one() {
 #[test]
 fn artifacts_and_cleanup_survive_failures() {
     let (wf, _) = load("gpu-canary.yml");
-    let s = steps(&wf["jobs"]["canary"]);
+    let (lw, _) = load("gpu-canary-lane.yml");
+    let s = steps(&lw["jobs"]["canary"]);
     let upload_at = s
         .iter()
         .position(|s| {
@@ -139,7 +154,7 @@ fn artifacts_and_cleanup_survive_failures() {
     let name = upload["with"]["name"].as_str().unwrap();
     assert_eq!(
         name,
-        "gpu-canary-${{ github.run_id }}-${{ github.run_attempt }}-${{ matrix.lane }}"
+        "gpu-canary-${{ github.run_id }}-${{ github.run_attempt }}-${{ inputs.lane }}"
     );
     assert!(upload["with"]["retention-days"].as_u64().is_some());
     let path = upload["with"]["path"].as_str().unwrap();
@@ -187,7 +202,7 @@ fn artifacts_and_cleanup_survive_failures() {
         .collect();
     assert!(build.contains("cp target/release/gpu-canary scripts/push-metrics dist/"));
     for job in ["burn", "compare"] {
-        let pushes: Vec<&Value> = steps(&wf["jobs"][job])
+        let pushes: Vec<&Value> = steps(&lw["jobs"][job])
             .into_iter()
             .filter(|s| run_text(s).contains("push-metrics"))
             .collect();
@@ -210,13 +225,14 @@ fn artifacts_and_cleanup_survive_failures() {
 #[test]
 fn queueing_and_permissions() {
     let (wf, _) = load("gpu-canary.yml");
+    let (lw, _) = load("gpu-canary-lane.yml");
     // Canaries queue per lane: a lane that is down holds up no other.
     assert!(wf.get("concurrency").is_none(), "no workflow-wide queue");
     for job in ["canary", "burn"] {
-        let c = &wf["jobs"][job]["concurrency"];
+        let c = &lw["jobs"][job]["concurrency"];
         assert_eq!(
             c["group"].as_str(),
-            Some("gpu-canary-lane-${{ matrix.lane }}"),
+            Some("gpu-canary-lane-${{ inputs.lane }}"),
             "{job}"
         );
         assert_eq!(c["cancel-in-progress"].as_bool(), Some(false), "{job}");
@@ -224,13 +240,14 @@ fn queueing_and_permissions() {
     assert_eq!(wf["permissions"]["contents"].as_str(), Some("read"));
     // The lane job holds no token at all: artifacts move with the runner's own.
     assert!(
-        wf["jobs"]["canary"]["permissions"]
+        lw["jobs"]["canary"]["permissions"]
             .as_mapping()
             .is_some_and(|m| m.is_empty()),
         "canary permissions: {:?}",
-        wf["jobs"]["canary"]["permissions"]
+        lw["jobs"]["canary"]["permissions"]
     );
-    for (_, job) in wf["jobs"].as_mapping().unwrap() {
+    let jobs = wf["jobs"].as_mapping().unwrap().iter();
+    for (_, job) in jobs.chain(lw["jobs"].as_mapping().unwrap()) {
         if let Some(p) = job.get("permissions").and_then(Value::as_mapping) {
             for (k, v) in p {
                 assert_eq!(v.as_str(), Some("read"), "{k:?} must be read-only");
@@ -284,6 +301,7 @@ fn the_lanes_come_from_the_list_or_the_one_lane_and_a_bad_list_stops_the_run() {
         r#"[1]"#,
         r#"{"lane":"a"}"#,
         r#"["a/b"]"#,
+        r#"["a"] ["b"]"#,
     ] {
         assert_eq!(lanes_step(bad, "").0, 2, "{bad}");
     }
@@ -292,14 +310,22 @@ fn the_lanes_come_from_the_list_or_the_one_lane_and_a_bad_list_stops_the_run() {
 
 #[test]
 fn every_action_is_pinned_to_a_commit() {
-    for name in ["gpu-canary.yml", "ci.yml", "runner-images.yml"] {
+    for name in [
+        "gpu-canary.yml",
+        "gpu-canary-lane.yml",
+        "lane-watchdog.yml",
+        "ci.yml",
+        "runner-images.yml",
+    ] {
         let (_, text) = load(name);
+        // This repository's own reusable workflow is the commit's own.
         let uses: Vec<&str> = text
             .lines()
             .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses:"))
             .map(str::trim)
+            .filter(|u| !u.starts_with("./.github/workflows/"))
             .collect();
-        assert!(!uses.is_empty());
+        assert!(!uses.is_empty() || name == "lane-watchdog.yml", "{name}");
         for u in uses {
             let (action, rest) = u
                 .split_once('@')
@@ -366,6 +392,7 @@ fn the_adapter_check_never_fails_where_a_loader_is_installed() {
 #[test]
 fn the_canary_tests_its_own_commit_and_survives_a_rerun() {
     let (wf, text) = load("gpu-canary.yml");
+    let (lw, ltext) = load("gpu-canary-lane.yml");
     let checkout = steps(&wf["jobs"]["build"])
         .into_iter()
         .find(|s| {
@@ -384,12 +411,12 @@ fn the_canary_tests_its_own_commit_and_survives_a_rerun() {
         text.contains("name: gpu-canary-bin-${{ github.run_id }}\n"),
         "{text}"
     );
-    assert!(
-        !text.contains("gpu-canary-bin-${{ github.run_id }}-"),
-        "{text}"
-    );
+    for t in [&text, &ltext] {
+        assert!(!t.contains("gpu-canary-bin-${{ github.run_id }}-"), "{t}");
+    }
+    assert!(ltext.contains("name: gpu-canary-bin-${{ github.run_id }}\n"));
     // compare finds its canary's artifact whichever attempt wrote it.
-    assert!(text.contains("pattern: gpu-canary-${{ github.run_id }}-*"));
+    assert!(ltext.contains("pattern: gpu-canary-${{ github.run_id }}-*"));
     let save = steps(&wf["jobs"]["build"])
         .into_iter()
         .find(|s| {
@@ -406,7 +433,7 @@ fn the_canary_tests_its_own_commit_and_survives_a_rerun() {
         "scheduled runs save the cache too"
     );
     // tune on the lane is bounded, inside the job's own limit with the canary's.
-    let canary = &wf["jobs"]["canary"];
+    let canary = &lw["jobs"]["canary"];
     let run = steps(canary)
         .into_iter()
         .map(run_text)
@@ -421,8 +448,8 @@ fn the_canary_tests_its_own_commit_and_survives_a_rerun() {
 
 #[test]
 fn the_baseline_is_a_window_of_earlier_runs_of_the_same_suite() {
-    let (wf, _) = load("gpu-canary.yml");
-    let job = &wf["jobs"]["compare"];
+    let (lw, _) = load("gpu-canary-lane.yml");
+    let job = &lw["jobs"]["compare"];
     let fetch = steps(job)
         .into_iter()
         .map(run_text)
@@ -469,11 +496,12 @@ fn the_baseline_is_a_window_of_earlier_runs_of_the_same_suite() {
 #[test]
 fn a_burn_is_asked_for_by_hand_runs_on_the_lane_and_is_never_a_baseline() {
     let (wf, _) = load("gpu-canary.yml");
+    let (lw, _) = load("gpu-canary-lane.yml");
     assert!(wf["on"]["workflow_dispatch"]["inputs"]["burn"]["type"].is_string());
-    let burn = &wf["jobs"]["burn"];
+    let burn = &lw["jobs"]["burn"];
     let cond = burn["if"].as_str().unwrap();
     assert!(cond.contains("inputs.burn != ''"), "{cond}");
-    assert_eq!(burn["runs-on"], wf["jobs"]["canary"]["runs-on"]);
+    assert_eq!(burn["runs-on"], lw["jobs"]["canary"]["runs-on"]);
     let run: String = steps(burn).iter().map(|s| run_text(s)).collect();
     assert!(
         run.contains("burn --require-hardware --duration \"$BURN\""),
@@ -497,9 +525,10 @@ fn a_burn_is_asked_for_by_hand_runs_on_the_lane_and_is_never_a_baseline() {
 
 #[test]
 fn a_cancelled_run_starts_nothing_on_the_lane() {
-    let (wf, text) = load("gpu-canary.yml");
+    let (_, text) = load("gpu-canary.yml");
+    let (lw, _) = load("gpu-canary-lane.yml");
     for job in ["burn", "compare"] {
-        let cond = wf["jobs"][job]["if"].as_str().unwrap();
+        let cond = lw["jobs"][job]["if"].as_str().unwrap();
         assert!(
             cond.contains("!cancelled()") && !cond.contains("always()"),
             "{job}: {cond}"
@@ -507,7 +536,7 @@ fn a_cancelled_run_starts_nothing_on_the_lane() {
     }
     assert!(!text.contains("|| 'honey-gpu'"), "no default lane");
     // tune on the lane refuses a software fallback before spending time on it.
-    let canary: String = steps(&wf["jobs"]["canary"])
+    let canary: String = steps(&lw["jobs"]["canary"])
         .iter()
         .map(|s| run_text(s))
         .collect();
@@ -518,8 +547,8 @@ fn a_cancelled_run_starts_nothing_on_the_lane() {
 
 /// The burn step's duration guard, run by bash with `BURN` set: its exit status.
 fn burn_guard(burn: &str) -> i32 {
-    let (wf, _) = load("gpu-canary.yml");
-    let run: String = steps(&wf["jobs"]["burn"])
+    let (lw, _) = load("gpu-canary-lane.yml");
+    let run: String = steps(&lw["jobs"]["burn"])
         .iter()
         .map(|s| run_text(s))
         .find(|r| r.contains("BASH_REMATCH"))
@@ -552,8 +581,8 @@ fn the_burn_guard_keeps_within_the_jobs_limit() {
 
 #[test]
 fn compare_takes_each_runs_newest_attempt_and_survives_none() {
-    let (wf, _) = load("gpu-canary.yml");
-    let fetch = steps(&wf["jobs"]["compare"])
+    let (lw, _) = load("gpu-canary-lane.yml");
+    let fetch = steps(&lw["jobs"]["compare"])
         .into_iter()
         .map(run_text)
         .find(|r| r.contains("gh run list"))

@@ -134,9 +134,16 @@ pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
         }
     }
     let _ = std::io::stdout().flush();
-    if let Some(p) = &cfg.export_metrics {
-        crate::export::write_atomic(p, &comparison::metrics::render(&cmp))
-            .map_err(|e| Error::io(format!("cannot write {}: {e}", p.display())))?;
+    if let Some(p) = &cfg.export_metrics
+        && let Err(e) = crate::export::write_atomic(p, &comparison::metrics::render(&cmp))
+    {
+        let what = format!("cannot write {}: {e}", p.display());
+        // A wrong result, a regression or an inconclusive run keeps its exit code; only
+        // a clean finding without its artifact becomes the machine's failure (exit 3).
+        if cmp.finding == Finding::Ok {
+            return Err(Error::io(what));
+        }
+        crate::console::err(&format!("error: {what}; the finding stands"));
     }
     Ok(cmp)
 }

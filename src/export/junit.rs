@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::Exporter;
-use crate::model::{KernelStatus, RunReport};
+use crate::model::{KernelStatus, RunReport, Verdict};
 
 pub struct Junit;
 
@@ -175,6 +175,30 @@ impl Exporter for Junit {
                 "{} checks against the CPU reference; dispatches verified {} of {}",
                 b.checks, b.dispatches_verified, b.dispatches
             ));
+            suite.add_test_case(case);
+        }
+        // A verdict that is not a pass always has a case that says so: lost artifacts
+        // (exit 3) fail no kernel, yet the run is no pass CI may take as one.
+        if r.verdict != Verdict::Pass && suite.failures + suite.errors == 0 {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_type(super::metrics::verdict_name(r.verdict));
+            let why = if r.artifact_errors.is_empty() {
+                String::new()
+            } else {
+                format!("artifacts not written: {}", r.artifact_errors.join("; "))
+            };
+            s.set_message(format!(
+                "the run's verdict is {} (exit {}){}",
+                super::metrics::verdict_name(r.verdict),
+                r.exit_code,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {why}")
+                }
+            ));
+            let mut case = TestCase::new("run verdict", s);
+            case.set_classname("gpu-canary.run");
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);

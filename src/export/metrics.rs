@@ -278,9 +278,15 @@ impl Exporter for Metrics {
                 None,
                 "1 when the PCIe link ran below its maximum generation or width during the run",
             );
-            // Only from a source that can read them: absent otherwise.
-            if h.source != "unavailable" {
+            // A 1 is a reading whatever else the source lacks; a 0 only from a source
+            // that reads what the flag is made of: absent otherwise.
+            let reads =
+                |what: &str| h.source != "unavailable" && !h.unreadable.iter().any(|u| u == what);
+            if h.throttled_at_end || (reads("throttle_reasons") && h.after.is_some()) {
                 throttled.set(Vec::new(), f64::from(u8::from(h.throttled_at_end)));
+            }
+            let utilization = h.before.as_ref().and_then(|b| b.utilization_percent);
+            if h.busy_at_start || (reads("other_processes") && utilization.is_some()) {
                 busy.set(Vec::new(), f64::from(u8::from(h.busy_at_start)));
             }
             let mut generation = Series::new(
@@ -406,6 +412,37 @@ mod tests {
             ["x{k=\"a\"} 1.0", "x{k=\"b\"} 1.0", "x{k=\"c\"} 1.0"]
         );
         assert!(t.ends_with("# EOF\n"), "{t}");
+    }
+
+    /// The recorded lavapipe run with `hygiene` from a source that read one snapshot.
+    fn with_hygiene(source: &str, unreadable: &[&str], throttled: bool) -> String {
+        let mut r: RunReport =
+            serde_json::from_str(include_str!("../../tests/fixtures/lavapipe-result.json"))
+                .unwrap();
+        let snap = crate::model::GpuSnapshot {
+            utilization_percent: Some(3),
+            ..Default::default()
+        };
+        let mut h = crate::telemetry::assess(Ok(source), Some(snap.clone()), &[], Some(snap));
+        h.unreadable = unreadable.iter().map(|u| u.to_string()).collect();
+        h.throttled_at_end = throttled;
+        r.hygiene = Some(h);
+        String::from_utf8(Metrics.render(&r)).unwrap()
+    }
+
+    #[test]
+    fn a_flag_the_source_cannot_read_is_absent_never_0() {
+        // NVML reads both: 0 is a reading.
+        let m = with_hygiene("nvml", &[], false);
+        assert!(m.contains("\ngpu_canary_throttled 0.0\n"), "{m}");
+        assert!(m.contains("\ngpu_canary_busy_at_start 0.0\n"), "{m}");
+        // sysfs without throttle reasons or process lists: neither 0 is a reading.
+        let m = with_hygiene("sysfs", &["other_processes", "throttle_reasons"], false);
+        assert!(!m.contains("gpu_canary_throttled"), "{m}");
+        assert!(!m.contains("gpu_canary_busy_at_start"), "{m}");
+        // A throttle seen is a reading, whatever else the source lacks.
+        let m = with_hygiene("sysfs", &["other_processes"], true);
+        assert!(m.contains("\ngpu_canary_throttled 1.0\n"), "{m}");
     }
 
     #[test]

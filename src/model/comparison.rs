@@ -18,6 +18,8 @@ pub enum Finding {
     /// evidence that nothing regressed.
     Inconclusive,
 }
+/// `compare --threshold`'s default, in percent: a smaller change is `unchanged`.
+pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
 /// Samples a run needs for its timing to be judged.
 pub const MIN_SAMPLES: usize = 5;
 /// Comparable baseline runs the window method needs; fewer fall back to one run.

@@ -701,6 +701,11 @@ pub struct Hygiene {
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable_reason: Option<String>,
+    /// What the source cannot read on this card (`throttle_reasons`,
+    /// `other_processes`): `busy_at_start` or `throttled_at_end` false is then no
+    /// reading of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<GpuSnapshot>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

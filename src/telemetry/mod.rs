@@ -118,6 +118,11 @@ impl Monitor {
             Some(r) => Ok(r.source()),
         };
         let mut h = assess(source, before, during, after);
+        h.unreadable = self
+            .reader
+            .as_ref()
+            .map(|r| r.unreadable().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default();
         h.identity = self.identity.clone();
         h.notes.extend(self.caveat.clone());
         h

@@ -99,6 +99,7 @@ pub fn assess(
     Hygiene {
         source,
         unavailable_reason,
+        unreadable: Vec::new(),
         before,
         after,
         busy_at_start: busy,
