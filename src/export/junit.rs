@@ -25,10 +25,7 @@ impl Exporter for Junit {
         suite.set_time(Duration::from_secs_f64(r.duration_s.max(0.0)));
         let mut props = vec![
             ("started_at", r.started_at.clone()),
-            (
-                "verdict",
-                super::metrics::verdict_name(r.verdict).to_owned(),
-            ),
+            ("verdict", super::metrics::name_of(&r.verdict)),
             ("exit_code", r.exit_code.to_string()),
             ("tool_version", r.tool.version.clone()),
         ];
@@ -181,7 +178,7 @@ impl Exporter for Junit {
         // (exit 3) fail no kernel, yet the run is no pass CI may take as one.
         if r.verdict != Verdict::Pass && suite.failures + suite.errors == 0 {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-            s.set_type(super::metrics::verdict_name(r.verdict));
+            s.set_type(super::metrics::name_of(&r.verdict));
             let why = if r.artifact_errors.is_empty() {
                 String::new()
             } else {
@@ -189,7 +186,7 @@ impl Exporter for Junit {
             };
             s.set_message(format!(
                 "the run's verdict is {} (exit {}){}",
-                super::metrics::verdict_name(r.verdict),
+                super::metrics::name_of(&r.verdict),
                 r.exit_code,
                 if why.is_empty() {
                     String::new()

@@ -13,6 +13,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
+use serde::Serialize;
 
 use super::Exporter;
 use crate::model::{KernelStatus, RunReport, Verdict};
@@ -44,6 +45,22 @@ impl Series {
         self.values.push((labels, v));
     }
 
+    /// A state set: one sample per state, `labels` plus `key` = the state's name, 1 for
+    /// `now` and 0 for the others.
+    pub fn states<T: Serialize + PartialEq>(
+        &mut self,
+        labels: &Labels,
+        key: &'static str,
+        all: &[T],
+        now: &T,
+    ) {
+        for state in all {
+            let mut l = labels.clone();
+            l.push((key, name_of(state)));
+            self.set(l, f64::from(u8::from(state == now)));
+        }
+    }
+
     pub fn register(self, r: &mut Registry) {
         if self.values.is_empty() {
             return;
@@ -69,24 +86,12 @@ pub fn dcgm_bus_id(addr: &str) -> String {
     }
 }
 
-/// The verdict as result.json spells it.
-pub fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "fail",
-        Verdict::Error => "error",
-        Verdict::Cancelled => "cancelled",
-        Verdict::Drift => "drift",
-        Verdict::Running => "running",
-    }
-}
-
-fn status_name(s: KernelStatus) -> &'static str {
-    match s {
-        KernelStatus::Pass => "pass",
-        KernelStatus::Fail => "fail",
-        KernelStatus::Skipped => "skipped",
-        KernelStatus::Error => "error",
+/// A verdict, status or finding as result.json and compare's JSON spell it (its serde
+/// name), so the labels never drift from the documents.
+pub fn name_of<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => panic!("a unit variant serialises as a string, not {other:?}"),
     }
 }
 
@@ -169,19 +174,19 @@ impl Exporter for Metrics {
             None,
             "The run's verdict as a state set: 1 for the verdict it had, 0 for the others",
         );
-        for v in [
-            Verdict::Pass,
-            Verdict::Fail,
-            Verdict::Error,
-            Verdict::Cancelled,
-            Verdict::Drift,
-            Verdict::Running,
-        ] {
-            verdict.set(
-                vec![("verdict", verdict_name(v).to_owned())],
-                f64::from(u8::from(r.verdict == v)),
-            );
-        }
+        verdict.states(
+            &Vec::new(),
+            "verdict",
+            &[
+                Verdict::Pass,
+                Verdict::Fail,
+                Verdict::Error,
+                Verdict::Cancelled,
+                Verdict::Drift,
+                Verdict::Running,
+            ],
+            &r.verdict,
+        );
         verdict.register(&mut reg);
 
         let mut status = Series::new(
@@ -226,16 +231,17 @@ impl Exporter for Metrics {
         );
         for k in &r.kernels {
             let labels = || vec![("kernel", k.id.clone()), ("shape", k.shape.clone())];
-            for s in [
-                KernelStatus::Pass,
-                KernelStatus::Fail,
-                KernelStatus::Skipped,
-                KernelStatus::Error,
-            ] {
-                let mut l = labels();
-                l.push(("status", status_name(s).to_owned()));
-                status.set(l, f64::from(u8::from(k.status == s)));
-            }
+            status.states(
+                &labels(),
+                "status",
+                &[
+                    KernelStatus::Pass,
+                    KernelStatus::Fail,
+                    KernelStatus::Skipped,
+                    KernelStatus::Error,
+                ],
+                &k.status,
+            );
             if let Some(st) = &k.stats {
                 median.set(labels(), st.median_ns / 1e9);
                 min.set(labels(), st.min_ns / 1e9);

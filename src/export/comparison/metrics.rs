@@ -3,16 +3,6 @@
 use super::super::metrics::{Series, text};
 use crate::model::comparison::{Comparison, Finding, PerfVerdict};
 
-fn perf_word(v: PerfVerdict) -> &'static str {
-    match v {
-        PerfVerdict::Faster => "faster",
-        PerfVerdict::Slower => "slower",
-        PerfVerdict::Unchanged => "unchanged",
-        PerfVerdict::Inconclusive => "inconclusive",
-        PerfVerdict::NotComparable => "not-comparable",
-    }
-}
-
 /// The comparison as Prometheus metrics: the finding and each kernel's timing verdict
 /// as state sets (1 for what it was, 0 for the rest), and the ratio of medians.
 pub fn render(c: &Comparison) -> Vec<u8> {
@@ -22,17 +12,17 @@ pub fn render(c: &Comparison) -> Vec<u8> {
         None,
         "compare's finding as a state set: wrong (exit 1), slower (4), inconclusive (6), ok (0)",
     );
-    for (f, name) in [
-        (Finding::Wrong, "wrong"),
-        (Finding::Slower, "slower"),
-        (Finding::Inconclusive, "inconclusive"),
-        (Finding::Ok, "ok"),
-    ] {
-        finding.set(
-            vec![("finding", name.to_owned())],
-            f64::from(u8::from(c.finding == f)),
-        );
-    }
+    finding.states(
+        &Vec::new(),
+        "finding",
+        &[
+            Finding::Wrong,
+            Finding::Slower,
+            Finding::Inconclusive,
+            Finding::Ok,
+        ],
+        &c.finding,
+    );
     finding.register(&mut reg);
     let mut verdict = Series::new(
         "gpu_canary_compare_kernel_verdict",
@@ -47,17 +37,18 @@ pub fn render(c: &Comparison) -> Vec<u8> {
     for k in &c.kernels {
         let (kernel, shape) = k.key.split_once('/').unwrap_or((k.key.as_str(), ""));
         let labels = || vec![("kernel", kernel.to_owned()), ("shape", shape.to_owned())];
-        for v in [
-            PerfVerdict::Faster,
-            PerfVerdict::Slower,
-            PerfVerdict::Unchanged,
-            PerfVerdict::Inconclusive,
-            PerfVerdict::NotComparable,
-        ] {
-            let mut l = labels();
-            l.push(("verdict", perf_word(v).to_owned()));
-            verdict.set(l, f64::from(u8::from(k.verdict == v)));
-        }
+        verdict.states(
+            &labels(),
+            "verdict",
+            &[
+                PerfVerdict::Faster,
+                PerfVerdict::Slower,
+                PerfVerdict::Unchanged,
+                PerfVerdict::Inconclusive,
+                PerfVerdict::NotComparable,
+            ],
+            &k.verdict,
+        );
         if let Some(r) = k.ratio {
             ratio.set(labels(), r);
         }
