@@ -419,21 +419,24 @@ pub fn peer_lines(groups: &[PeerGroup]) -> Vec<String> {
                 "{what}: none is slower than its peers beyond the lane's noise ({} kernels, noise from {n} runs)",
                 g.kernels
             )),
-            Some(_) => {
-                for f in &g.slower {
-                    lines.push(format!(
-                        "card {} is {:.0} % slower than the median of its {} peers on {} (the lane's noise allows {:.1} %)",
-                        f.card,
-                        f.slower * 100.0,
-                        f.peers,
-                        f.kernel,
-                        f.bound * 100.0
-                    ));
-                }
-            }
+            Some(_) => lines.extend(g.slower.iter().map(PeerFinding::line)),
         }
     }
     lines
+}
+
+impl PeerFinding {
+    /// "card 0000:3b:00.0 is 14 % slower than the median of its 3 peers on ...".
+    pub fn line(&self) -> String {
+        format!(
+            "card {} is {:.0} % slower than the median of its {} peers on {} (the lane's noise allows {:.1} %)",
+            self.card,
+            self.slower * 100.0,
+            self.peers,
+            self.kernel,
+            self.bound * 100.0
+        )
+    }
 }
 
 /// Series colours that read on white (no yellow), in turn.
@@ -472,7 +475,7 @@ fn tick(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.to_owned() }
 }
 
-pub fn render_md(h: &History) -> String {
+pub fn render_md(h: &History, groups: &[PeerGroup]) -> String {
     use crate::export::fmt_rate;
     let mut md = String::from(
         "| kernel | adapter | card | run | commit | driver | median | p5 | p95 |\n|---|---|---|---|---|---|---|---|---|\n",
@@ -541,7 +544,7 @@ pub fn render_md(h: &History) -> String {
         md.push_str("\nWindow (what `compare --baseline` judges the newest run against, the band in the chart):\n\n");
         md.extend(bands);
     }
-    let peers = peer_lines(&peers(h));
+    let peers = peer_lines(groups);
     if !peers.is_empty() {
         md.push_str("\nCards against their peers (same model and driver):\n\n");
         for l in peers {
@@ -773,20 +776,12 @@ pub fn run(cfg: &HistoryConfig) -> Result<()> {
     }
     render_svg(&h, &cfg.svg)
         .map_err(|e| Error::io(format!("cannot write {}: {e}", cfg.svg.display())))?;
+    let groups = peers(&h);
     // A slow card is said on stderr too: the table may go to a file no one opens.
-    for g in peers(&h) {
-        for f in &g.slower {
-            crate::console::err(&format!(
-                "warning: card {} is {:.0} % slower than the median of its {} peers on {} (the lane's noise allows {:.1} %)",
-                f.card,
-                f.slower * 100.0,
-                f.peers,
-                f.kernel,
-                f.bound * 100.0
-            ));
-        }
+    for f in groups.iter().flat_map(|g| &g.slower) {
+        crate::console::err(&format!("warning: {}", f.line()));
     }
-    let md = render_md(&h);
+    let md = render_md(&h, &groups);
     match &cfg.md {
         Some(p) => crate::export::write_atomic(p, md.as_bytes())
             .map_err(|e| Error::io(format!("cannot write {}: {e}", p.display())))?,

@@ -343,7 +343,8 @@ pub fn findings_in(raw: &[u8], slots: u32, from: u64, to: u64) -> (Vec<Finding>,
     (out, ran_to - from)
 }
 
-/// The three steps of a check pass, sharing one layout so they share bind groups.
+/// The three steps of a check pass (each for single words; the first two also for
+/// vec4 windows), sharing one layout so they share bind groups.
 fn pipelines(gpu: &Gpu, slots: u32) -> Result<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 5])> {
     let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
         binding,
