@@ -539,21 +539,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     let (failed, trace_cut) =
         export.finish_trace(&report, &lock(&shared.events), &lock(&shared.extra));
     artifacts_failed(&mut report, failed);
-    // summary.md, the metrics and the JUnit report: staged, then committed together
-    // with the verdict that knows which of them could not be written.
-    let (mut staged, mut failed) = export.stage_verdict_artifacts(&report);
-    if !failed.is_empty() {
-        let before = report.exit_code;
-        artifacts_failed(&mut report, std::mem::take(&mut failed));
-        if report.exit_code != before {
-            (staged, _) = export.stage_verdict_artifacts(&report);
-        }
-    }
-    for s in staged {
-        if let Err(e) = s.commit() {
-            artifacts_failed(&mut report, vec![e.to_string()]);
-        }
-    }
+    verdict_artifacts(&export, &mut report);
     let committed = (report.verdict, report.exit_code);
     write_result(&export, &mut report, trace_cut.as_deref());
     // Under --json, stdout is the artifact: the same document, last, so it holds the
@@ -566,17 +552,8 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     }
     // result.json or stdout failed after summary.md, the metrics and the JUnit report
     // were committed with a pass: they are written again with the verdict that stands.
-    if (report.verdict, report.exit_code) != committed {
-        let (staged, mut failed) = export.stage_verdict_artifacts(&report);
-        failed.extend(
-            staged
-                .into_iter()
-                .filter_map(|s| s.commit().err().map(|e| e.to_string())),
-        );
-        if !failed.is_empty() {
-            artifacts_failed(&mut report, failed);
-            write_result(&export, &mut report, trace_cut.as_deref());
-        }
+    if (report.verdict, report.exit_code) != committed && verdict_artifacts(&export, &mut report) {
+        write_result(&export, &mut report, trace_cut.as_deref());
     }
     drop(export);
     for f in &report.artifact_errors {
@@ -649,6 +626,29 @@ fn write_result(export: &ExportManager, report: &mut RunReport, trace_cut: Optio
     if let Some(e) = last {
         artifacts_failed(report, vec![e]);
     }
+}
+
+/// summary.md, the metrics and the JUnit report of the report as it stands: staged,
+/// then committed together with the verdict that knows which of them could not be
+/// written (a failure that turns a pass into an error stages them again). True when
+/// one could not be written.
+fn verdict_artifacts(export: &ExportManager, report: &mut RunReport) -> bool {
+    let (mut staged, failed) = export.stage_verdict_artifacts(report);
+    let mut any = !failed.is_empty();
+    if any {
+        let before = report.exit_code;
+        artifacts_failed(report, failed);
+        if report.exit_code != before {
+            (staged, _) = export.stage_verdict_artifacts(report);
+        }
+    }
+    let lost: Vec<String> = staged
+        .into_iter()
+        .filter_map(|s| s.commit().err().map(|e| e.to_string()))
+        .collect();
+    any |= !lost.is_empty();
+    artifacts_failed(report, lost);
+    any
 }
 
 /// Records artifacts that could not be written: a pass without them is no pass CI can
