@@ -25,6 +25,12 @@ pub struct AdapterEntry {
     pub subgroups: bool,
     pub shader_f16: bool,
     pub cooperative_matrix: bool,
+    /// The device-local memory Vulkan reports, and what this process could allocate
+    /// (VK_EXT_memory_budget); absent on other backends or without the extension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_free_bytes: Option<u64>,
 }
 
 /// How many adapters there were, for `main`.
@@ -44,7 +50,10 @@ pub fn list(backends: Option<wgpu::Backends>) -> Vec<AdapterEntry> {
             } else {
                 TimingMethod::WallClock
             };
+            let heaps = gpu::memory::vulkan_heaps(&a).ok();
             AdapterEntry {
+                memory_bytes: heaps.as_ref().map(|h| h.device_local),
+                memory_free_bytes: heaps.as_ref().and_then(|h| h.free()),
                 // The timestamp period needs an open queue: not known from a listing.
                 adapter: gpu::fingerprint(&gpu::adapter_info(&a), f, &a.limits(), timing, None),
                 timestamps,
@@ -73,7 +82,7 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
         let a = &e.adapter;
         let yn = |b: bool| if b { "yes" } else { "no" };
         s.push_str(&format!(
-            "[{i}] {name}\n    type {ty}, backend {be}, vendor 0x{v:04x}, device 0x{d:04x}{pci}\n    driver {dr} {di}\n    timestamps {ts}, subgroups {sg}, f16 {f16}, cooperative matrix {cm}\n    max storage binding {sb} B, max buffer {mb} B, max workgroup {x}x{y}x{z}, max invocations {inv}\n",
+            "[{i}] {name}\n    type {ty}, backend {be}, vendor 0x{v:04x}, device 0x{d:04x}{pci}\n    driver {dr} {di}\n    timestamps {ts}, subgroups {sg}, f16 {f16}, cooperative matrix {cm}\n    memory {mem}\n    max storage binding {sb} B, max buffer {mb} B, max workgroup {x}x{y}x{z}, max invocations {inv}\n",
             name = a.name,
             ty = a.device_type,
             be = a.backend,
@@ -86,6 +95,15 @@ pub fn render_text(list: &[AdapterEntry]) -> String {
             sg = yn(e.subgroups),
             f16 = yn(e.shader_f16),
             cm = yn(e.cooperative_matrix),
+            mem = match (e.memory_bytes, e.memory_free_bytes) {
+                (Some(t), Some(f)) => format!(
+                    "{} device-local, {} free",
+                    crate::kernels::memtest::size_text(t),
+                    crate::kernels::memtest::size_text(f)
+                ),
+                (Some(t), None) => format!("{} device-local", crate::kernels::memtest::size_text(t)),
+                _ => "not read (not a Vulkan adapter)".to_owned(),
+            },
             sb = a.limits.max_storage_buffer_binding_size,
             mb = a.limits.max_buffer_size,
             x = a.limits.max_compute_workgroup_size_x,

@@ -78,7 +78,8 @@ pub struct BurnArgs {
     /// How long to burn: seconds, or with a unit (90s, 10m, 1h).
     #[arg(long, default_value = "10m")]
     pub duration: String,
-    /// The kernel to keep busy (default matmul-f32; copy-f32 loads memory instead).
+    /// The kernel to keep busy (default matmul-f32; copy-f32 loads memory bandwidth,
+    /// memtest the device's memory, with --memory).
     #[arg(long, default_value = "matmul-f32")]
     pub kernel: String,
     /// Its shape (default: the largest of the full suite on a GPU, of the quick suite
@@ -112,6 +113,8 @@ pub struct BurnArgs {
     pub adapter: AdapterArgs,
     #[command(flatten)]
     pub require: RequireArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// Compile without naga's runtime bounds checks (see `run --unchecked`).
     #[arg(long)]
     pub unchecked: bool,
@@ -166,6 +169,20 @@ pub struct RequireArgs {
     /// its name contains this text.
     #[arg(long, env = "GPU_CANARY_EXPECT_VENDOR")]
     pub expect_vendor: Option<String>,
+}
+
+/// How much of the device's memory the memory test covers (run, burn).
+#[derive(Debug, clap::Args)]
+pub struct MemoryArgs {
+    /// The memory test's target: a share of the device's memory (90%) or a size
+    /// (256MiB, 8GiB) [default: 90% of a card; 256MiB in the quick suite and 1GiB in the
+    /// full one on a software or integrated adapter, whose memory is the host's].
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Unless the memory test covered at least PCT percent of the device's memory, the
+    /// verdict is inconclusive (exit 3), never a pass.
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    pub require_coverage: Option<f64>,
 }
 
 /// Where the result goes (run, burn).
@@ -245,6 +262,8 @@ pub struct RunArgs {
     pub adapter: AdapterArgs,
     #[command(flatten)]
     pub require: RequireArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// Fail (exit 3) instead of skipping matmul-f16 when tensor cores are unavailable.
     #[arg(long)]
     pub require_tensor_cores: bool,

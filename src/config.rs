@@ -10,14 +10,15 @@ use std::time::Duration;
 use crate::adapters::AdaptersConfig;
 use crate::burn::BurnSettings;
 use crate::cli::{
-    AdapterArgs, AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, OutputArgs, RunArgs,
-    SuiteArg, TuneArgs,
+    AdapterArgs, AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, MemoryArgs,
+    OutputArgs, RunArgs, SuiteArg, TuneArgs,
 };
 use crate::compare::{CompareConfig, Format};
 use crate::error::{Error, Result};
 use crate::export::OutDir;
 use crate::gpu::AdapterFilter;
 use crate::history::HistoryConfig;
+use crate::kernels::memtest::{self, MemoryTarget};
 use crate::kernels::{self, Kernel, RuntimeChecks, Shape, Suite};
 use crate::run::RunConfig;
 use crate::runner::{Case, Fault, FaultDispatches};
@@ -68,6 +69,8 @@ impl RunConfig {
                 })
                 .collect(),
         };
+        let mut cases = cases;
+        let (memory, require_coverage) = memory_arg(&a.memory, &mut cases, suite)?;
         let (warmup, iterations) = match suite {
             Suite::Quick => (a.warmup.unwrap_or(2), a.iterations.unwrap_or(30)),
             Suite::Full => (a.warmup.unwrap_or(5), a.iterations.unwrap_or(50)),
@@ -155,6 +158,9 @@ impl RunConfig {
             fault_dispatches,
             tuning,
             burn: None,
+            memory,
+            require_coverage,
+            memtest_passes: memtest::passes(suite),
         })
     }
 
@@ -195,6 +201,13 @@ impl RunConfig {
             .as_deref()
             .map(|s| kernels::parse_shape(kernel, s).map_err(Error::Usage))
             .transpose()?;
+        let mut cases = vec![Case {
+            kernel,
+            // Resolved against the adapter when it is open (see `run`).
+            shape: shape.unwrap_or_else(|| crate::burn::default_shape(kernel, None)),
+            explicit: shape.is_some(),
+        }];
+        let (memory, require_coverage) = memory_arg(&a.memory, &mut cases, Suite::Quick)?;
         if a.check_every == Some(0) {
             return Err(Error::usage(
                 "invalid --check-every 0: use a number of dispatches of at least 1",
@@ -229,12 +242,7 @@ impl RunConfig {
         let out = out_arg(&a.output)?;
         exports_arg(&a.output)?;
         Ok(RunConfig {
-            cases: vec![Case {
-                kernel,
-                // Resolved against the adapter when it is open (see `run`).
-                shape: shape.unwrap_or_else(|| crate::burn::default_shape(kernel, None)),
-                explicit: shape.is_some(),
-            }],
+            cases,
             suite: "burn".into(),
             seed: a.seed,
             check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
@@ -270,8 +278,55 @@ impl RunConfig {
                     ))
                 })?,
             }),
+            memory,
+            require_coverage,
+            memtest_passes: memtest::passes(Suite::Quick),
         })
     }
+}
+
+/// `--memory` and `--require-coverage`: the memory test's target set on its cases (a
+/// share given by name applies on a software adapter too), the requirement checked; both
+/// need the memory test among the cases.
+fn memory_arg(
+    m: &MemoryArgs,
+    cases: &mut [Case],
+    suite: Suite,
+) -> Result<(Option<MemoryTarget>, Option<f64>)> {
+    let has = cases.iter().any(|c| c.kernel.memory_test());
+    let software = match suite {
+        Suite::Quick => memtest::SOFTWARE_QUICK,
+        Suite::Full => memtest::SOFTWARE_FULL,
+    };
+    let target = m
+        .memory
+        .as_deref()
+        .map(|t| MemoryTarget::parse(t, software).map_err(Error::Usage))
+        .transpose()?;
+    if let Some(t) = target {
+        if !has {
+            return Err(Error::usage(
+                "--memory sets the memory test's target; add memtest to --kernel (or drop --kernel)",
+            ));
+        }
+        for c in cases.iter_mut().filter(|c| c.kernel.memory_test()) {
+            c.shape = Shape::Memory(t);
+            c.explicit = true;
+        }
+    }
+    if let Some(p) = m.require_coverage {
+        if !p.is_finite() || p <= 0.0 || p > 100.0 {
+            return Err(Error::usage(format!(
+                "invalid --require-coverage {p}: use a percentage above 0 and at most 100, e.g. 90"
+            )));
+        }
+        if !has {
+            return Err(Error::usage(
+                "--require-coverage needs the memory test among the kernels; add memtest to --kernel (or drop --kernel)",
+            ));
+        }
+    }
+    Ok((target, m.require_coverage))
 }
 
 /// `--unchecked`.

@@ -30,6 +30,7 @@ pub mod stream {
     pub const X: u64 = 3;
     pub const CORRUPT: u64 = 5;
     pub const PATTERN: u64 = 6;
+    pub const MEMTEST: u64 = 7;
 }
 
 /// Uniform in [-scale, scale) with 24 significant bits, so every value is exact in f32

@@ -53,6 +53,11 @@ pub struct RunConfig {
     pub tuning: Option<(PathBuf, Tuning)>,
     /// `gpu-canary burn`: the one case in `cases` kept busy for a duration.
     pub burn: Option<BurnSettings>,
+    /// `--memory` (already set on the memtest cases) and `--require-coverage` (percent).
+    pub memory: Option<crate::kernels::memtest::MemoryTarget>,
+    pub require_coverage: Option<f64>,
+    /// Passes of the memory test (the suite's).
+    pub memtest_passes: u32,
 }
 
 impl RunConfig {
@@ -132,6 +137,9 @@ impl Recorder for Shared {
         }
         self.checkpoint();
     }
+    fn coverage(&self, c: &MemoryCoverage) {
+        lock(&self.report).coverage = Some(Coverage { memory: c.clone() });
+    }
     fn trace(&self, gpu: Vec<GpuEvent>, windows: Vec<Window>, counters: Vec<Counter>) {
         lock(&self.events).extend(gpu);
         let mut x = lock(&self.extra);
@@ -158,6 +166,8 @@ fn settings(cfg: &RunConfig) -> RunSettings {
             at => format!("{} at dispatch {}", f.name(), at.name()),
         }),
         tuning: cfg.tuning.as_ref().map(|(p, _)| p.display().to_string()),
+        memory: cfg.memory.map(|m| m.to_string()),
+        require_coverage: cfg.require_coverage,
     }
 }
 
@@ -179,6 +189,7 @@ pub fn new_report(cfg: &RunConfig) -> RunReport {
         adapter: None,
         kernels: Vec::new(),
         hygiene: None,
+        coverage: None,
         verdict: Verdict::Running,
         exit_code: -1,
         stopped: None,
@@ -288,6 +299,14 @@ fn worker(shared: &Shared) -> Result<()> {
     let skip_line: std::collections::HashMap<usize, String> =
         skip_lines(&cfg.cases, &skips).into_iter().collect();
 
+    // The memory test's view of the device's memory besides Vulkan's, read before any
+    // case allocates.
+    let memory = cfg
+        .cases
+        .iter()
+        .any(|c| c.kernel.memory_test())
+        .then(|| memory_context(cfg, &monitor));
+
     // The PCIe link is judged by the best it does while transfers run: an idle link
     // trains down, so the snapshots before and after alone would cry wolf.
     let sampler = monitor.sample_every(
@@ -329,10 +348,15 @@ fn worker(shared: &Shared) -> Result<()> {
             fault_dispatches: cfg.fault_dispatches,
             progress: &shared.progress,
             params: tuned.and_then(|best| best.get(case.kernel.id())),
+            memory: memory.as_ref(),
         };
         match runner::run_case(&gpu, case, &opt) {
             Ok(outcome) => {
                 shared.print(&export::markdown::kernel_line(&outcome.result));
+                if let Some(c) = outcome.coverage {
+                    shared.print(&format!("memory: {}", export::markdown::coverage_line(&c)));
+                    lock(&shared.report).coverage = Some(Coverage { memory: c });
+                }
                 lock(&shared.events).extend(outcome.gpu_events);
                 shared.push(outcome.result);
                 shared.checkpoint();
@@ -350,6 +374,20 @@ fn worker(shared: &Shared) -> Result<()> {
     let during = sampler.finish();
     lock(&shared.report).hygiene = Some(monitor.assess(before, &during, monitor.snapshot()));
     Ok(())
+}
+
+/// What the telemetry says of the device's memory, for the memory test.
+fn memory_context(cfg: &RunConfig, monitor: &Monitor) -> runner::memtest::MemoryContext {
+    let (readings, holders) = match monitor.memory() {
+        Some((r, h)) => (vec![r], h),
+        None => (Vec::new(), Vec::new()),
+    };
+    runner::memtest::MemoryContext {
+        readings,
+        holders,
+        passes: cfg.memtest_passes,
+        required: cfg.require_coverage.map(|p| p / 100.0),
+    }
 }
 
 /// The adapter's telemetry source, and the card it reads named on the console.
@@ -382,6 +420,10 @@ fn burn_worker(
             format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
         ));
     }
+    let memory = case
+        .kernel
+        .memory_test()
+        .then(|| memory_context(cfg, monitor));
     let samples = {
         let _span = tracing::info_span!("burn").entered();
         let t0 = Instant::now();
@@ -399,6 +441,7 @@ fn burn_worker(
             stale: cfg.fault == Some(Fault::Stale),
             fault_dispatches: cfg.fault_dispatches,
             slowdown: cfg.fault == Some(Fault::Slowdown),
+            memory: memory.as_ref(),
         };
         crate::burn::burn(gpu, &c, b, monitor, t0, shared)?
     };
@@ -507,6 +550,18 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     }
     shared.finalized.store(true, Ordering::SeqCst);
     let j = verdict::with_burn(verdict::judge(ending, &r.kernels, &place), r.burn.as_ref());
+    // A run that stopped early is judged by why it stopped; one that finished, also by
+    // how much of the card it covered.
+    let short = match (&j.stopped, cfg.require_coverage) {
+        (None, Some(p)) => {
+            verdict::shortfall(Some(p / 100.0), r.coverage.as_ref().map(|c| &c.memory))
+        }
+        _ => None,
+    };
+    if let (Some(c), Some(why)) = (r.coverage.as_mut(), &short) {
+        c.memory.shortfall = Some(why.clone());
+    }
+    let j = verdict::with_coverage(j, short.as_deref());
     r.verdict = j.verdict;
     r.exit_code = j.exit_code;
     r.stopped = j.stopped;
@@ -521,6 +576,9 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
 
     if let Some(stop) = &report.stopped {
         crate::console::err(&format!("error: {}", stop.message));
+    }
+    if let Some(why) = &short {
+        crate::console::err(&format!("error: inconclusive: {why}"));
     }
     for k in report
         .kernels
@@ -565,8 +623,13 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
         ));
     }
     if !cfg.json {
+        let memory = report
+            .coverage
+            .as_ref()
+            .map(|c| format!(", memory {}", export::markdown::coverage_line(&c.memory)))
+            .unwrap_or_default();
         crate::console::line(&format!(
-            "verdict: {} (exit {}){}",
+            "verdict: {} (exit {}){memory}{}",
             export::markdown::verdict_word(report.verdict),
             report.exit_code,
             skipped_note(&report.kernels)

@@ -123,6 +123,7 @@ pub fn sweep(
             fault_dispatches: sw.fault_dispatches,
             progress,
             params: Some(params),
+            memory: None,
         };
         let r = match runner::run_case(gpu, &case, &opt) {
             Ok(o) => o.result,

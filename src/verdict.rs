@@ -3,7 +3,7 @@
 //! returns.
 
 use crate::error::{EnvKind, Error, exit};
-use crate::model::{BurnReport, KernelResult, KernelStatus, Stop, Verdict};
+use crate::model::{BurnReport, KernelResult, KernelStatus, MemoryCoverage, Stop, Verdict};
 
 /// How the run ended.
 #[derive(Debug)]
@@ -143,6 +143,67 @@ pub fn with_burn(j: Judgement, burn: Option<&BurnReport>) -> Judgement {
     }
 }
 
+/// Why the run vouches for less of the card than `--require-coverage` (`required`, a
+/// fraction) asked, if it does: the memory test covered a smaller share of the device's
+/// memory, the device's memory could not be read, or no memory test finished. Said with
+/// the cause the coverage records (the allocation refused, memory held by others).
+pub fn shortfall(required: Option<f64>, coverage: Option<&MemoryCoverage>) -> Option<String> {
+    let need = required?;
+    let pct = |f: f64| format!("{:.1} %", f * 100.0);
+    let Some(c) = coverage else {
+        return Some(format!(
+            "--require-coverage {}: no memory test finished, so no share of the device's memory is vouched for",
+            pct(need)
+        ));
+    };
+    let Some(got) = c.fraction else {
+        return Some(format!(
+            "--require-coverage {}: the device's memory could not be read, so the share covered is unknown ({} tested)",
+            pct(need),
+            crate::kernels::memtest::size_text(c.tested_bytes)
+        ));
+    };
+    if c.passes_verified < c.passes || c.passes == 0 {
+        return Some(format!(
+            "--require-coverage {}: {} of {} passes verified",
+            pct(need),
+            c.passes_verified,
+            c.passes
+        ));
+    }
+    if got + 1e-12 >= need {
+        return None;
+    }
+    let mut why: Vec<String> = Vec::new();
+    why.extend(c.allocation_stopped.clone());
+    why.extend(c.notes.iter().filter(|n| n.starts_with("capped")).cloned());
+    if why.is_empty() {
+        why.push(format!("the target was {}", c.target));
+    }
+    Some(format!(
+        "covered {} of {} ({} required): {}",
+        pct(got),
+        crate::kernels::memtest::size_text(c.device_bytes.unwrap_or(0)),
+        pct(need),
+        why.join("; ")
+    ))
+}
+
+/// A pass that covered less of the card than required is inconclusive (exit 3): every
+/// result verified, but it vouches for less than it was asked to. A wrong result, an
+/// environment failure or a drift keep their verdicts.
+pub fn with_coverage(j: Judgement, shortfall: Option<&str>) -> Judgement {
+    if shortfall.is_some() && j.verdict == Verdict::Pass {
+        Judgement {
+            verdict: Verdict::Inconclusive,
+            exit_code: exit::ENVIRONMENT,
+            ..j
+        }
+    } else {
+        j
+    }
+}
+
 /// The exit code once the artifacts were written, or not: a pass whose artifacts are
 /// missing is not one CI can act on, so it becomes an environment failure; any other
 /// verdict keeps its code.
@@ -234,6 +295,48 @@ mod tests {
         assert_eq!((int.verdict, int.exit_code), (Verdict::Cancelled, 130));
         let term = judge(Ending::Signal(signal_hook::consts::SIGTERM), &[], &at());
         assert_eq!((term.exit_code, term.complete), (143, false));
+    }
+
+    #[test]
+    fn a_pass_that_covered_less_than_required_is_inconclusive() {
+        let c = MemoryCoverage {
+            device_bytes: Some(141_000_000_000),
+            tested_bytes: 86_000_000_000,
+            fraction: Some(0.61),
+            passes: 4,
+            passes_verified: 4,
+            target: "90%".into(),
+            notes: vec!["capped at what was free (88.0 GB of 141.0 GB free by vulkan, less 268.4 MB for the run); 52.0 GB held by other processes (pid 4242 (52.0 GB))".into()],
+            ..MemoryCoverage::default()
+        };
+        let why = shortfall(Some(0.9), Some(&c)).unwrap();
+        assert!(
+            why.starts_with("covered 61.0 % of 141.0 GB (90.0 % required)"),
+            "{why}"
+        );
+        assert!(why.contains("pid 4242"), "{why}");
+        assert_eq!(shortfall(Some(0.6), Some(&c)), None);
+        assert_eq!(shortfall(None, Some(&c)), None);
+        assert!(
+            shortfall(Some(0.5), None)
+                .unwrap()
+                .contains("no memory test")
+        );
+        let unknown = MemoryCoverage {
+            fraction: None,
+            ..c.clone()
+        };
+        assert!(
+            shortfall(Some(0.5), Some(&unknown))
+                .unwrap()
+                .contains("could not be read")
+        );
+        let pass = judge(Ending::Finished, &[kernel(Pass)], &at());
+        let j = with_coverage(pass.clone(), Some("short"));
+        assert_eq!((j.verdict, j.exit_code), (Verdict::Inconclusive, 3));
+        assert_eq!(with_coverage(pass, None).exit_code, 0);
+        let fail = judge(Ending::Finished, &[kernel(Fail)], &at());
+        assert_eq!(with_coverage(fail, Some("short")).exit_code, 1);
     }
 
     #[test]

@@ -94,6 +94,8 @@ struct Consumer {
     kernels: Vec<ConsumerKernel>,
     #[serde(default)]
     hygiene: Option<Value>,
+    #[serde(default)]
+    coverage: Option<ConsumerCoverage>,
     verdict: String,
     exit_code: i32,
     #[serde(default)]
@@ -152,6 +154,30 @@ struct ConsumerKernel {
     host: Option<ConsumerHost>,
     #[serde(default)]
     dispatch_check: Option<ConsumerDispatchCheck>,
+    #[serde(default)]
+    fingerprint: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConsumerCoverage {
+    memory: ConsumerMemory,
+}
+
+/// What an operator's dashboard reads of the memory test.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct ConsumerMemory {
+    #[serde(default)]
+    device_bytes: Option<u64>,
+    tested_bytes: u64,
+    #[serde(default)]
+    fraction: Option<f64>,
+    claimed: bool,
+    passes: u32,
+    passes_verified: u32,
+    wrong_words: u64,
 }
 
 #[derive(Deserialize)]
@@ -196,12 +222,18 @@ fn a_consumer_reads_the_result_with_unknown_fields_denied() {
     let text = std::fs::read_to_string(dir.path().join("out/result.json")).unwrap();
     let c: Consumer = serde_json::from_str(&text).expect("consumer structs accept result.json");
     assert_eq!(c.tool.name, "gpu-canary");
-    assert!(
-        c.kernels
-            .iter()
-            .filter(|k| k.status == "pass")
-            .all(|k| k.samples_ns.len() == 30 && k.throughput.as_ref().unwrap().median > 0.0)
-    );
+    // The memory test's samples are its passes (six in the quick suite).
+    assert!(c.kernels.iter().filter(|k| k.status == "pass").all(|k| {
+        k.samples_ns.len() == if k.id == "memtest" { 6 } else { 30 }
+            && k.throughput.as_ref().unwrap().median > 0.0
+    }));
+    let m = &c
+        .coverage
+        .as_ref()
+        .expect("the quick suite's memory test")
+        .memory;
+    assert_eq!((m.passes, m.passes_verified, m.wrong_words), (6, 6, 0));
+    assert!(m.tested_bytes > 0 && m.fraction.is_some_and(|f| f > 0.0));
     assert!(c.kernels.iter().filter(|k| k.status == "pass").all(|k| {
         k.dispatch_check
             .as_ref()

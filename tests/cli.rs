@@ -434,13 +434,12 @@ fn documented_ranges() -> Vec<(String, String, bool, String)> {
 /// Whether `run FLAG VALUE` (on one tiny case) is accepted as configuration.
 fn run_accepts(flag: &str, value: &str) -> bool {
     use clap::Parser;
+    // The memory test among the kernels, so its flags are accepted too.
     let args = [
         "gpu-canary",
         "run",
         "--kernel",
-        "matmul-u32",
-        "--size",
-        "1x1x1",
+        "matmul-u32,memtest",
         flag,
         value,
     ];
@@ -471,7 +470,8 @@ fn every_documented_bound_is_accepted_and_one_past_it_refused() {
             "--iterations",
             "--timeout",
             "--input-scale",
-            "--check-seed"
+            "--check-seed",
+            "--require-coverage"
         ]
     );
     // One past a bound: the next whole number, or for a decimal bound a little beyond.

@@ -154,6 +154,13 @@ fn a_passing_suite_verified_every_dispatch_outside_its_timing() {
         }
         ran += 1;
         let dc = &k["dispatch_check"];
+        if k["id"] == "memtest" {
+            // Its passes, each compared on the GPU with its check proven.
+            assert_eq!(dc["method"], "memtest-gpu");
+            assert_eq!(dc["dispatches_total"], 6);
+            assert_eq!(dc["dispatches_verified"], 6);
+            continue;
+        }
         assert_eq!(dc["dispatches_total"], warmup.max(1) + iterations, "{k}");
         assert_eq!(dc["dispatches_verified"], dc["dispatches_total"], "{k}");
         assert_eq!(dc["wrong_dispatches"], 0);

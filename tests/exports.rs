@@ -321,7 +321,7 @@ fn the_alert_rules_check_and_each_alert_fires_and_stays_quiet_in_its_tests() {
     let rules = root().join("deploy/prometheus/gpu-canary.rules.yml");
     let tests_path = root().join("deploy/prometheus/gpu-canary.rules.test.yml");
     let (ok, said) = promtool(&["check", "rules", rules.to_str().unwrap()], None);
-    assert!(ok && said.contains("SUCCESS: 6 rules found"), "{said}");
+    assert!(ok && said.contains("SUCCESS: 7 rules found"), "{said}");
     let (ok, said) = promtool(&["test", "rules", tests_path.to_str().unwrap()], None);
     assert!(ok && said.contains("SUCCESS"), "{said}");
     // Every alert has a test where it fires and one where it does not.
@@ -629,8 +629,9 @@ fn junit_reports_parse_validate_and_carry_each_cases_outcome() {
         let suite = &r["suites"][0];
         let cases = suite["cases"].as_array().unwrap();
         let kernels = e.doc["kernels"].as_array().unwrap();
-        let extra =
-            usize::from(!e.doc["stopped"].is_null()) + usize::from(!e.doc["burn"].is_null());
+        let extra = usize::from(!e.doc["stopped"].is_null())
+            + usize::from(!e.doc["burn"].is_null())
+            + usize::from(!e.doc["coverage"].is_null());
         assert_eq!(cases.len(), kernels.len() + extra, "{}: {suite}", e.name);
         assert_eq!(
             suite["props"]["adapter"], e.doc["adapter"]["name"],

@@ -52,6 +52,7 @@ fn run_with(
         fault_dispatches: Default::default(),
         progress: &progress,
         params,
+        memory: None,
     };
     let r = runner::run_case(gpu, &case, &opt)
         .unwrap_or_else(|e| panic!("{id} {shape} {params:?}: {e}"))

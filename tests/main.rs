@@ -12,6 +12,7 @@ mod faults;
 mod kernels;
 mod lane;
 mod layout;
+mod memtest;
 mod readme;
 mod reliability;
 mod shaders;

@@ -179,7 +179,15 @@ fn every_fault_switch_compiles_to_spirv() {
     // know must come out of naga's SPIR-V writer, and so must every planter operation.
     use gpu_canary::kernels::fault::code;
     for (name, src) in gpu_canary::kernels::shader_sources() {
-        if ["poison", "fault-planter", "golden", "golden-vec4"].contains(&name.as_str()) {
+        if [
+            "poison",
+            "fault-planter",
+            "golden",
+            "golden-vec4",
+            "memtest",
+        ]
+        .contains(&name.as_str())
+        {
             continue;
         }
         for c in [
@@ -224,5 +232,29 @@ fn every_fault_switch_compiles_to_spirv() {
             &constants,
         )
         .unwrap_or_else(|e| panic!("golden vec4 {vec4} MODE {mode}: {e}"));
+    }
+    // The memory test's write, compare and record, and its cells' faults (stuck, alias,
+    // flip) on words above 2^32.
+    for mode in 0..=2 {
+        for fault in 0..=3 {
+            let constants = [
+                ("MODE", f64::from(mode)),
+                ("WG", 64.0),
+                ("FAULT", f64::from(fault)),
+                ("FAULT_A_LO", 7.0),
+                ("FAULT_A_HI", 3.0),
+                ("FAULT_B_LO", 4294967295.0),
+                ("FAULT_B_HI", 1.0),
+                ("FAULT_BIT", 40.0),
+                ("FAULT_VALUE", 1.0),
+            ];
+            gpu_canary::kernels::to_spirv_with(
+                gpu_canary::kernels::memtest::SHADER,
+                true,
+                false,
+                &constants,
+            )
+            .unwrap_or_else(|e| panic!("memtest MODE {mode} FAULT {fault}: {e}"));
+        }
     }
 }

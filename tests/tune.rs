@@ -254,7 +254,10 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
             )
             && table.contains("Every dispatch verified (suite): ")
             && table.contains("| upload (host clock) | 64MiB | checked | map, write the bytes")
-            && table.contains("Where the suite's time went (ms, from its trace): request_adapter "),
+            && table.contains("Where the suite's time went (ms, from its trace): request_adapter ")
+            && table.contains("Memory test (suite): 0.3 GB of ")
+            && table.contains("6 of 6 passes verified, 0 wrong")
+            && table.contains("against copy-buffer "),
         "{table}"
     );
     // The phases are measured, not left at zero: the suite verified and dispatched.

@@ -24,6 +24,7 @@
 //! was found) `report`.
 
 mod load;
+mod memory;
 mod report;
 mod steps;
 
@@ -37,7 +38,7 @@ use crate::export::trace::{Counter, Window};
 use crate::gpu::Gpu;
 use crate::kernels::fault::ShaderFault;
 use crate::kernels::{Kernel, Params, RuntimeChecks, Shape, Suite};
-use crate::model::{BurnReport, GpuSnapshot, KernelResult};
+use crate::model::{BurnReport, GpuSnapshot, KernelResult, MemoryCoverage};
 use crate::runner::{Case, FaultDispatches, GpuEvent, Progress};
 use crate::telemetry::Monitor;
 
@@ -75,6 +76,8 @@ pub struct BurnCase<'a> {
     /// Tests: once the fault is due, every dispatch is recorded [`SLOWDOWN`] times (a
     /// slower GPU).
     pub slowdown: bool,
+    /// The memory test's view of the device's memory (memtest only).
+    pub memory: Option<&'a crate::runner::memtest::MemoryContext>,
 }
 
 /// What the burn reports to the run around it.
@@ -85,6 +88,8 @@ pub trait Recorder {
     fn record(&self, burn: &BurnReport, kernel: &KernelResult);
     /// New GPU events, their host windows and counter samples for the trace.
     fn trace(&self, gpu: Vec<GpuEvent>, windows: Vec<Window>, counters: Vec<Counter>);
+    /// The memory burn's coverage as it stands.
+    fn coverage(&self, coverage: &MemoryCoverage);
 }
 
 /// A burn's default shape: the largest of the full suite on a GPU, of the quick suite
@@ -128,6 +133,11 @@ pub fn burn(
     t0: Instant,
     rec: &dyn Recorder,
 ) -> Result<Vec<GpuSnapshot>> {
+    if c.case.kernel.memory_test() {
+        let none = crate::runner::memtest::MemoryContext::default();
+        let (samples, _) = memory::burn(gpu, c, s, monitor, t0, rec, c.memory.unwrap_or(&none))?;
+        return Ok(samples);
+    }
     let mut burn = steps::Ready::prepare(gpu, c, s, monitor, t0, rec)?.calibrate()?;
     while burn.running() {
         burn.submit()?;

@@ -100,6 +100,10 @@ pub fn intervals(
                     .iter()
                     .filter_map(|s| s.temperature_c.map(f64::from))
                     .reduce(f64::max),
+                memory_temperature_c: snaps
+                    .iter()
+                    .filter_map(|s| s.memory_temperature_c.map(f64::from))
+                    .reduce(f64::max),
                 power_w: mean(snaps.iter().filter_map(|s| s.power_w)),
                 throttle_reasons: reasons,
             }
@@ -155,10 +159,14 @@ pub fn telemetry(
     samples: &[GpuSnapshot],
 ) -> Telemetry {
     let have = |f: fn(&GpuSnapshot) -> bool| samples.iter().any(f);
-    let fields: [(&str, bool); 6] = [
+    let fields: [(&str, bool); 7] = [
         ("sm_clock", have(|s| s.sm_clock_mhz.is_some())),
         ("memory_clock", have(|s| s.memory_clock_mhz.is_some())),
         ("temperature", have(|s| s.temperature_c.is_some())),
+        (
+            "memory_temperature",
+            have(|s| s.memory_temperature_c.is_some()),
+        ),
         ("power", have(|s| s.power_w.is_some())),
         // An empty list is "not throttled" only from a source that can say why.
         ("throttle_reasons", throttle && !samples.is_empty()),
@@ -216,6 +224,12 @@ pub(super) fn telemetry_counters(samples: &[GpuSnapshot]) -> Vec<Counter> {
             "temperature (°C)",
             s.temperature_c
                 .map(|t| vec![("gpu".to_owned(), f64::from(t))])
+                .unwrap_or_default(),
+        );
+        push(
+            "memory temperature (°C)",
+            s.memory_temperature_c
+                .map(|t| vec![("memory".to_owned(), f64::from(t))])
                 .unwrap_or_default(),
         );
         push(
@@ -294,6 +308,8 @@ pub(super) struct Books {
     pub(super) done: Vec<Done>,
     pub(super) wrong: Vec<WrongDispatch>,
     pub(super) wrong_count: u64,
+    /// How each dispatch was checked (`golden-gpu`, `memtest-gpu`).
+    pub(super) method: &'static str,
 }
 
 impl Books {
@@ -363,7 +379,7 @@ impl Books {
     /// The burn's per-dispatch record for its kernel's result.
     fn dispatch_check(&self) -> DispatchCheck {
         DispatchCheck {
-            method: "golden-gpu".to_owned(),
+            method: self.method.to_owned(),
             dispatches_total: self.report.dispatches,
             dispatches_verified: self.report.dispatches_verified,
             wrong_dispatches: self.wrong_count,
@@ -409,6 +425,9 @@ pub fn interval_line(i: &BurnInterval, unit: &str) -> String {
     }
     if let Some(v) = i.temperature_c {
         s.push_str(&format!("  {v:.0} °C"));
+    }
+    if let Some(v) = i.memory_temperature_c {
+        s.push_str(&format!("  memory {v:.0} °C"));
     }
     if let Some(v) = i.power_w {
         s.push_str(&format!("  {v:.0} W"));

@@ -157,6 +157,7 @@ impl<'a> Ready<'a> {
             done: Vec::new(),
             wrong: Vec::new(),
             wrong_count: 0,
+            method: "golden-gpu",
         };
         Ok(Ready {
             cx: Context {

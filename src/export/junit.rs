@@ -174,6 +174,27 @@ impl Exporter for Junit {
             ));
             suite.add_test_case(case);
         }
+        if let Some(c) = &r.coverage {
+            let m = &c.memory;
+            let status = match &m.shortfall {
+                Some(why) => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_type("coverage");
+                    s.set_message(why.clone());
+                    s
+                }
+                None => TestCaseStatus::success(),
+            };
+            let mut case = TestCase::new("memory coverage", status);
+            case.set_classname("gpu-canary.memtest");
+            case.set_system_out(format!(
+                "memory {}; {} of {} passes verified",
+                super::markdown::coverage_line(m),
+                m.passes_verified,
+                m.passes
+            ));
+            suite.add_test_case(case);
+        }
         // A verdict that is not a pass always has a case that says so: lost artifacts
         // (exit 3) fail no kernel, yet the run is no pass CI may take as one.
         if r.verdict != Verdict::Pass && suite.failures + suite.errors == 0 {

@@ -3,7 +3,7 @@
 
 use super::{Exporter, fmt_ns, fmt_rate};
 use crate::model::{
-    AdapterFingerprint, GpuIdentity, KernelResult, KernelStatus, RunReport, Verdict,
+    AdapterFingerprint, GpuIdentity, KernelResult, KernelStatus, MemoryCoverage, RunReport, Verdict,
 };
 
 pub struct Markdown;
@@ -33,6 +33,40 @@ pub fn identity_line(id: &GpuIdentity) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
+/// The memory test's coverage in one phrase: "127.8 of 141.1 GB (90.6 %), 0 wrong", or
+/// for a software adapter "256.0 MB tested (1.1 % of the host's 24.0 GB: card coverage
+/// not claimed), 0 wrong".
+pub fn coverage_line(c: &MemoryCoverage) -> String {
+    use crate::kernels::memtest::size_text;
+    let tested = size_text(c.tested_bytes);
+    let what = match (c.device_bytes, c.fraction) {
+        (Some(d), Some(f)) if c.claimed => {
+            let t = size_text(c.tested_bytes);
+            let d = size_text(d);
+            // "127.8 of 141.1 GB": the unit once where both share it.
+            let same = t.rsplit(' ').next() == d.rsplit(' ').next();
+            let t = if same {
+                t.rsplit_once(' ').map_or(t.clone(), |(v, _)| v.to_owned())
+            } else {
+                t
+            };
+            format!("{t} of {d} ({:.1} %)", f * 100.0)
+        }
+        (Some(d), Some(f)) => format!(
+            "{tested} tested ({:.1} % of the host's {}: card coverage not claimed)",
+            f * 100.0,
+            size_text(d)
+        ),
+        _ => format!("{tested} tested (the device's memory could not be read)"),
+    };
+    let wrong = if c.passes_verified < c.passes {
+        format!("{} of {} passes verified", c.passes_verified, c.passes)
+    } else {
+        format!("{} wrong", c.wrong_words)
+    };
+    format!("{what}, {wrong}")
+}
+
 pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS",
@@ -41,6 +75,7 @@ pub fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Cancelled => "CANCELLED",
         Verdict::Drift => "DRIFT",
         Verdict::Running => "RUNNING",
+        Verdict::Inconclusive => "INCONCLUSIVE",
     }
 }
 
@@ -87,6 +122,41 @@ pub fn drift_note(d: &crate::model::Drift, t: &crate::model::Telemetry) -> Strin
     };
     if let Some(why) = &d.inconclusive {
         s.push_str(&format!("; inconclusive: {why}"));
+    }
+    s
+}
+
+/// The memory test's coverage for the summary: what was tested of what, how, and why
+/// it fell short where it did.
+pub fn coverage_section(m: &MemoryCoverage) -> String {
+    use crate::kernels::memtest::size_text;
+    let mut s = format!("\n**Memory:** {}", coverage_line(m));
+    s.push_str(&format!(
+        " · {} passes ({}), {} buffers in {} binding windows, allocated in {:.2} s",
+        m.passes,
+        m.patterns.join(", "),
+        m.buffers,
+        m.windows,
+        m.allocation_s
+    ));
+    if let (Some(w), Some(rd)) = (m.write_bytes_per_s, m.read_bytes_per_s) {
+        s.push_str(&format!(
+            " · write {}, read and compare {}",
+            fmt_rate(w / 1e9, "GB/s"),
+            fmt_rate(rd / 1e9, "GB/s")
+        ));
+    }
+    if let (Some(f), Some(src)) = (m.free_bytes, &m.free_source) {
+        s.push_str(&format!(" · {} free at the start ({src})", size_text(f)));
+    }
+    s.push('\n');
+    for n in m
+        .notes
+        .iter()
+        .chain(&m.allocation_stopped)
+        .chain(&m.shortfall)
+    {
+        s.push_str(&format!("\n> {}\n", n.replace('|', "\\|")));
     }
     s
 }
@@ -238,6 +308,9 @@ impl Exporter for Markdown {
                 "| {} | {} | {} | {} | {} | {} |\n",
                 k.id, k.shape, verdict, med, p95, tp
             ));
+        }
+        if let Some(c) = &r.coverage {
+            s.push_str(&coverage_section(&c.memory));
         }
         if let Some(b) = &r.burn {
             s.push_str(&burn_section(b));

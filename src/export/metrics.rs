@@ -184,6 +184,7 @@ impl Exporter for Metrics {
                 Verdict::Cancelled,
                 Verdict::Drift,
                 Verdict::Running,
+                Verdict::Inconclusive,
             ],
             &r.verdict,
         );
@@ -325,6 +326,10 @@ impl Exporter for Metrics {
             }
         }
 
+        if let Some(c) = &r.coverage {
+            memory_series(&c.memory, &mut reg);
+        }
+
         if let Some(b) = &r.burn {
             let mut checks = Series::new(
                 "gpu_canary_burn_checks",
@@ -368,6 +373,51 @@ impl Exporter for Metrics {
         }
 
         text(&reg)
+    }
+}
+
+/// The memory test's coverage: bytes tested, the device's bytes and the share, each
+/// absent where it could not be read.
+fn memory_series(m: &crate::model::MemoryCoverage, reg: &mut Registry) {
+    let mut tested = Series::new(
+        "gpu_canary_memory_tested",
+        Some(Unit::Bytes),
+        "Bytes of device memory the memory test wrote and read back with every pattern",
+    );
+    tested.set(Vec::new(), m.tested_bytes as f64);
+    let mut device = Series::new(
+        "gpu_canary_device_memory",
+        Some(Unit::Bytes),
+        "The device's memory (Vulkan's device-local heaps, else NVML's or amdgpu's total)",
+    );
+    if let Some(d) = m.device_bytes {
+        device.set(
+            vec![("source", m.device_source.clone().unwrap_or_default())],
+            d as f64,
+        );
+    }
+    let mut ratio = Series::new(
+        "gpu_canary_memory_coverage_ratio",
+        None,
+        "Tested bytes over the device's bytes; claimed=\"false\" on an adapter whose memory is the host's",
+    );
+    if let Some(f) = m.fraction {
+        ratio.set(vec![("claimed", m.claimed.to_string())], f);
+    }
+    let mut wrong = Series::new(
+        "gpu_canary_memory_wrong_words",
+        None,
+        "64-bit words the memory test read back wrong, over every pass",
+    );
+    wrong.set(Vec::new(), m.wrong_words as f64);
+    let mut passes = Series::new(
+        "gpu_canary_memory_passes_verified",
+        None,
+        "Memory test passes whose compare on the GPU proved itself (every word, the planted mismatch found)",
+    );
+    passes.set(Vec::new(), f64::from(m.passes_verified));
+    for s in [tested, device, ratio, wrong, passes] {
+        s.register(reg);
     }
 }
 

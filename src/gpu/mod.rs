@@ -3,6 +3,7 @@
 //! reports asynchronously (device loss, validation, out of memory) are collected so the
 //! runner can turn them into a classified result instead of a panic.
 
+pub mod memory;
 pub mod timing;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -578,9 +579,14 @@ impl Gpu {
 
     /// Copies `src[..size]` to the host.
     pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.read_range(src, 0, size)
+    }
+
+    /// Copies `src[offset..offset + size]` to the host.
+    pub fn read_range(&self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
         let staging = self.staging("readback", size)?;
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.submit_and_wait(enc.finish())?;
         self.map(&staging, wgpu::MapMode::Read)?;
         self.take_mapped(&staging)

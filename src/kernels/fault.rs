@@ -59,10 +59,28 @@ pub enum ShaderFault {
     ZeroPartials,
     SkipLast,
     NoWrite,
+    /// memtest: bit `bit` (0 to 63) of 64-bit word `word` (over the covered memory)
+    /// stuck at `value` over the whole test.
+    Stuck {
+        word: u64,
+        bit: u32,
+        value: u32,
+    },
+    /// memtest: the write of word `a` lands at word `b` (a decoder fault).
+    Alias {
+        a: u64,
+        b: u64,
+    },
+    /// memtest: bit `bit` of word `word` flipped after each write (with
+    /// `--fault-dispatch`, on the passes chosen: a transient flip).
+    Flip {
+        word: u64,
+        bit: u32,
+    },
 }
 
 /// The forms `--inject-fault` takes for a shader fault.
-pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write";
+pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write, and for memtest stuck@WORD:BIT=0|1, alias@WORD_A,WORD_B, flip@WORD:BIT";
 
 impl ShaderFault {
     /// Parses one of [`FORMS`]; `None` when `s` is not a shader fault at all.
@@ -77,7 +95,43 @@ impl ShaderFault {
                 .map(|p| p.trim().parse::<u32>().map_err(|_| bad()))
                 .collect()
         };
+        // memtest's words are 64-bit and counted over the whole covered memory.
+        let word_bit = || -> std::result::Result<(u64, u32), String> {
+            let (w, b) = at.split_once(':').ok_or_else(bad)?;
+            let w: u64 = w.trim().parse().map_err(|_| bad())?;
+            match b.trim().parse::<u32>() {
+                Ok(b) if b < 64 => Ok((w, b)),
+                _ => Err(format!(
+                    "invalid --inject-fault '{s}': BIT is 0 to 63 (a memtest word has 64 bits); use one of: {FORMS}"
+                )),
+            }
+        };
         let parsed = match name {
+            "stuck" => word_bit().and_then(|(word, bit)| match value.map(str::trim) {
+                Some("0") => Ok(ShaderFault::Stuck {
+                    word,
+                    bit,
+                    value: 0,
+                }),
+                Some("1") => Ok(ShaderFault::Stuck {
+                    word,
+                    bit,
+                    value: 1,
+                }),
+                _ => Err(bad()),
+            }),
+            "flip" if value.is_none() => word_bit().map(|(word, bit)| ShaderFault::Flip { word, bit }),
+            "alias" if value.is_none() => {
+                let words: Vec<Option<u64>> = at.split(',').map(|p| p.trim().parse::<u64>().ok()).collect();
+                match words[..] {
+                    [Some(a), Some(b)] if a == b => Err(format!(
+                        "invalid --inject-fault '{s}': a word aliased to itself is no fault; use two different words in one of: {FORMS}"
+                    )),
+                    [Some(a), Some(b)] => Ok(ShaderFault::Alias { a, b }),
+                    _ => Err(bad()),
+                }
+            }
+            "flip" | "alias" => Err(bad()),
             "add" => nums().and_then(|v| match (&v[..], value) {
                 (&[row, col], None) => Ok(ShaderFault::Add {
                     row,
@@ -146,11 +200,25 @@ impl ShaderFault {
             ShaderFault::ZeroPartials => "zero-partials".into(),
             ShaderFault::SkipLast => "skip-last".into(),
             ShaderFault::NoWrite => "no-write".into(),
+            ShaderFault::Stuck { word, bit, value } => format!("stuck@{word}:{bit}={value}"),
+            ShaderFault::Alias { a, b } => format!("alias@{a},{b}"),
+            ShaderFault::Flip { word, bit } => format!("flip@{word}:{bit}"),
         }
+    }
+
+    /// A fault of the memory test's cells (planted by its own write pass).
+    pub fn memory(&self) -> bool {
+        matches!(
+            self,
+            ShaderFault::Stuck { .. } | ShaderFault::Alias { .. } | ShaderFault::Flip { .. }
+        )
     }
 
     /// Whether kernels of this kind can plant it.
     pub fn applies_to(&self, kind: ShapeKind) -> bool {
+        if self.memory() || kind == ShapeKind::Memory {
+            return self.memory() && kind == ShapeKind::Memory;
+        }
         match self {
             ShaderFault::Tile { .. } => kind == ShapeKind::Matmul,
             ShaderFault::ZeroPartials => kind == ShapeKind::Reduce,
@@ -399,6 +467,10 @@ mod tests {
             "zero-partials",
             "skip-last",
             "no-write",
+            "stuck@0:63=1",
+            "stuck@33554431:0=0",
+            "alias@0,16777216",
+            "flip@7:31",
         ] {
             let f = ShaderFault::parse(s).unwrap().unwrap();
             assert_eq!(f.name(), s);
@@ -429,6 +501,11 @@ mod tests {
             "tile@1",
             "no-write@3",
             "xor@1,2",
+            "stuck@1:64=1",
+            "stuck@1:3=2",
+            "stuck@1=1",
+            "alias@3,3",
+            "flip@1:2=1",
         ] {
             let e = ShaderFault::parse(bad).unwrap().unwrap_err();
             assert!(e.contains(FORMS), "{bad}: {e}");
@@ -447,5 +524,13 @@ mod tests {
         assert!(!tile.applies_to(ShapeKind::Reduce));
         assert!(!ShaderFault::SkipLast.applies_to(ShapeKind::Matmul));
         assert!(ShaderFault::NoWrite.applies_to(ShapeKind::Reduce));
+        let stuck = ShaderFault::Stuck {
+            word: 0,
+            bit: 0,
+            value: 1,
+        };
+        assert!(stuck.applies_to(ShapeKind::Memory) && !stuck.applies_to(ShapeKind::Bytes));
+        assert!(!ShaderFault::NoWrite.applies_to(ShapeKind::Memory));
+        assert!(stuck.switch().is_empty());
     }
 }

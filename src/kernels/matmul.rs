@@ -128,7 +128,7 @@ pub fn dims(shape: Shape) -> Dims {
             k: k as usize,
             n: n as usize,
         },
-        Shape::Reduce { .. } | Shape::Bytes { .. } => {
+        Shape::Reduce { .. } | Shape::Bytes { .. } | Shape::Memory(_) => {
             unreachable!("matmul kernels take MxKxN shapes")
         }
     }

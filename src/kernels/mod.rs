@@ -11,6 +11,7 @@ pub mod matmul;
 pub mod matmul_f16;
 pub mod matmul_f32;
 pub mod matmul_u32;
+pub mod memtest;
 pub mod reduce_f32;
 
 use std::fmt;
@@ -32,6 +33,7 @@ pub static REGISTRY: &[&dyn Kernel] = &[
     &copy::COPY_BUFFER,
     &copy::UPLOAD,
     &copy::READBACK,
+    &memtest::MEMTEST,
 ];
 
 pub fn find(id: &str) -> Option<&'static dyn Kernel> {
@@ -70,6 +72,8 @@ pub enum ShapeKind {
     Reduce,
     /// A size in bytes (copies and transfers).
     Bytes,
+    /// How much of the device's memory: a share or a size (the memory test).
+    Memory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +81,7 @@ pub enum Shape {
     Matmul { m: u32, k: u32, n: u32 },
     Reduce { n: u32 },
     Bytes { bytes: u64 },
+    Memory(memtest::MemoryTarget),
 }
 
 const KIB: u64 = 1 << 10;
@@ -95,6 +100,7 @@ impl fmt::Display for Shape {
                 b if b % KIB == 0 => format!("{}KiB", b / KIB),
                 b => format!("{b}B"),
             },
+            Shape::Memory(t) => t.to_string(),
         };
         f.pad(&s)
     }
@@ -108,6 +114,8 @@ impl Shape {
             Shape::Matmul { m, k, n } => u64::from(m) * u64::from(k) * u64::from(n),
             Shape::Reduce { n } => u64::from(n),
             Shape::Bytes { bytes } => bytes,
+            Shape::Memory(memtest::MemoryTarget::Bytes(b)) => b,
+            Shape::Memory(memtest::MemoryTarget::Share { software, .. }) => software,
         }
     }
 
@@ -188,6 +196,9 @@ impl Shape {
                 }
                 Ok(Shape::Bytes { bytes })
             }
+            ShapeKind::Memory => memtest::MemoryTarget::parse(s, memtest::SOFTWARE_QUICK)
+                .map(Shape::Memory)
+                .map_err(|e| e.replace("--memory", "--size")),
         }
     }
 
@@ -310,6 +321,11 @@ pub trait Kernel: Sync {
     fn supports_unchecked(&self) -> bool {
         true
     }
+    /// Whether this is the memory test, which the case runner drives pass by pass
+    /// instead of through [`Kernel::prepare`] (its result is the memory itself).
+    fn memory_test(&self) -> bool {
+        false
+    }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>>;
 }
 
@@ -363,6 +379,7 @@ pub fn listing_json() -> String {
                     ShapeKind::Matmul => "matmul",
                     ShapeKind::Reduce => "reduce",
                     ShapeKind::Bytes => "bytes",
+                    ShapeKind::Memory => "memory",
                 },
                 "suites": { "quick": shapes(Suite::Quick), "full": shapes(Suite::Full) },
                 "needs": {

@@ -16,8 +16,10 @@ pub mod comparison;
 /// would misread (a renamed or removed field, a changed meaning or unit) or refuse (a
 /// new field, for readers that deny unknown ones). 2 added the copies' `host` and
 /// `timing`, hygiene's PCIe link and `burn`; 3 the adapter's `pci_bus_id` and hygiene's
-/// `identity`. An older file reads as the current version without them.
-pub const SCHEMA_VERSION: u32 = 4;
+/// `identity`; 4 `dispatch_check`; 5 the verdict `inconclusive`, `coverage` (the memory
+/// test's share of the card), each kernel's `fingerprint` and the settings `memory` and
+/// `require_coverage`. An older file reads as the current version without them.
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest version this gpu-canary reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -96,6 +98,10 @@ pub struct RunReport {
     pub kernels: Vec<KernelResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hygiene: Option<Hygiene>,
+    /// How much of the card the run vouches for: the memory test's coverage. Absent
+    /// where no memory test ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
     pub verdict: Verdict,
     pub exit_code: i32,
     /// Why and where the run stopped early, if it did.
@@ -178,6 +184,9 @@ pub struct BurnInterval {
     pub memory_clock_mhz: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<f64>,
+    /// The memory's temperature (the highest), where the card reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_temperature_c: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_w: Option<f64>,
     /// Every throttle reason seen in the interval.
@@ -313,6 +322,12 @@ pub struct RunSettings {
     /// Fault injected for testing the verdicts; absent on real runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// The memory test's target (`--memory`: `90%` or bytes), where it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// `--require-coverage`, in percent of the device's memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_coverage: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -426,6 +441,149 @@ pub struct KernelResult {
     /// before every dispatch was verified (schema version 3 and older).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch_check: Option<DispatchCheck>,
+    /// Where and how a wrong result was wrong, made on the host from what the checks
+    /// returned: absent when nothing was wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The shape of a wrong result: which buffer, which words, which bits, how often.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fingerprint {
+    /// Where the wrong words lie: `result`, `intermediate output N`, `memtest buffer N`.
+    pub buffer: String,
+    /// Wrong words in all, and up to 64 of them in address order.
+    pub wrong_words: u64,
+    pub words: Vec<WrongWord>,
+    /// Width of a word in bits (32, or 64 for the memory test).
+    pub word_bits: u32,
+    /// The OR of expected XOR actual over every wrong word counted, in hex: the bits that
+    /// failed.
+    pub failing_bits: String,
+    /// For each bit (bit 0 first), the wrong words in which it differed.
+    pub bit_counts: Vec<u64>,
+    /// The distance in words between consecutive listed wrong words, when it is the
+    /// same for all of them (at least three): periodic addresses point at a bank, a
+    /// channel or a lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<u64>,
+    /// The dispatches (memory test: passes) found wrong, from 1, at most 64, and their
+    /// share of every dispatch checked.
+    pub dispatches: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch_fraction: Option<f64>,
+}
+
+/// One wrong word of a [`Fingerprint`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrongWord {
+    /// Its index over the case's outputs (the memory test: over the covered memory), in
+    /// words of `word_bits`.
+    pub word: u64,
+    /// Where it lies in words people use: `buffer 2, byte 0x1000` or `row 3, col 4`.
+    pub place: String,
+    /// Both values, in hex.
+    pub expected: String,
+    pub actual: String,
+    /// The dispatch (pass) it was seen in, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<u64>,
+}
+
+/// What a run vouches for of the card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub memory: MemoryCoverage,
+}
+
+/// The memory test's coverage: how much of the device's memory every pattern was
+/// written to and read back from, against how much the device has.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryCoverage {
+    /// The device's memory in bytes and the source of the figure (`vulkan`: its
+    /// device-local heaps; `nvml`; `amdgpu-sysfs`). Absent where nothing could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_source: Option<String>,
+    /// What this process could allocate when the test started, and its source
+    /// (`vulkan`: VK_EXT_memory_budget; `nvml`, `amdgpu-sysfs`: total minus used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_source: Option<String>,
+    /// Every reading taken, by source, before the allocation.
+    pub readings: Vec<MemoryReading>,
+    /// The target as given (`90%`, `256MiB`) and in bytes.
+    pub target: String,
+    pub target_bytes: u64,
+    /// Bytes allocated and tested with every pattern.
+    pub tested_bytes: u64,
+    /// `tested_bytes / device_bytes`; absent where the device's memory is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// Whether the run vouches for the card's memory: false on a software or
+    /// integrated adapter, whose memory is the host's RAM (`note` says so).
+    pub claimed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Buffers and storage-binding windows the memory was allocated and bound in, and
+    /// the size of a window (the last may be shorter).
+    pub buffers: u32,
+    pub windows: u32,
+    #[serde(default)]
+    pub window_bytes: u64,
+    /// Seconds the allocation took (apart from the passes), and why it ended before
+    /// the target, where it did (a buffer refused for lack of memory).
+    pub allocation_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_stopped: Option<String>,
+    /// The patterns in pass order, the passes run and those whose check on the GPU
+    /// proved itself (every word compared, the planted mismatch found).
+    pub patterns: Vec<String>,
+    pub passes: u32,
+    pub passes_verified: u32,
+    pub wrong_words: u64,
+    /// Median bandwidth of the write and of the read-and-compare phases of a pass, in
+    /// bytes per second (GPU clock where the device has timestamps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_bytes_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_bytes_per_s: Option<f64>,
+    /// Other processes holding the device's memory when the test started (NVML).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by_others: Vec<MemoryHolder>,
+    /// `--require-coverage` as a fraction, and why the run fell short of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_fraction: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<String>,
+}
+
+/// The device's memory as one source reads it; a figure it cannot give is absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryReading {
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_bytes: Option<u64>,
+}
+
+/// A process holding the device's memory, and how much where the source says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryHolder {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// Every dispatch of a case compared, bit for bit, with its first output, which is
@@ -501,6 +659,7 @@ impl KernelResult {
             timing: None,
             host: None,
             dispatch_check: None,
+            fingerprint: None,
         }
     }
 
@@ -666,6 +825,10 @@ pub enum Verdict {
     Drift,
     /// Not finished yet (the file is rewritten as the run goes).
     Running,
+    /// Every result verified, but the run covered less than it was required to
+    /// (`--require-coverage`): it vouches for less of the card than asked, so it is no
+    /// pass (exit 3).
+    Inconclusive,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -772,6 +935,10 @@ pub struct GpuSnapshot {
     pub driver: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<u32>,
+    /// The memory's own temperature, where the card has a sensor for it (NVML's
+    /// memory temperature, amdgpu's `mem` channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_temperature_c: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sm_clock_mhz: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

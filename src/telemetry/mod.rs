@@ -28,7 +28,7 @@ pub use card::pick;
 pub use policy::{Class, assess, is_power_cap, is_slowdown, pcie_link, slowing};
 pub use sampler::Sampler;
 
-use crate::model::{GpuIdentity, GpuSnapshot, Hygiene};
+use crate::model::{GpuIdentity, GpuSnapshot, Hygiene, MemoryHolder, MemoryReading};
 
 /// A source of a card's telemetry.
 pub trait Reader: Send + Sync {
@@ -42,6 +42,11 @@ pub trait Reader: Send + Sync {
     /// The readings this source cannot take on this card, named as the burn's telemetry
     /// names them (`throttle_reasons`, `ecc`, ...).
     fn unreadable(&self) -> Vec<&'static str>;
+    /// The card's memory as this source reads it, and the other processes holding it;
+    /// `None` where the source cannot read it.
+    fn memory(&self) -> Option<(MemoryReading, Vec<MemoryHolder>)> {
+        None
+    }
 }
 
 /// Each vendor's throttle reasons and what they are: a reason no classifier knows
@@ -104,6 +109,11 @@ impl Monitor {
 
     pub fn snapshot(&self) -> Option<GpuSnapshot> {
         self.reader.as_ref()?.snapshot(&self.name)
+    }
+
+    /// The card's memory as the source reads it now, and who else holds it.
+    pub fn memory(&self) -> Option<(MemoryReading, Vec<MemoryHolder>)> {
+        self.reader.as_ref()?.memory()
     }
 
     /// The hygiene record from snapshots before, during and after the run.

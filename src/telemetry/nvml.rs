@@ -3,10 +3,11 @@
 
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
+use nvml_wrapper::enums::device::UsedGpuMemory;
 
 use super::{Class, Reader, pick};
 use crate::gpu::bus_id_text;
-use crate::model::{GpuIdentity, GpuSnapshot};
+use crate::model::{GpuIdentity, GpuSnapshot, MemoryHolder, MemoryReading};
 
 /// Throttle reasons that make a run's timing suspect: thermal and hardware slowdowns,
 /// as NVML names them (lowercased in [`GpuSnapshot::throttle_reasons`]). Idle and clock
@@ -110,6 +111,7 @@ impl Reader for NvmlGpu {
             name: d.name().unwrap_or_default(),
             driver: nvml.sys_driver_version().unwrap_or_default(),
             temperature_c: d.temperature(TemperatureSensor::Gpu).ok(),
+            memory_temperature_c: memory_temperature(&d),
             sm_clock_mhz: d.clock_info(Clock::SM).ok(),
             memory_clock_mhz: d.clock_info(Clock::Memory).ok(),
             power_w: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
@@ -136,4 +138,57 @@ impl Reader for NvmlGpu {
     fn unreadable(&self) -> Vec<&'static str> {
         Vec::new()
     }
+
+    /// The framebuffer's total, free and used bytes, and each other compute process
+    /// with the memory it holds where the driver says.
+    fn memory(&self) -> Option<(MemoryReading, Vec<MemoryHolder>)> {
+        let d = self.nvml.device_by_index(self.index).ok()?;
+        let m = d.memory_info().ok()?;
+        let me = std::process::id();
+        let holders = d
+            .running_compute_processes()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.pid != me)
+            .map(|p| MemoryHolder {
+                pid: p.pid,
+                bytes: match p.used_gpu_memory {
+                    UsedGpuMemory::Used(b) => Some(b),
+                    UsedGpuMemory::Unavailable => None,
+                },
+            })
+            .collect();
+        Some((
+            MemoryReading {
+                source: "nvml".to_owned(),
+                total_bytes: Some(m.total),
+                free_bytes: Some(m.free),
+                used_bytes: Some(m.used),
+            },
+            holders,
+        ))
+    }
+}
+
+/// The memory's (HBM's) temperature, a field value (`NVML_FI_DEV_MEMORY_TEMP`) that
+/// cards without such a sensor refuse.
+fn memory_temperature(d: &nvml_wrapper::Device<'_>) -> Option<u32> {
+    use nvml_wrapper::enums::device::SampleValue;
+    use nvml_wrapper::structs::device::FieldId;
+    const NVML_FI_DEV_MEMORY_TEMP: u32 = 82;
+    let v = d
+        .field_values_for(&[FieldId(NVML_FI_DEV_MEMORY_TEMP)])
+        .ok()?
+        .into_iter()
+        .next()?
+        .ok()?
+        .value
+        .ok()?;
+    match v {
+        SampleValue::U32(t) => Some(t),
+        SampleValue::U64(t) => u32::try_from(t).ok(),
+        SampleValue::I64(t) => u32::try_from(t).ok(),
+        SampleValue::F64(t) => (t.is_finite() && t >= 0.0).then_some(t.round() as u32),
+    }
+    .filter(|&t| t > 0)
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{Reader, amdgpu, intel, pcie, pick};
 use crate::gpu::{bus_id_text, parse_bus_id};
-use crate::model::{GpuIdentity, GpuSnapshot};
+use crate::model::{GpuIdentity, GpuSnapshot, MemoryHolder, MemoryReading};
 
 /// A GPU's card in Linux sysfs.
 #[derive(Debug)]
@@ -126,6 +126,30 @@ impl SysfsGpu {
         amdgpu::read_throttlers(&self.device).or_else(|| self.intel.throttlers())
     }
 
+    /// The hwmon temperature channel labelled `label`, in °C.
+    fn labelled_temperature(&self, label: &str) -> Option<u32> {
+        let h = self.hwmon.as_ref()?;
+        (1..=8)
+            .find(|i| {
+                std::fs::read_to_string(h.join(format!("temp{i}_label")))
+                    .is_ok_and(|l| l.trim() == label)
+            })
+            .and_then(|i| read_num(&h.join(format!("temp{i}_input"))))
+            .map(|m| (m / 1000.0).round() as u32)
+    }
+
+    /// amdgpu's VRAM total and use (`mem_info_vram_total`, `mem_info_vram_used`).
+    pub fn memory(&self) -> Option<MemoryReading> {
+        let total = read_num(&self.device.join("mem_info_vram_total")).map(|v| v as u64);
+        let used = read_num(&self.device.join("mem_info_vram_used")).map(|v| v as u64);
+        total.map(|t| MemoryReading {
+            source: "amdgpu-sysfs".to_owned(),
+            total_bytes: Some(t),
+            free_bytes: used.map(|u| t.saturating_sub(u)),
+            used_bytes: used,
+        })
+    }
+
     pub fn snapshot(&self, name: &str) -> GpuSnapshot {
         let dev = |f: &str| read_num(&self.device.join(f));
         let hw = |f: &str| self.hwmon.as_ref().and_then(|h| read_num(&h.join(f)));
@@ -143,6 +167,8 @@ impl SysfsGpu {
             temperature_c: (1..=4)
                 .find_map(|i| hw(&format!("temp{i}_input")))
                 .map(|m| (m / 1000.0).round() as u32),
+            // amdgpu labels its HBM/GDDR channel `mem`.
+            memory_temperature_c: self.labelled_temperature("mem"),
             sm_clock_mhz: mhz(hw("freq1_input")).or_else(|| self.intel.clock_mhz()),
             memory_clock_mhz: mhz(hw("freq2_input")),
             power_w: hw("power1_average")
@@ -184,6 +210,10 @@ impl Reader for SysfsGpu {
 
     /// Throttle reasons without amdgpu's readable `gpu_metrics` or Intel's reason
     /// files; never the other processes on the GPU (sysfs has no such list).
+    fn memory(&self) -> Option<(MemoryReading, Vec<MemoryHolder>)> {
+        SysfsGpu::memory(self).map(|m| (m, Vec::new()))
+    }
+
     fn unreadable(&self) -> Vec<&'static str> {
         let mut v = vec!["other_processes"];
         if self.throttlers().is_none() {

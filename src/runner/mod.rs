@@ -3,6 +3,8 @@
 //! the last one), readback, verification. A wrong result becomes data in the report; an
 //! environment failure is returned for the caller to classify.
 
+pub mod memtest;
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -157,11 +159,25 @@ pub struct CaseOptions<'a> {
     /// Launch parameters other than the kernel's defaults (from a tuning file).
     pub params: Option<&'a Params>,
     pub progress: &'a Progress,
+    /// The memory test's view of the device's memory (memtest only).
+    pub memory: Option<&'a memtest::MemoryContext>,
 }
 
 pub struct CaseOutcome {
     pub result: KernelResult,
     pub gpu_events: Vec<GpuEvent>,
+    /// The memory test's coverage (memtest only).
+    pub coverage: Option<crate::model::MemoryCoverage>,
+}
+
+/// The distance between consecutive words of `words` (in order), when at least three
+/// are listed and every gap is the same.
+pub fn stride(words: &[u64]) -> Option<u64> {
+    if words.len() < 3 {
+        return None;
+    }
+    let d = words[1].checked_sub(words[0])?;
+    (d > 0 && words.windows(2).all(|w| w[1].checked_sub(w[0]) == Some(d))).then_some(d)
 }
 
 pub fn skipped(case: &Case, seed: u64, reason: String) -> KernelResult {
@@ -470,6 +486,10 @@ impl<'a> DispatchChecker<'a> {
 }
 
 pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome> {
+    if case.kernel.memory_test() {
+        let none = memtest::MemoryContext::default();
+        return memtest::run(gpu, case, opt, opt.memory.unwrap_or(&none));
+    }
     let key = format!("{}/{}", case.kernel.id(), case.shape);
     let span = tracing::info_span!("kernel", kernel = %key);
     let _g = span.enter();
@@ -682,8 +702,10 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             timing,
             host,
             dispatch_check: Some(dispatches),
+            fingerprint: None,
         },
         gpu_events,
+        coverage: None,
     })
 }
 /// Why a case failed when the last output passed its CPU check but a dispatch did not
@@ -809,6 +831,14 @@ mod tests {
             dispatch_name(1, 3, 32),
             "dispatch 1 of 32 (the first, untimed)"
         );
+    }
+
+    #[test]
+    fn a_stride_needs_three_evenly_spaced_words() {
+        assert_eq!(stride(&[4, 4100, 8196, 12292]), Some(4096));
+        assert_eq!(stride(&[4, 4100]), None);
+        assert_eq!(stride(&[4, 4100, 8197]), None);
+        assert_eq!(stride(&[4, 4, 4]), None);
     }
 
     #[test]
