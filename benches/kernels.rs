@@ -139,7 +139,8 @@ fn dispatch_check(c: &mut Criterion, gpu: &Gpu) {
             .prepare(gpu, &input(shape, None, RuntimeChecks::Checked))
             .expect("prepare");
         prepared.execute(gpu, Run::default()).expect("dispatch");
-        let mut golden = Golden::new(gpu, &prepared.outputs(), golden::SLOTS).expect("golden copy");
+        let mut golden =
+            Golden::new(gpu, &prepared.outputs(), golden::SLOTS, false).expect("golden copy");
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         golden.keep(&mut enc);
         gpu.submit_and_wait(enc.finish()).expect("keep");
@@ -155,19 +156,31 @@ fn dispatch_check(c: &mut Criterion, gpu: &Gpu) {
                 let t0 = std::time::Instant::now();
                 for _ in 0..iters {
                     prepared.execute(gpu, Run::default()).expect("dispatch");
+                    // As `run` checks: the pass, then its report read back at once.
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
                     golden.encode(&mut enc, true);
+                    let from = golden.encoded() - 1;
+                    let staging = golden.snapshot(gpu, &mut enc).expect("snapshot");
                     gpu.submit_and_wait(enc.finish()).expect("check");
-                    if golden.full() {
-                        let (wrong, _) = golden.collect(gpu).expect("ledger");
-                        assert!(wrong.is_empty(), "a dispatch differed");
-                    }
+                    let raw = gpu.read_done(&staging).expect("ledger");
+                    let (checks, _) = golden.checks_in(&raw, from, from + 1);
+                    assert!(
+                        checks
+                            .iter()
+                            .all(|c| c.finding.is_none() && c.checker.is_none()),
+                        "a dispatch differed, or its check did not check"
+                    );
                 }
                 t0.elapsed()
             })
         });
-        let (wrong, _) = golden.collect(gpu).expect("ledger");
-        assert!(wrong.is_empty(), "{id}: a dispatch differed from the first");
+        let (checks, _) = golden.collect(gpu).expect("ledger");
+        assert!(
+            checks
+                .iter()
+                .all(|c| c.finding.is_none() && c.checker.is_none()),
+            "{id}: a dispatch differed from the first"
+        );
     }
     group.finish();
 }
@@ -210,7 +223,9 @@ fn cpu_references(c: &mut Criterion) {
         let d = Dims { m: s, k, n: s };
         let check = verify::MatmulCheck::for_shape(d, 1.0);
         let values = |stream| match check {
-            verify::MatmulCheck::Full => inputs::f32_values(1, stream, s * k, 1.0),
+            verify::MatmulCheck::Full | verify::MatmulCheck::Probe => {
+                inputs::f32_values(1, stream, s * k, 1.0)
+            }
             verify::MatmulCheck::ExactGrid(g) => inputs::grid_values(1, stream, s * k, g.q)
                 .into_iter()
                 .map(|i| g.value(i))
@@ -235,6 +250,7 @@ fn cpu_references(c: &mut Criterion) {
         let name = match check {
             verify::MatmulCheck::Full => "matmul-f32-check-full",
             verify::MatmulCheck::ExactGrid(_) => "matmul-f32-check-exact",
+            verify::MatmulCheck::Probe => "matmul-f32-check-probe",
         };
         group.bench_function(BenchmarkId::new(name, format!("{s}x{k}x{s}")), |bench| {
             bench.iter(|| verify::float_matmul(&a, &b, &cmat, d, check, 1))

@@ -45,7 +45,8 @@ override BS_LEN: u32 = STAGES * B_STAGE;
 
 // Tests only (src/kernels/fault.rs), never set in a normal run, so the compiler drops
 // it: FAULT 3 stores zeros for the workgroup's tile if it holds C[FAULT_ROW, FAULT_COL],
-// FAULT 4 stores nothing.
+// FAULT 4 stores nothing, FAULT 5 rounds the f32 inputs to TF32 as they are staged (a
+// device that computes f32 at reduced precision).
 override FAULT: u32 = 0u;
 override FAULT_ROW: u32 = 0u;
 override FAULT_COL: u32 = 0u;
@@ -65,9 +66,10 @@ fn stage(s: u32, t: u32, m0: u32, n0: u32, k0: u32) {
     for (var j = 0u; j < (B_STAGE + THREADS - 1u) / THREADS; j++) {
         let i = j * THREADS + t;
         if (i < B_STAGE) {
-            Bs[base + i] = load_b4(k0 + i / BN4, n0 + (i % BN4) * 4u);
+            Bs[base + i] = reduced(load_b4(k0 + i / BN4, n0 + (i % BN4) * 4u));
         }
     }
+
 }
 
 // C[row, col..col+3] = v, through the fault switch. A quad never straddles two tiles.
@@ -81,7 +83,7 @@ fn put(row: u32, col: u32, v: vec4<Elem>) {
         store4(row, col, vec4<Elem>());
         return;
     }
-    store4(row, col, v);
+    store4(row, col, canon(v));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)

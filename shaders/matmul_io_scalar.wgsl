@@ -29,7 +29,7 @@ fn stage_a(t: u32, m0: u32, k0: u32, base: u32) {
             let q = i / BK;
             let row = m0 + q * 4u;
             let k = k0 + kk;
-            As[base + kk * BM4 + q] = vec4<Elem>(a_at(row, k), a_at(row + 1u, k), a_at(row + 2u, k), a_at(row + 3u, k));
+            As[base + kk * BM4 + q] = reduced(vec4<Elem>(a_at(row, k), a_at(row + 1u, k), a_at(row + 2u, k), a_at(row + 3u, k)));
         }
     }
 }

@@ -33,10 +33,10 @@ fn stage_a(t: u32, m0: u32, k0: u32, base: u32) {
             let x2 = load_a4(row + 2u, k);
             let x3 = load_a4(row + 3u, k);
             let at = base + kq * 4u * BM4 + q;
-            As[at] = vec4<Elem>(x0.x, x1.x, x2.x, x3.x);
-            As[at + BM4] = vec4<Elem>(x0.y, x1.y, x2.y, x3.y);
-            As[at + 2u * BM4] = vec4<Elem>(x0.z, x1.z, x2.z, x3.z);
-            As[at + 3u * BM4] = vec4<Elem>(x0.w, x1.w, x2.w, x3.w);
+            As[at] = reduced(vec4<Elem>(x0.x, x1.x, x2.x, x3.x));
+            As[at + BM4] = reduced(vec4<Elem>(x0.y, x1.y, x2.y, x3.y));
+            As[at + 2u * BM4] = reduced(vec4<Elem>(x0.z, x1.z, x2.z, x3.z));
+            As[at + 3u * BM4] = reduced(vec4<Elem>(x0.w, x1.w, x2.w, x3.w));
         }
     }
 }

@@ -24,6 +24,8 @@ override FAULT_B_LO: u32 = 0u;
 override FAULT_B_HI: u32 = 0u;
 override FAULT_BIT: u32 = 0u;
 override FAULT_VALUE: u32 = 0u;
+// Tests only: the compare step returns at once, as a dropped or miscompiled check would.
+override DEAD: u32 = 0u;
 
 const LISTED: u32 = 64u;
 const NONE: u32 = 0xffffffffu;
@@ -194,6 +196,9 @@ fn main(
     }
     for (var b = lid.x; b < 64u; b += WG) {
         atomicStore(&bits_here[b], 0u);
+    }
+    if (MODE == 1u && DEAD == 1u) {
+        return;
     }
     if (MODE == 2u) {
         if (workgroupUniformLoad(&flag) == 0u) {

@@ -69,7 +69,7 @@ impl RunConfig {
                 })
                 .collect(),
         };
-        let mut cases = cases;
+        let mut cases = with_probes(cases, suite);
         let (memory, require_coverage) = memory_arg(&a.memory, &mut cases, suite)?;
         let (warmup, iterations) = match suite {
             Suite::Quick => (a.warmup.unwrap_or(2), a.iterations.unwrap_or(30)),
@@ -221,11 +221,14 @@ impl RunConfig {
         }
         let fault = fault_arg(a.inject_fault.as_deref())?;
         match fault {
-            None | Some(Fault::Slowdown | Fault::Stale) => {}
+            None
+            | Some(
+                Fault::Slowdown | Fault::Stale | Fault::DeadCheck | Fault::SkipRepoison { .. },
+            ) => {}
             Some(Fault::Shader(f)) if f.applies_to(kernel.shape_kind()) => {}
             Some(f) => {
                 return Err(Error::usage(format!(
-                    "--inject-fault {}: burn plants only slowdown, stale and the shader faults its kernel can plant",
+                    "--inject-fault {}: burn plants only slowdown, stale, dead-check, skip-repoison and the shader faults its kernel can plant",
                     f.name()
                 )));
             }
@@ -283,6 +286,29 @@ impl RunConfig {
             memtest_passes: memtest::passes(Suite::Quick),
         })
     }
+}
+
+/// The cases with, after each kernel's, its precision probe's (where it has one not
+/// already chosen): reduced precision is invisible to the exact grid, so every run of a
+/// kernel that computes in f32 also proves f32, at its own shape.
+fn with_probes(cases: Vec<Case>, suite: Suite) -> Vec<Case> {
+    let mut out: Vec<Case> = Vec::with_capacity(cases.len() + 1);
+    for (i, c) in cases.iter().enumerate() {
+        out.push(*c);
+        let last_of_kernel = cases
+            .get(i + 1)
+            .is_none_or(|n| n.kernel.id() != c.kernel.id());
+        if let Some(probe) = c.kernel.probe().filter(|_| last_of_kernel)
+            && !cases.iter().any(|o| o.kernel.id() == probe.id())
+        {
+            out.extend(probe.suite(suite).into_iter().map(|shape| Case {
+                kernel: probe,
+                shape,
+                explicit: false,
+            }));
+        }
+    }
+    out
 }
 
 /// `--memory` and `--require-coverage`: the memory test's target set on its cases (a
@@ -508,7 +534,7 @@ fn fault_dispatch_arg(fault: Option<Fault>, arg: Option<&str>) -> Result<FaultDi
     let at = FaultDispatches::parse(arg).map_err(Error::Usage)?;
     match fault {
         _ if at == FaultDispatches::All => Ok(at),
-        Some(Fault::Stale) => Ok(at),
+        Some(Fault::Stale | Fault::SkipRepoison { .. } | Fault::CorruptGolden) => Ok(at),
         Some(Fault::Shader(f)) if f.switch().is_empty() => Ok(at),
         _ => Err(Error::usage(format!(
             "--fault-dispatch {arg}: only stale and the planted faults (add, xor, zero-row) hit chosen dispatches; the kernels' own switches hit every dispatch, and the host's faults where they always do"

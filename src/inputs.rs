@@ -31,6 +31,7 @@ pub mod stream {
     pub const CORRUPT: u64 = 5;
     pub const PATTERN: u64 = 6;
     pub const MEMTEST: u64 = 7;
+    pub const SENTINEL: u64 = 8;
 }
 
 /// Uniform in [-scale, scale) with 24 significant bits, so every value is exact in f32

@@ -347,7 +347,7 @@ fn worker(shared: &Shared) -> Result<()> {
             fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
             fault_dispatches: cfg.fault_dispatches,
             progress: &shared.progress,
-            params: tuned.and_then(|best| best.get(case.kernel.id())),
+            params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
             memory: memory.as_ref(),
         };
         match runner::run_case(&gpu, case, &opt) {
@@ -433,12 +433,17 @@ fn burn_worker(
             check_seed: cfg.check_seed,
             input_scale: cfg.input_scale,
             checks: cfg.checks_for(case.kernel),
-            params: tuned.and_then(|best| best.get(case.kernel.id())),
+            params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
             fault: match cfg.fault {
                 Some(Fault::Shader(f)) => Some(f),
                 _ => None,
             },
-            stale: cfg.fault == Some(Fault::Stale),
+            stale: matches!(
+                cfg.fault,
+                Some(Fault::Stale | Fault::SkipRepoison { stale: true })
+            ),
+            dead_check: cfg.fault == Some(Fault::DeadCheck),
+            skip_repoison: matches!(cfg.fault, Some(Fault::SkipRepoison { .. })),
             fault_dispatches: cfg.fault_dispatches,
             slowdown: cfg.fault == Some(Fault::Slowdown),
             memory: memory.as_ref(),

@@ -125,15 +125,40 @@ pub fn sweep(
             params: Some(params),
             memory: None,
         };
-        let r = match runner::run_case(gpu, &case, &opt) {
-            Ok(o) => o.result,
+        let timed_out = |e: Error| match e {
             // A GPU wait cut by the deadline: the sweep's timeout, said as such.
-            Err(Error::Environment {
+            Error::Environment {
                 kind: EnvKind::Timeout,
                 ..
-            }) if sw.deadline.is_some() => return Err(expired(i)),
-            Err(e) => return Err(e),
+            } if sw.deadline.is_some() => expired(i),
+            e => e,
         };
+        let mut r = runner::run_case(gpu, &case, &opt)
+            .map_err(timed_out)?
+            .result;
+        // The precision probe with the same launch parameters: a configuration that
+        // computes at reduced precision is wrong however exact its own shape's check.
+        if let (Some(probe), KernelStatus::Pass) = (kernel.probe(), r.status) {
+            let probe_case = Case {
+                kernel: probe,
+                shape: kernels::largest_shape(probe, Suite::Quick),
+                explicit: true,
+            };
+            let probed = runner::run_case(
+                gpu,
+                &probe_case,
+                &CaseOptions {
+                    iterations: 1,
+                    ..opt
+                },
+            )
+            .map_err(timed_out)?
+            .result;
+            if probed.status != KernelStatus::Pass {
+                r.status = KernelStatus::Fail;
+                r.reason = probed.reason.map(|why| format!("precision probe: {why}"));
+            }
+        }
         trials.push(Trial {
             kernel: r.id.clone(),
             shape: r.shape.clone(),

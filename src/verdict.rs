@@ -127,6 +127,15 @@ pub fn judge(ending: Ending, kernels: &[KernelResult], at: &Place) -> Judgement 
 /// ends in `drift` (exit 5), when throughput fell by more than `--max-drift` with no
 /// throttle recorded to explain it, or with one under `--fail-on-throttle`.
 pub fn with_burn(j: Judgement, burn: Option<&BurnReport>) -> Judgement {
+    // Every dispatch counted must have been verified: a burn that counted more than it
+    // proved is no pass, whatever its books say.
+    if j.verdict == Verdict::Pass && burn.is_some_and(|b| b.dispatches_verified < b.dispatches) {
+        return Judgement {
+            verdict: Verdict::Fail,
+            exit_code: exit::WRONG_RESULT,
+            ..j
+        };
+    }
     let drifted = burn.is_some_and(|b| {
         b.drift.as_ref().is_some_and(|d| {
             d.exceeded && d.inconclusive.is_none() && (!d.throttled || b.fail_on_throttle)
@@ -377,6 +386,11 @@ mod tests {
         assert_eq!(code(&burn(true, true, false)), exit::OK);
         assert_eq!(code(&burn(true, true, true)), exit::DRIFT);
         assert_eq!(code(&burn(false, false, false)), exit::OK);
+        // Fewer dispatches verified than run: a wrong result, never a pass.
+        let mut short = burn(false, false, false);
+        short.dispatches = 4;
+        short.dispatches_verified = 3;
+        assert_eq!(code(&short), exit::WRONG_RESULT);
         assert_eq!(with_burn(pass.clone(), None).exit_code, exit::OK);
         // A wrong result outranks a drift.
         let fail = judge(

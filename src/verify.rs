@@ -105,8 +105,11 @@ pub struct Checked {
     /// The output is exact: its checksum is the same on every correct device for the
     /// same inputs and launch grid.
     pub exact: bool,
-    /// Upper bound on the probability that a wrong output passes (0: certain).
-    pub miss_probability: f64,
+    /// Upper bound on the probability that a wrong output passes (0: certain); `None`
+    /// where the check is a tolerance, which errors inside it pass unseen.
+    pub miss_probability: Option<f64>,
+    /// The smallest wrong result the check is certain to catch, in words.
+    pub detects: String,
 }
 
 /// Running worst case over compared elements.
@@ -213,6 +216,15 @@ impl Tally {
         }
     }
 
+    /// [`Tally::record_bits`] for element (i, j) of an n-column matrix.
+    pub fn record_bits_at(&mut self, n: usize, i: usize, j: usize, expected: f32, actual: f32) {
+        let index = (i * n + j) as u64;
+        self.record_bits(index, None, expected, actual);
+        if let Some(m) = self.first_mismatch.as_mut().filter(|m| m.index == index) {
+            (m.row, m.col) = (Some(i as u64), Some(j as u64));
+        }
+    }
+
     /// Records element (i, j) of an n-column matrix whose actual value is `c[i·n + j]`.
     pub fn record_element<T: Copy + Into<f64>>(
         &mut self,
@@ -261,7 +273,8 @@ impl Checked {
         Verification {
             method: self.method.to_owned(),
             reference: self.reference.to_owned(),
-            miss_probability: Some(self.miss_probability),
+            miss_probability: self.miss_probability,
+            detects: Some(self.detects),
             passed: t.first_mismatch.is_none() && deterministic,
             checked_elements: t.checked,
             max_error: t.max_error,
@@ -380,6 +393,9 @@ pub enum MatmulCheck {
     Full,
     /// Grid inputs, an exact product, every element and row checked exactly.
     ExactGrid(Grid),
+    /// The precision probe ([`probe_values`]): every element bit for bit against the
+    /// exact f32 product, and, where wrong, against what reduced precision would give.
+    Probe,
 }
 
 impl MatmulCheck {
@@ -388,6 +404,7 @@ impl MatmulCheck {
     /// [`SHARP_BOUND`] of a typical |C| ([`bound_ratio`]); on the exact grid otherwise.
     /// K above 2²⁴ has no grid and is refused before this ([`MatmulCheck::refuse`]).
     pub fn for_shape(d: Dims, scale: f32) -> MatmulCheck {
+        // (A probe's own kernel chooses `Probe`; a shape never does.)
         if d.macs() <= FULL_CHECK_MAX_MACS && bound_ratio(d.k as u64) <= SHARP_BOUND {
             return MatmulCheck::Full;
         }
@@ -449,7 +466,13 @@ fn check_float_row<T: Copy + Into<f64>>(a: &[T], b: &[T], c: &[f32], d: Dims, i:
     let (dot, abs) = float_row(a, b, d, i);
     let mut t = Tally::default();
     for j in 0..d.n {
-        t.record_element(d.n, i, j, dot[j], c, dot_bound(d.k as u64, abs[j]));
+        if abs[j] == 0.0 {
+            // Every product is zero: the exact result is zero, which the kernel stores
+            // as +0 (it canonicalises zeros), so only +0's bits pass.
+            t.record_bits_at(d.n, i, j, 0.0, c[i * d.n + j]);
+        } else {
+            t.record_element(d.n, i, j, dot[j], c, dot_bound(d.k as u64, abs[j]));
+        }
     }
     t
 }
@@ -477,16 +500,125 @@ pub fn float_matmul<T: Copy + Into<f64> + Sync>(
             method: "full",
             reference: "f64",
             exact: false,
-            miss_probability: 0.0,
+            // An error inside an element's bound is not seen: no certainty to claim.
+            miss_probability: None,
+            detects: format!(
+                "an element wrong by more than its own bound γ_K·Σ|a·b| (at K = {}, about {:.1e} of a typical |C|); a zero wrong in its sign where every product is zero; smaller errors pass unseen",
+                d.k,
+                bound_ratio(d.k as u64)
+            ),
+        },
+        MatmulCheck::Probe => Checked {
+            tally: probe(a, b, c, d),
+            method: "exact-probe",
+            reference: "exact-f32",
+            exact: true,
+            miss_probability: Some(0.0),
+            detects: "f32 inputs rounded to fewer than 12 significant bits (TF32, bf16, f16) and sums kept in f16, named by the format they match; any wrong bit".to_owned(),
         },
         MatmulCheck::ExactGrid(g) => Checked {
             tally: exact_grid(a, b, c, d, g, check_seed),
             method: "exact-grid",
             reference: "exact-integer",
             exact: true,
-            miss_probability: 1.0 / (P61 - 1) as f64,
+            miss_probability: Some(1.0 / (P61 - 1) as f64),
+            detects: format!(
+                "any wrong bit: an error of one grid unit ({:e}) or more, a NaN, an infinity, an off-grid value or a zero of the wrong sign, each wherever it is; several wrong elements in one row pass with probability at most 1/(2^61 - 2)",
+                g.unit * g.unit
+            ),
         },
     }
+}
+
+/// Inputs of the precision probe, K = [`PROBE_K`]: 1 + 2⁻¹¹ and 1 + 3·2⁻¹¹, which take
+/// 12 significant bits. Every product is 1 + (a+b)·2⁻¹¹ + ab·2⁻²² (exact in f32) and the
+/// sum of two lies in [2, 4) with its last bit at 2⁻²² (exact): so f32 arithmetic in any
+/// order, with or without FMA, gives one known bit pattern, while inputs rounded to
+/// TF32 or f16 (11 significant bits: 1 + 2⁻¹¹ ties to 1, 1 + 3·2⁻¹¹ to 1 + 2⁻⁹), to bf16
+/// (8 bits: both to 1), or sums kept in f16 give others.
+pub fn probe_values(len: usize, salt: usize) -> Vec<f32> {
+    let unit = (1.0f64 / 2048.0) as f32;
+    (0..len)
+        .map(|i| {
+            let s = (i * 7 + salt * 3) % 5;
+            1.0 + if s < 2 { 3.0 * unit } else { unit }
+        })
+        .collect()
+}
+
+/// The precision probe's K.
+pub const PROBE_K: u32 = 2;
+
+/// What the probe's product is under each arithmetic: exact f32, and the reduced ones a
+/// device might use instead, as (name, C).
+fn probe_products<T: Copy + Into<f64>>(a: &[T], b: &[T], d: Dims) -> Vec<(&'static str, Vec<f32>)> {
+    let round = |bits: u32| {
+        move |v: f64| {
+            let x = (v as f32).to_bits();
+            let drop = 23 - bits;
+            let half = (1u32 << (drop - 1)) - 1 + ((x >> drop) & 1);
+            f64::from(f32::from_bits((x + half) & !((1u32 << drop) - 1)))
+        }
+    };
+    let product = |ra: &dyn Fn(f64) -> f64, acc: &dyn Fn(f64) -> f64| -> Vec<f32> {
+        let mut c = vec![0f32; d.m * d.n];
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let mut sum = 0.0f64;
+                for p in 0..d.k {
+                    let x = ra(a[i * d.k + p].into()) * ra(b[p * d.n + j].into());
+                    sum = acc(sum + acc(x));
+                }
+                c[i * d.n + j] = sum as f32;
+            }
+        }
+        c
+    };
+    let id = |v: f64| v;
+    let f16 = |v: f64| f64::from(half::f16::from_f64(v));
+    vec![
+        ("f32", product(&id, &id)),
+        (
+            "TF32 (or f16) rounding of the inputs",
+            product(&round(10), &id),
+        ),
+        ("bf16 rounding of the inputs", product(&round(7), &id)),
+        (
+            "f16 arithmetic (inputs and sums)",
+            product(&round(10), &f16),
+        ),
+        ("sums kept in f16", product(&id, &f16)),
+    ]
+}
+
+/// The precision probe's check: every element bit for bit against the exact f32
+/// product; a wrong result is named by the reduced arithmetic it matches, where it does.
+fn probe<T: Copy + Into<f64>>(a: &[T], b: &[T], c: &[f32], d: Dims) -> Tally {
+    let products = probe_products(a, b, d);
+    let exact = &products[0].1;
+    let mut t = Tally::default();
+    for i in 0..d.m {
+        for j in 0..d.n {
+            t.record_bits_at(d.n, i, j, exact[i * d.n + j], c[i * d.n + j]);
+        }
+    }
+    if let Some(m) = t.first_mismatch.as_mut() {
+        let same = |p: &[f32]| p.iter().zip(c).all(|(x, y)| x.to_bits() == y.to_bits());
+        let like = products[1..].iter().find(|(_, p)| same(p));
+        m.location = Some(match like {
+            Some((name, _)) => format!(
+                "reduced precision: the results match {name}, not f32 (row {}, col {})",
+                m.row.unwrap_or(0),
+                m.col.unwrap_or(0)
+            ),
+            None => format!(
+                "row {}, col {}: matching no reduced format",
+                m.row.unwrap_or(0),
+                m.col.unwrap_or(0)
+            ),
+        });
+    }
+    t
 }
 
 /// `v` modulo 2⁶¹ − 1, in [0, p).
@@ -540,8 +672,9 @@ fn exact_grid<T: Copy + Into<f64> + Sync>(
             let mut y: i128 = 0;
             for (j, (&cv, &xv)) in c[i * d.n..(i + 1) * d.n].iter().zip(&x).enumerate() {
                 let v = f64::from(cv) / c_unit;
-                // NaN fails both comparisons.
-                if !(v.abs() <= limit && v.fract() == 0.0) {
+                // NaN fails both comparisons; a zero must be +0 (the kernel stores every
+                // zero so: the exact product has no sign to give it).
+                if !(v.abs() <= limit && v.fract() == 0.0) || cv.to_bits() == 0x8000_0000 {
                     return Some((i, RowFault::OffGrid(j)));
                 }
                 y += i128::from(v as i64) * xv;
@@ -568,7 +701,8 @@ fn exact_grid<T: Copy + Into<f64> + Sync>(
         }
         let mut t = Tally::default();
         for (j, &e) in row.iter().enumerate() {
-            t.record_element(d.n, i, j, e as f64 * c_unit, c, 0.0);
+            // Exact in f32 (|e| ≤ 2²⁴ units of a power of two): compared bit for bit.
+            t.record_bits_at(d.n, i, j, (e as f64 * c_unit) as f32, c[i * d.n + j]);
         }
         if t.first_mismatch.is_none() {
             // Every element matches yet the row was flagged: never pass such a row.
@@ -633,7 +767,8 @@ pub fn u32_matmul(a: &[u32], b: &[u32], c: &[u32], d: Dims, check_seed: u64) -> 
             method: "exact-full",
             reference: "exact-mod-2^32",
             exact: true,
-            miss_probability: 0.0,
+            miss_probability: Some(0.0),
+            detects: "any wrong bit of any element".to_owned(),
         };
     }
     let x: Vec<Lanes> = (0..d.n as u64)
@@ -670,7 +805,8 @@ pub fn u32_matmul(a: &[u32], b: &[u32], c: &[u32], d: Dims, check_seed: u64) -> 
         method: "exact-freivalds",
         reference: "exact-mod-2^32",
         exact: true,
-        miss_probability: 0.5f64.powi(U32_LANES as i32 - 1),
+        miss_probability: Some(0.5f64.powi(U32_LANES as i32 - 1)),
+        detects: "any wrong element alone in its row; several in one row pass with probability at most 2^-31".to_owned(),
     }
 }
 
@@ -746,7 +882,7 @@ mod tests {
         let check = MatmulCheck::for_shape(d, 1.0);
         assert_eq!(check, MatmulCheck::Full);
         let r = float_matmul(&a, &b, &c, d, check, 1);
-        assert_eq!((r.method, r.miss_probability), ("full", 0.0));
+        assert_eq!((r.method, r.miss_probability), ("full", None));
         assert!(
             r.tally.first_mismatch.is_none(),
             "{:?}",
@@ -784,6 +920,71 @@ mod tests {
         let mut t = Tally::default();
         t.record_bits(0, None, 1.5, 1.5);
         assert!(t.first_mismatch.is_none() && t.checked == 1);
+        // On the exact grid and on the bound path, a zero must be +0 where the product
+        // is exactly zero: a row of A of zeros makes a row of C of zeros.
+        let d = BIG;
+        let g = Grid::for_k(d.k, 1.0).unwrap();
+        let (mut a, b) = grid_operands(d, g);
+        a[..d.k].iter_mut().for_each(|x| *x = 0.0);
+        let mut c = matmul_f32(&a, &b, d);
+        assert!(
+            float_matmul(&a, &b, &c, d, MatmulCheck::ExactGrid(g), 7)
+                .tally
+                .first_mismatch
+                .is_none()
+        );
+        c[5] = -0.0;
+        let m = float_matmul(&a, &b, &c, d, MatmulCheck::ExactGrid(g), 7)
+            .tally
+            .first_mismatch
+            .expect("-0 on the grid");
+        assert_eq!((m.row, m.col), (Some(0), Some(5)));
+        let small = Dims { m: 2, k: 3, n: 2 };
+        let (mut a, b) = operands(small);
+        a[..3].iter_mut().for_each(|x| *x = 0.0);
+        let mut c = matmul_f32(&a, &b, small);
+        assert!(
+            float_matmul(&a, &b, &c, small, MatmulCheck::Full, 7)
+                .tally
+                .first_mismatch
+                .is_none()
+        );
+        c[1] = -0.0;
+        let m = float_matmul(&a, &b, &c, small, MatmulCheck::Full, 7)
+            .tally
+            .first_mismatch
+            .expect("-0 on the bound path");
+        assert_eq!((m.row, m.col), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn the_probe_is_exact_in_f32_and_names_each_reduced_precision() {
+        let d = Dims {
+            m: 8,
+            k: PROBE_K as usize,
+            n: 8,
+        };
+        let a = probe_values(d.m * d.k, 0);
+        let b = probe_values(d.k * d.n, 1);
+        // Any order, FMA or not: the f32 product is the exact one.
+        let f32_c = matmul_f32(&a, &b, d);
+        let fma: Vec<f32> = (0..d.m * d.n)
+            .map(|x| {
+                let (i, j) = (x / d.n, x % d.n);
+                a[i * d.k + 1].mul_add(b[d.n + j], a[i * d.k] * b[j])
+            })
+            .collect();
+        let products = probe_products(&a, &b, d);
+        assert_eq!(products[0].1, f32_c);
+        assert_eq!(products[0].1, fma);
+        for (name, p) in &products[1..] {
+            assert_ne!(p, &f32_c, "{name} gives the f32 bits");
+            let t = probe(&a, &b, p, d);
+            let loc = t.first_mismatch.unwrap().location.unwrap();
+            assert!(loc.contains(name), "{name}: {loc}");
+        }
+        let t = probe(&a, &b, &f32_c, d);
+        assert!(t.first_mismatch.is_none());
     }
 
     #[test]

@@ -191,6 +191,14 @@ struct ConsumerDispatchCheck {
     wrong: Vec<Value>,
     #[serde(default)]
     check_ns: Option<u64>,
+    #[serde(default)]
+    checker_faults: Vec<String>,
+    #[serde(default)]
+    repoisoned_by_host: u64,
+    #[serde(default)]
+    golden_intact: Option<bool>,
+    #[serde(default)]
+    golden_fault: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -235,9 +243,13 @@ fn a_consumer_reads_the_result_with_unknown_fields_denied() {
     assert_eq!((m.passes, m.passes_verified, m.wrong_words), (6, 6, 0));
     assert!(m.tested_bytes > 0 && m.fraction.is_some_and(|f| f > 0.0));
     assert!(c.kernels.iter().filter(|k| k.status == "pass").all(|k| {
-        k.dispatch_check
-            .as_ref()
-            .is_some_and(|d| d.dispatches_verified == d.dispatches_total && d.wrong.is_empty())
+        k.dispatch_check.as_ref().is_some_and(|d| {
+            d.dispatches_verified == d.dispatches_total
+                && d.wrong.is_empty()
+                && d.checker_faults.is_empty()
+                && d.golden_fault.is_none()
+                && (k.id == "memtest" || d.method == "golden-host" || d.golden_intact == Some(true))
+        })
     }));
 }
 

@@ -126,7 +126,7 @@ fn exported() -> &'static Vec<Exported> {
             };
             runs.push(one(
                 "failed",
-                &["run", "--kernel", "matmul-f32", "--size", "64x64x64"],
+                &["run", "--kernel", "matmul-u32", "--size", "64x64x64"],
                 &[("GPU_CANARY_INJECT_FAULT", "add@3,5=1")],
             ));
             runs.push(one(

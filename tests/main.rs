@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod burn;
+mod checker;
 mod cli;
 mod common;
 mod compare;

@@ -179,14 +179,10 @@ fn every_fault_switch_compiles_to_spirv() {
     // know must come out of naga's SPIR-V writer, and so must every planter operation.
     use gpu_canary::kernels::fault::code;
     for (name, src) in gpu_canary::kernels::shader_sources() {
-        if [
-            "poison",
-            "fault-planter",
-            "golden",
-            "golden-vec4",
-            "memtest",
-        ]
-        .contains(&name.as_str())
+        // The check pass, the poison fill, the planter and the memory test have switches
+        // of their own (tested below), not the kernels'.
+        if name.starts_with("golden")
+            || ["poison", "fault-planter", "memtest"].contains(&name.as_str())
         {
             continue;
         }
@@ -195,6 +191,7 @@ fn every_fault_switch_compiles_to_spirv() {
             code::SKIP_LAST,
             code::TILE,
             code::NO_WRITE,
+            code::TF32,
         ] {
             let constants = [
                 ("FAULT", f64::from(c)),
@@ -219,19 +216,25 @@ fn every_fault_switch_compiles_to_spirv() {
         )
         .unwrap_or_else(|e| panic!("planter OP {op}: {e}"));
     }
-    // Each step of the check every dispatch gets: compare, record, end the pass.
-    for (vec4, mode) in [false, true]
-        .into_iter()
-        .flat_map(|v| (0..=2).map(move |m| (v, m)))
-    {
-        let constants = [("MODE", f64::from(mode)), ("SLOTS", 4096.0)];
-        gpu_canary::kernels::to_spirv_with(
-            &gpu_canary::kernels::golden::source(vec4),
-            true,
-            false,
-            &constants,
-        )
-        .unwrap_or_else(|e| panic!("golden vec4 {vec4} MODE {mode}: {e}"));
+    // Each step of the check every dispatch gets (compare, record, end the pass), with
+    // and without subgroups, and the dead compare of the tests.
+    for vec4 in [false, true] {
+        for subgroups in [false, true] {
+            for mode in 0..=2 {
+                for dead in [0.0, 1.0] {
+                    let constants = [("MODE", f64::from(mode)), ("SLOTS", 4096.0), ("DEAD", dead)];
+                    gpu_canary::kernels::to_spirv_with(
+                        &gpu_canary::kernels::golden::source(vec4, subgroups),
+                        true,
+                        false,
+                        &constants,
+                    )
+                    .unwrap_or_else(|e| {
+                        panic!("golden vec4 {vec4} subgroups {subgroups} MODE {mode}: {e}")
+                    });
+                }
+            }
+        }
     }
     // The memory test's write, compare and record, and its cells' faults (stuck, alias,
     // flip) on words above 2^32.

@@ -74,7 +74,7 @@ pub fn burn(
             alloc.words()
         )));
     }
-    let tester = Tester::new(gpu, alloc, fault)?;
+    let tester = Tester::new(gpu, alloc, fault, c.dead_check)?;
     let bytes = tester.alloc.bytes;
     let work = 2.0 * bytes as f64;
     let sampler = monitor.sample_every(PERIOD, t0);
@@ -244,6 +244,9 @@ pub fn burn(
                     method: "exact-pattern".to_owned(),
                     reference: "pattern".to_owned(),
                     miss_probability: Some(0.0),
+                    detects: Some(
+                        "any wrong bit of any covered 64-bit word read back in a pass".to_owned(),
+                    ),
                     passed: true,
                     checked_elements: n,
                     max_error: 0.0,

@@ -78,6 +78,10 @@ pub struct BurnCase<'a> {
     pub slowdown: bool,
     /// The memory test's view of the device's memory (memtest only).
     pub memory: Option<&'a crate::runner::memtest::MemoryContext>,
+    /// Tests: the GPU's check compares nothing, or the poisoning before the dispatches
+    /// the fault hits is left out.
+    pub dead_check: bool,
+    pub skip_repoison: bool,
 }
 
 /// What the burn reports to the run around it.

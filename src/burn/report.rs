@@ -385,6 +385,10 @@ impl Books {
             wrong_dispatches: self.wrong_count,
             wrong: self.wrong.clone(),
             check_ns: None,
+            checker_faults: Vec::new(),
+            repoisoned_by_host: 0,
+            golden_intact: None,
+            golden_fault: None,
         }
     }
 }

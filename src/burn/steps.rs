@@ -61,7 +61,7 @@ impl Context<'_> {
 
     /// Whether the planter (or `stale`) hits dispatch `d`.
     fn hit(&self, d: u64) -> bool {
-        (self.c.stale || self.load.planter.is_some())
+        (self.c.stale || self.c.skip_repoison || self.load.planter.is_some())
             && self.due(d)
             && self.c.fault_dispatches.fires(d, 0)
     }
@@ -208,7 +208,66 @@ impl<'a> Ready<'a> {
         } else {
             books.result.verification = Some(first_check);
         }
-        let mut golden = Golden::new(gpu, &cx.load.prepared.outputs(), LEDGER_SLOTS)?;
+        // The precision probe with the load's launch parameters: reduced precision is
+        // invisible to the exact grid the load runs on.
+        if let Some(probe) = cx.c.case.kernel.probe() {
+            let progress = crate::runner::Progress::default();
+            let r = crate::runner::run_case(
+                gpu,
+                &crate::runner::Case {
+                    kernel: probe,
+                    shape: crate::kernels::largest_shape(probe, crate::kernels::Suite::Quick),
+                    explicit: true,
+                },
+                &crate::runner::CaseOptions {
+                    seed: cx.c.seed,
+                    check_seed: cx.c.check_seed,
+                    warmup: 0,
+                    iterations: 1,
+                    input_scale: 1.0,
+                    checks: cx.c.checks,
+                    // A fault compiled into the kernel is the probe's too; those planted
+                    // into chosen dispatches of the load are not.
+                    fault: cx
+                        .c
+                        .fault
+                        .filter(|f| !f.switch().is_empty())
+                        .map(crate::runner::Fault::Shader),
+                    fault_dispatches: crate::runner::FaultDispatches::All,
+                    params: cx.c.params,
+                    progress: &progress,
+                    memory: None,
+                },
+            )?
+            .result;
+            cx.phase("calibrate");
+            if r.status != KernelStatus::Pass {
+                let at_s = cx.t0.elapsed().as_secs_f64();
+                books.wrong(
+                    Wrong {
+                        at_s,
+                        dispatch: 1,
+                        check: 1,
+                        message: format!(
+                            "at {at_s:.1} s, the precision probe: {}",
+                            r.reason.unwrap_or_default()
+                        ),
+                        mismatch: r
+                            .verification
+                            .as_ref()
+                            .and_then(|v| v.first_mismatch.clone()),
+                        verification: None,
+                    },
+                    cx.rec,
+                );
+            }
+        }
+        let mut golden = Golden::new(
+            gpu,
+            &cx.load.prepared.outputs(),
+            LEDGER_SLOTS,
+            cx.c.dead_check,
+        )?;
         {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             golden.keep(&mut enc);
@@ -252,13 +311,30 @@ impl<'a> Ready<'a> {
             dispatches: CALIBRATION,
         });
         books.report.dispatches = CALIBRATION;
-        books.report.dispatches_verified = 1 + ran;
         books
             .result
             .samples_ns
             .extend(times.iter().map(|&t| t as u64));
-        for f in &calibrated {
-            books.wrong_dispatch(f, cx.t0.elapsed().as_secs_f64(), &*cx.load.prepared, cx.rec);
+        let at_s = cx.t0.elapsed().as_secs_f64();
+        let mut unproven = false;
+        let verified = judge_checks(&mut books, &calibrated, &mut unproven, at_s, &cx, true);
+        books.report.dispatches_verified = 1 + verified;
+        // The calibration asked for three check passes: each must have run.
+        if ran < CALIBRATION - 1 {
+            books.wrong(
+                Wrong {
+                    at_s,
+                    dispatch: 2 + ran,
+                    check: 0,
+                    message: format!(
+                        "at {at_s:.1} s, calibration: {ran} of {} check passes ran on the GPU: its dispatches are not verified",
+                        CALIBRATION - 1
+                    ),
+                    mismatch: None,
+                    verification: None,
+                },
+                cx.rec,
+            );
         }
         let stop = !books.report.errors.is_empty() && !cx.s.keep_going;
         let next_interval = cx.s.interval.as_secs_f64();
@@ -267,6 +343,9 @@ impl<'a> Ready<'a> {
             cx,
             books,
             golden,
+            first,
+            unproven,
+            golden_changed: false,
             first_checksum,
             checks: 1,
             batch,
@@ -282,11 +361,72 @@ impl<'a> Ready<'a> {
     }
 }
 
+/// The GPU's check passes of a finished submission, judged: a pass that found wrong
+/// words, one whose own check failed (the sentinel not reported as planted, words not
+/// compared) and one that did not poison (the next dispatch then proves nothing) are
+/// each a wrong result in the books. Returns the dispatches verified: those checked by
+/// a pass that proved itself, after a pass that poisoned.
+fn judge_checks(
+    books: &mut Books,
+    checks: &[golden::Check],
+    unproven: &mut bool,
+    at_s: f64,
+    cx: &Context<'_>,
+    blame: bool,
+) -> u64 {
+    let mut verified = 0;
+    for c in checks {
+        // Check pass p (from 0) follows dispatch p + 2: the first has none.
+        let d = c.pass + 2;
+        let mut fault = |message: String| {
+            books.wrong(
+                Wrong {
+                    at_s,
+                    dispatch: d,
+                    check: 0,
+                    message,
+                    mismatch: None,
+                    verification: None,
+                },
+                cx.rec,
+            );
+        };
+        if let Some(why) = &c.checker {
+            fault(format!(
+                "at {at_s:.1} s, dispatch {d}: the GPU's check pass did not compare: {why}"
+            ));
+        } else if std::mem::take(unproven) {
+            fault(format!(
+                "at {at_s:.1} s, dispatch {d}: not proven: the check pass before it did not poison the outputs, so a dispatch that never ran would read as this one"
+            ));
+        } else if let Some(f) = &c.finding {
+            // Compared with a golden copy found changed: neither verified nor blamed.
+            if blame {
+                verified += 1;
+                books.wrong_dispatch(f, at_s, &*cx.load.prepared, cx.rec);
+            }
+        } else {
+            verified += 1;
+        }
+        if c.unpoisoned.is_some() {
+            *unproven = true;
+        }
+    }
+    verified
+}
+
 /// A calibrated burn: the load, the golden copy, the queue and what it has measured.
 pub(super) struct Burn<'a> {
     cx: Context<'a>,
     books: Books,
     golden: Golden,
+    /// The first dispatch's outputs as the host read them: the golden copy must still
+    /// equal them.
+    first: Vec<Vec<u8>>,
+    /// The last check pass read did not poison: the next dispatch is not proven.
+    unproven: bool,
+    /// The golden copy was found changed (said once).
+    golden_changed: bool,
     first_checksum: String,
     /// Checks against the CPU reference so far (the calibration's is the first).
     checks: u64,
@@ -337,7 +477,7 @@ impl Burn<'_> {
                 times,
                 cx.hit(d),
             );
-            self.golden.encode(&mut enc, false);
+            self.golden.encode_compare(&mut enc);
             if check_due && j + 1 == batch {
                 self.since_check = 0;
                 self.checks += 1;
@@ -347,7 +487,12 @@ impl Burn<'_> {
                     number: self.checks,
                 });
             }
-            self.golden.repoison(&mut enc);
+            // Tests only: the poisoning before the next dispatch the fault hits left out.
+            if cx.c.skip_repoison && cx.hit(d + 1) {
+                self.golden.encode_dropping_poison(&mut enc);
+            } else {
+                self.golden.encode_finish(&mut enc, true);
+            }
         }
         self.submitted += batch;
         let stamps = q
@@ -482,13 +627,14 @@ impl Burn<'_> {
         let cx = &self.cx;
         let books = &mut self.books;
         let raw = cx.gpu.read_done(&p.ledger)?;
-        let (found, ran) =
-            golden::findings_in(&raw, self.golden.slots(), p.passes.start, p.passes.end);
-        books.report.dispatches_verified += ran;
-        let mut wrong = !found.is_empty();
-        for f in &found {
-            books.wrong_dispatch(f, end_s, &*cx.load.prepared, cx.rec);
-        }
+        let (checks, ran) = self.golden.checks_in(&raw, p.passes.start, p.passes.end);
+        let errors = books.report.errors.len();
+        // A mismatch is the dispatch's only while the golden copy is intact.
+        let blame = !checks.iter().any(|c| c.finding.is_some()) || self.golden_intact(end_s)?;
+        let (cx, books) = (&self.cx, &mut self.books);
+        books.report.dispatches_verified +=
+            judge_checks(books, &checks, &mut self.unproven, end_s, cx, blame);
+        let mut wrong = books.report.errors.len() > errors;
         let expected = p.passes.end - p.passes.start;
         if ran < expected {
             wrong = true;
@@ -509,6 +655,40 @@ impl Burn<'_> {
             );
         }
         Ok(wrong)
+    }
+
+    /// Whether the golden copy on the device still equals the first dispatch's outputs;
+    /// where it does not, the device's memory changed it, and that is what is said.
+    fn golden_intact(&mut self, at_s: f64) -> Result<bool> {
+        if self.golden_changed {
+            return Ok(false);
+        }
+        let now = self.golden.read_goldens(self.cx.gpu)?;
+        let mut base = 0;
+        for (f, n) in self.first.iter().zip(&now) {
+            if let Some((w, count, e, a)) = golden::compare_words(f, n) {
+                self.golden_changed = true;
+                let (place, e, a, _) =
+                    crate::runner::wrong_word(&*self.cx.load.prepared, base + w, e, a);
+                self.books.wrong(
+                    Wrong {
+                        at_s,
+                        dispatch: self.submitted,
+                        check: 0,
+                        message: format!(
+                            "at {at_s:.1} s: the verified copy on the device changed: memory fault in {count} word{} of the golden copy, the first {place}: it holds {a} where the verified output is {e}; the dispatches compared with it are not blamed",
+                            if count == 1 { "" } else { "s" }
+                        ),
+                        mismatch: None,
+                        verification: None,
+                    },
+                    self.cx.rec,
+                );
+                return Ok(false);
+            }
+            base += f.len() as u64 / 4;
+        }
+        Ok(true)
     }
 
     /// The copied-out outputs of a checked dispatch against the CPU reference, and
@@ -579,6 +759,8 @@ impl Burn<'_> {
         while let Some(p) = self.queue.pop_front() {
             self.check(p)?;
         }
+        let end_s = self.cx.since(Instant::now());
+        self.golden_intact(end_s)?;
         let Burn {
             cx,
             mut books,

@@ -303,6 +303,9 @@ pub struct Gpu {
     pub poison_pipeline: OnceLock<wgpu::ComputePipeline>,
     /// Other adapters `--adapter` matched, as named to people (the choice is said).
     pub also_matched: Vec<String>,
+    /// Pipelines shared by every case on this device, by name, built once
+    /// ([`Gpu::cached`]).
+    cache: Mutex<std::collections::HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// A cooperative-matrix shape (a tensor-core operation): M×N×K with inputs of type
@@ -462,6 +465,7 @@ impl Gpu {
             wait_bound: Mutex::new(None),
             poison_pipeline: OnceLock::new(),
             also_matched: Vec::new(),
+            cache: Mutex::new(Default::default()),
         })
     }
 
@@ -511,6 +515,28 @@ impl Gpu {
                 Some(self.timestamp_period_ns),
             )
         }
+    }
+
+    /// The value built once under `key` on this device (compiled pipelines every case
+    /// shares), building it with `make` the first time.
+    pub fn cached<T: Send + Sync + 'static>(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        let lookup = |c: &std::collections::HashMap<
+            String,
+            Arc<dyn std::any::Any + Send + Sync>,
+        >| { c.get(key).cloned().and_then(|v| v.downcast::<T>().ok()) };
+        if let Some(v) = lookup(&self.cache.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(v);
+        }
+        let v = Arc::new(make()?);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), v.clone());
+        Ok(v)
     }
 
     /// Waits for `submission` to finish, no longer than the run's deadline.

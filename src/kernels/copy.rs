@@ -622,7 +622,8 @@ impl Prepared for Copy {
             method: "exact-bytes",
             reference: "pattern",
             exact: true,
-            miss_probability: 0.0,
+            miss_probability: Some(0.0),
+            detects: "any wrong bit of any word".to_owned(),
         }
     }
 

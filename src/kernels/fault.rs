@@ -29,6 +29,8 @@ pub mod code {
     pub const TILE: u32 = 3;
     /// Nothing stored at all.
     pub const NO_WRITE: u32 = 4;
+    /// matmul-f32: the inputs rounded to TF32 as they are staged.
+    pub const TF32: u32 = 5;
 }
 
 /// A fault planted on the GPU side.
@@ -59,6 +61,8 @@ pub enum ShaderFault {
     ZeroPartials,
     SkipLast,
     NoWrite,
+    /// The f32 matmul's inputs rounded to TF32 by its own shader (reduced precision).
+    Tf32,
     /// memtest: bit `bit` (0 to 63) of 64-bit word `word` (over the covered memory)
     /// stuck at `value` over the whole test.
     Stuck {
@@ -80,7 +84,7 @@ pub enum ShaderFault {
 }
 
 /// The forms `--inject-fault` takes for a shader fault.
-pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write, and for memtest stuck@WORD:BIT=0|1, alias@WORD_A,WORD_B, flip@WORD:BIT";
+pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write, tf32, and for memtest stuck@WORD:BIT=0|1, alias@WORD_A,WORD_B, flip@WORD:BIT";
 
 impl ShaderFault {
     /// Parses one of [`FORMS`]; `None` when `s` is not a shader fault at all.
@@ -176,7 +180,8 @@ impl ShaderFault {
                 [row, col] => Ok(ShaderFault::Tile { row, col }),
                 _ => Err(bad()),
             }),
-            "zero-partials" | "skip-last" | "no-write" if !rest.is_empty() => Err(bad()),
+            "zero-partials" | "skip-last" | "no-write" | "tf32" if !rest.is_empty() => Err(bad()),
+            "tf32" => Ok(ShaderFault::Tf32),
             "zero-partials" => Ok(ShaderFault::ZeroPartials),
             "skip-last" => Ok(ShaderFault::SkipLast),
             "no-write" => Ok(ShaderFault::NoWrite),
@@ -200,6 +205,7 @@ impl ShaderFault {
             ShaderFault::ZeroPartials => "zero-partials".into(),
             ShaderFault::SkipLast => "skip-last".into(),
             ShaderFault::NoWrite => "no-write".into(),
+            ShaderFault::Tf32 => "tf32".into(),
             ShaderFault::Stuck { word, bit, value } => format!("stuck@{word}:{bit}={value}"),
             ShaderFault::Alias { a, b } => format!("alias@{a},{b}"),
             ShaderFault::Flip { word, bit } => format!("flip@{word}:{bit}"),
@@ -220,7 +226,7 @@ impl ShaderFault {
             return self.memory() && kind == ShapeKind::Memory;
         }
         match self {
-            ShaderFault::Tile { .. } => kind == ShapeKind::Matmul,
+            ShaderFault::Tile { .. } | ShaderFault::Tf32 => kind == ShapeKind::Matmul,
             ShaderFault::ZeroPartials => kind == ShapeKind::Reduce,
             ShaderFault::SkipLast => matches!(kind, ShapeKind::Reduce | ShapeKind::Bytes),
             _ => true,
@@ -235,6 +241,7 @@ impl ShaderFault {
             ShaderFault::ZeroPartials => (code::ZERO_PARTIALS, 0, 0),
             ShaderFault::SkipLast => (code::SKIP_LAST, 0, 0),
             ShaderFault::NoWrite => (code::NO_WRITE, 0, 0),
+            ShaderFault::Tf32 => (code::TF32, 0, 0),
             _ => return Vec::new(),
         };
         vec![
@@ -467,6 +474,7 @@ mod tests {
             "zero-partials",
             "skip-last",
             "no-write",
+            "tf32",
             "stuck@0:63=1",
             "stuck@33554431:0=0",
             "alias@0,16777216",

@@ -17,10 +17,31 @@ pub const IO_SCALAR: &str = include_str!("../../shaders/matmul_io_scalar.wgsl");
 /// One 16-byte access per quad: K and N multiples of 4.
 pub const IO_VEC4: &str = include_str!("../../shaders/matmul_io_vec4.wgsl");
 
-/// The shader as compiled: element type (`f32` or `u32`), I/O, then the body.
+/// The shader as compiled: element type (`f32` or `u32`) with its two helpers, I/O,
+/// then the body. For f32, `canon` stores every zero as +0, so the sign of a zero is
+/// part of the result the checks compare bit for bit (Vulkan does not promise signed
+/// zeros without it); `reduced` is the test-only switch that rounds inputs to TF32.
 pub fn source(elem: &str, vec4: bool) -> String {
     let io = if vec4 { IO_VEC4 } else { IO_SCALAR };
-    format!("alias Elem = {elem};\n\n{io}\n{SHADER}")
+    let helpers = if elem == "f32" {
+        "fn canon(v: vec4<f32>) -> vec4<f32> {
+    let b = bitcast<vec4<u32>>(v);
+    return bitcast<vec4<f32>>(select(b, vec4<u32>(0u), (b & vec4<u32>(0x7fffffffu)) == vec4<u32>(0u)));
+}
+fn reduced(v: vec4<f32>) -> vec4<f32> {
+    if (FAULT != 5u) {
+        return v;
+    }
+    // Round to nearest even at TF32's 10 mantissa bits, as a tensor core's input stage.
+    let b = bitcast<vec4<u32>>(v);
+    let r = (b + vec4<u32>(0xfffu) + ((b >> vec4<u32>(13u)) & vec4<u32>(1u))) & vec4<u32>(0xffffe000u);
+    return bitcast<vec4<f32>>(r);
+}"
+    } else {
+        "fn canon(v: vec4<u32>) -> vec4<u32> { return v; }
+fn reduced(v: vec4<u32>) -> vec4<u32> { return v; }"
+    };
+    format!("alias Elem = {elem};\n{helpers}\n\n{io}\n{SHADER}")
 }
 
 /// The tiled kernel's launch parameters (`gpu-canary tune` sweeps them; a tuning file
@@ -178,6 +199,9 @@ pub struct Tiled {
     /// `f32` or `u32`: the shader's element type.
     pub elem: &'static str,
     pub operands: fn(&CaseInput, Dims, MatmulCheck) -> Operands,
+    /// The precision probe: its own shapes and inputs, checked by
+    /// [`MatmulCheck::Probe`], and the launch parameters of the kernel it probes.
+    pub probe: Option<&'static str>,
 }
 
 /// (WG_X, WG_Y, BK, STAGES) of the tiled matmul that `tune` tries: output tiles from
@@ -205,13 +229,37 @@ impl Kernel for Tiled {
         ShapeKind::Matmul
     }
     fn suite(&self, s: Suite) -> Vec<Shape> {
-        suite(s)
+        match self.probe {
+            // Tile-edge shapes around the default 128×128 tile, in both suites.
+            Some(_) => vec![Shape::Matmul {
+                m: 130,
+                k: verify::PROBE_K,
+                n: 131,
+            }],
+            None => suite(s),
+        }
     }
     fn buffers(&self, shape: Shape) -> Vec<(&'static str, u64)> {
         buffers(shape, 4)
     }
-    /// Integer products are exact at any K; float ones need K within the exact grid.
+    fn tuning_id(&self) -> &'static str {
+        self.probe.unwrap_or(self.id)
+    }
+    fn probe(&self) -> Option<&'static dyn Kernel> {
+        (self.elem == "f32" && self.probe.is_none())
+            .then_some(&crate::kernels::matmul_f32::PRECISION_F32 as &dyn Kernel)
+    }
+    /// Integer products are exact at any K; float ones need K within the exact grid;
+    /// the probe's inputs are exact only at its own K.
     fn check_shape(&self, shape: Shape) -> std::result::Result<(), String> {
+        if self.probe.is_some() && dims(shape).k != verify::PROBE_K as usize {
+            return Err(format!(
+                "{} {shape}: the probe's sums are exact at K = {} only; use Mx{}xN",
+                self.id,
+                verify::PROBE_K,
+                verify::PROBE_K
+            ));
+        }
         match self.elem {
             "f32" => MatmulCheck::refuse(self.id, shape, dims(shape)),
             _ => Ok(()),
@@ -224,7 +272,7 @@ impl Kernel for Tiled {
         ]
     }
     fn tunable(&self) -> bool {
-        true
+        self.probe.is_none()
     }
     /// The tiles of [`tune_grid`] that fit `gpu`'s limits, with 16-byte I/O, and the
     /// default tile with element-wise I/O as the reference the vec4 loads are measured
@@ -249,7 +297,10 @@ impl Kernel for Tiled {
     }
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
         let d = dims(input.shape);
-        let check = MatmulCheck::for_shape(d, input.input_scale);
+        let check = match self.probe {
+            Some(_) => MatmulCheck::Probe,
+            None => MatmulCheck::for_shape(d, input.input_scale),
+        };
         let operands = {
             let _s = tracing::info_span!("generate_inputs").entered();
             (self.operands)(input, d, check)

@@ -12,7 +12,27 @@ pub static MATMUL_F32: Tiled = Tiled {
     describe: "C = A·B in f32, K up to 2^24; every element against f64 where the bound is sharp (K ≤ 423), exact-grid inputs and an exact check otherwise",
     elem: "f32",
     operands,
+    probe: None,
 };
+
+/// The precision probe of `matmul-f32` (its tiled kernel, its launch parameters): inputs
+/// whose exact f32 products and sums give one bit pattern and every reduced format
+/// another (`verify::probe_values`), run in both suites, in `burn` with its first
+/// check and in `tune` with every configuration.
+pub static PRECISION_F32: Tiled = Tiled {
+    id: "precision-f32",
+    describe: "proves f32 arithmetic (not TF32, bf16 or f16): matmul-f32's kernel on inputs whose exact f32 result differs from every reduced format's, bit for bit",
+    elem: "f32",
+    operands: probe_operands,
+    probe: Some("matmul-f32"),
+};
+
+fn probe_operands(_input: &CaseInput, d: Dims, _check: MatmulCheck) -> Operands {
+    Operands::F32(
+        crate::verify::probe_values(d.m * d.k, 0),
+        crate::verify::probe_values(d.k * d.n, 1),
+    )
+}
 
 fn operands(input: &CaseInput, d: Dims, check: MatmulCheck) -> Operands {
     let values = |s, len| match check {
@@ -21,6 +41,7 @@ fn operands(input: &CaseInput, d: Dims, check: MatmulCheck) -> Operands {
             .into_iter()
             .map(|i| g.value(i))
             .collect(),
+        MatmulCheck::Probe => crate::verify::probe_values(len, s as usize),
     };
     Operands::F32(values(stream::A, d.m * d.k), values(stream::B, d.k * d.n))
 }

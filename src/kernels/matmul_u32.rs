@@ -11,6 +11,7 @@ pub static MATMUL_U32: Tiled = Tiled {
     describe: "C = A·B in wrapping u32, any MxKxN; exact, device-independent checksum",
     elem: "u32",
     operands,
+    probe: None,
 };
 
 fn operands(input: &CaseInput, d: Dims, _check: MatmulCheck) -> Operands {

@@ -26,6 +26,7 @@ pub use crate::verify::Checked;
 /// Every kernel gpu-canary knows, in suite order.
 pub static REGISTRY: &[&dyn Kernel] = &[
     &matmul_f32::MATMUL_F32,
+    &matmul_f32::PRECISION_F32,
     &matmul_u32::MATMUL_U32,
     &reduce_f32::ReduceF32,
     &matmul_f16::MatmulF16,
@@ -306,6 +307,15 @@ pub trait Kernel: Sync {
     /// Whether `gpu-canary tune` sweeps it.
     fn tunable(&self) -> bool {
         false
+    }
+    /// The kernel whose launch parameters (from a tuning file) it runs with: its own.
+    fn tuning_id(&self) -> &'static str {
+        self.id()
+    }
+    /// The precision probe of a kernel that computes in f32: run with its first check
+    /// in `burn` and with every configuration in `tune`.
+    fn probe(&self) -> Option<&'static dyn Kernel> {
+        None
     }
     /// Whether `gpu-canary burn` can keep the queue full of it: a compute pass, not a
     /// transfer with host work in each execution.
@@ -781,8 +791,13 @@ pub fn shader_sources() -> Vec<(String, String)> {
         .flat_map(|k| k.shaders())
         .chain([
             ("poison".to_owned(), fault::POISON_SHADER.to_owned()),
-            ("golden".to_owned(), golden::source(false)),
-            ("golden-vec4".to_owned(), golden::source(true)),
+            ("golden".to_owned(), golden::source(false, false)),
+            ("golden-vec4".to_owned(), golden::source(true, false)),
+            ("golden-subgroups".to_owned(), golden::source(false, true)),
+            (
+                "golden-vec4-subgroups".to_owned(),
+                golden::source(true, true),
+            ),
             ("fault-planter".to_owned(), fault::PLANTER_SHADER.to_owned()),
         ])
         .collect()

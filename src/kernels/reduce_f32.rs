@@ -334,7 +334,8 @@ impl Prepared for Reduce {
             method: "exact-simulated-order",
             reference: "simulated-order",
             exact: true,
-            miss_probability: 0.0,
+            miss_probability: Some(0.0),
+            detects: "any wrong bit of a partial or of the sum".to_owned(),
         }
     }
 

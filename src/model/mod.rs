@@ -608,6 +608,22 @@ pub struct DispatchCheck {
     /// whose check passes are queued between its dispatches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_ns: Option<u64>,
+    /// Check passes whose own check failed (the sentinel's planted mismatch not
+    /// reported as planted, fewer words compared than there are), the first 16 named:
+    /// their dispatches are not verified, and the case fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checker_faults: Vec<String>,
+    /// Passes that did not poison every word: the host poisoned the outputs again before
+    /// the next dispatch, so it too had to write its result.
+    #[serde(default)]
+    pub repoisoned_by_host: u64,
+    /// The golden copy read back at the end (and after any mismatch) equals the host's
+    /// copy of the first output; false when the device's copy changed, which
+    /// `golden_fault` then names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_intact: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_fault: Option<String>,
 }
 
 /// A dispatch whose output differed from the verified output.
@@ -717,9 +733,14 @@ pub struct Verification {
     #[serde(default)]
     pub reference: String,
     /// Upper bound on the probability that this check passes a wrong output: 0 when
-    /// every wrong element is caught with certainty. Absent in older results.
+    /// every wrong element is caught with certainty. Absent where the check is a
+    /// tolerance (`full`), which an error inside it passes unseen, and in older results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss_probability: Option<f64>,
+    /// The smallest wrong result the check is certain to catch, in words. Absent in
+    /// older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detects: Option<String>,
     pub passed: bool,
     /// Elements checked: one by one against the reference, or on the exact paths, every
     /// element of an output checked whole.

@@ -237,7 +237,7 @@ pub fn run(gpu: &Gpu, case: &Case, opt: &CaseOptions, ctx: &MemoryContext) -> Re
             coverage: Some(cov),
         });
     }
-    let tester = Tester::new(gpu, alloc, fault)?;
+    let tester = Tester::new(gpu, alloc, fault, opt.fault == Some(Fault::DeadCheck))?;
     // The patterns' keys are drawn for each run (`--check-seed` replays them), so a
     // coupling the keys of one run leave unexposed meets other keys the next.
     let keys = opt.check_seed;
@@ -437,6 +437,7 @@ fn outcome(
         method: "exact-pattern".to_owned(),
         reference: "pattern".to_owned(),
         miss_probability: Some(0.0),
+        detects: Some("any wrong bit of any covered 64-bit word read back in a pass".to_owned()),
         passed,
         checked_elements: words_compared + books.spot_words,
         max_error: if wrong { f64::INFINITY } else { 0.0 },
@@ -510,6 +511,10 @@ fn outcome(
             wrong_dispatches: books.wrong_passes.len() as u64,
             wrong: wrong_list,
             check_ns: None,
+            checker_faults: books.dead.iter().cloned().collect(),
+            repoisoned_by_host: 0,
+            golden_intact: None,
+            golden_fault: None,
         }),
         fingerprint,
         ..KernelResult::new(case.kernel.id(), shape.to_owned(), opt.seed, status)

@@ -35,6 +35,17 @@ pub enum Fault {
     /// burn only: once the fault is due, every dispatch is recorded eight times, so the
     /// GPU's throughput falls to an eighth with no throttle to explain it.
     Slowdown,
+    /// The GPU's check pass compares nothing (its compare step returns at once), as a
+    /// dropped or miscompiled check would.
+    DeadCheck,
+    /// The poisoning before the chosen dispatches is left out; with `stale`, those
+    /// dispatches never reach the GPU either.
+    SkipRepoison {
+        stale: bool,
+    },
+    /// Word 0 of the golden copy on the device overwritten before the check of the
+    /// chosen dispatches.
+    CorruptGolden,
 }
 
 impl Fault {
@@ -46,11 +57,15 @@ impl Fault {
             "software-adapter" => Fault::SoftwareAdapter,
             "stale" => Fault::Stale,
             "slowdown" => Fault::Slowdown,
+            "dead-check" => Fault::DeadCheck,
+            "skip-repoison" => Fault::SkipRepoison { stale: false },
+            "skip-repoison+stale" => Fault::SkipRepoison { stale: true },
+            "corrupt-golden" => Fault::CorruptGolden,
             _ => match ShaderFault::parse(s) {
                 Some(f) => Fault::Shader(f?),
                 None => {
                     return Err(format!(
-                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, slowdown (burn), or a shader fault: {}",
+                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, slowdown (burn), dead-check, skip-repoison, skip-repoison+stale, corrupt-golden, or a shader fault: {}",
                         fault::FORMS
                     ));
                 }
@@ -66,6 +81,10 @@ impl Fault {
             Fault::SoftwareAdapter => "software-adapter".into(),
             Fault::Stale => "stale".into(),
             Fault::Slowdown => "slowdown".into(),
+            Fault::DeadCheck => "dead-check".into(),
+            Fault::SkipRepoison { stale: false } => "skip-repoison".into(),
+            Fault::SkipRepoison { stale: true } => "skip-repoison+stale".into(),
+            Fault::CorruptGolden => "corrupt-golden".into(),
             Fault::Shader(f) => f.name(),
         }
     }
@@ -73,7 +92,14 @@ impl Fault {
     /// Faults of the GPU's output hit every case (a planted position fires where the
     /// output has it); the others hit the last case that runs.
     pub fn every_case(&self) -> bool {
-        matches!(self, Fault::Stale | Fault::Shader(_))
+        matches!(
+            self,
+            Fault::Stale
+                | Fault::Shader(_)
+                | Fault::DeadCheck
+                | Fault::SkipRepoison { .. }
+                | Fault::CorruptGolden
+        )
     }
 }
 
@@ -355,51 +381,76 @@ pub fn bits_text(bits: u32, float: bool) -> String {
 /// Wrong dispatches listed in a result; the rest are counted.
 const LISTED: usize = 16;
 
+/// What the GPU's check of one dispatch is to do besides checking (tests only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckFault {
+    /// The pass leaves out its poisoning (as a dropped re-poison would).
+    pub drop_poison: bool,
+    /// Word 0 of the golden copy overwritten before the pass.
+    pub corrupt_golden: bool,
+}
+
 /// Every dispatch of one case compared with the first: on the GPU against the golden
-/// copy, or on the host for a result that lies there.
+/// copy, by a check pass whose own report is checked (the sentinel, the words compared
+/// and poisoned) and read after every pass, or on the host for a result that lies there.
 struct DispatchChecker<'a> {
     prepared: &'a dyn kernels::Prepared,
     golden: Option<Golden>,
-    host_golden: Option<Vec<Vec<u8>>>,
+    /// The host's copy of the first output: the golden copy read back must still equal it.
+    first: &'a [Vec<u8>],
+    on_host: bool,
     untimed: u64,
     total: u64,
-    /// Dispatches compared with the first (by a check pass that ran, or on the host).
+    /// Dispatches compared with the first by a check that proved itself (or on the host).
     compared: u64,
     wrong: Vec<WrongDispatch>,
     wrong_count: u64,
+    /// Passes whose own check failed, named (the first [`LISTED`]), and how many.
+    checker: Vec<String>,
+    checker_count: u64,
+    repoisoned: u64,
+    /// Where the golden copy was found changed, if it was.
+    golden_fault: Option<String>,
     spent: Duration,
 }
 
 impl<'a> DispatchChecker<'a> {
     /// Keeps the first execution's outputs (on the device, or `first` on the host) as
-    /// the golden copy, and poisons the outputs again.
+    /// the golden copy, and poisons the outputs again. `dead` (tests only): the GPU's
+    /// compare step returns at once.
     fn new(
         gpu: &Gpu,
         prepared: &'a dyn kernels::Prepared,
-        first: &[Vec<u8>],
-        untimed: u64,
-        total: u64,
+        first: &'a [Vec<u8>],
+        (untimed, total): (u64, u64),
+        dead: bool,
     ) -> Result<DispatchChecker<'a>> {
         let t0 = Instant::now();
         let _s = tracing::info_span!("golden").entered();
-        let (golden, host_golden) = if prepared.result_on_host() {
-            (None, Some(first.to_vec()))
+        let on_host = prepared.result_on_host();
+        let golden = if on_host {
+            None
         } else {
-            let g = Golden::new(gpu, &prepared.outputs(), golden::SLOTS)?;
+            let g = Golden::new(gpu, &prepared.outputs(), golden::SLOTS, dead)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             g.keep(&mut enc);
             gpu.submit_and_wait(enc.finish())?;
-            (Some(g), None)
+            Some(g)
         };
         Ok(DispatchChecker {
             prepared,
             golden,
-            host_golden,
+            first,
+            on_host,
             untimed,
             total,
             compared: 0,
             wrong: Vec::new(),
             wrong_count: 0,
+            checker: Vec::new(),
+            checker_count: 0,
+            repoisoned: 0,
+            golden_fault: None,
             spent: t0.elapsed(),
         })
     }
@@ -420,15 +471,16 @@ impl<'a> DispatchChecker<'a> {
         }
     }
 
-    /// Compares dispatch `d`'s outputs with the golden copy, outside any timed window;
-    /// with `repoison` the device's outputs are poisoned again for the next dispatch.
-    fn check(&mut self, gpu: &Gpu, d: u64, repoison: bool) -> Result<()> {
+    /// Compares dispatch `d`'s outputs with the golden copy, outside any timed window,
+    /// and reads the pass's report at once; with `repoison` the pass poisons the outputs
+    /// for the next dispatch (and where it did not, the host does).
+    fn check(&mut self, gpu: &Gpu, d: u64, repoison: bool, fault: CheckFault) -> Result<()> {
         let t0 = Instant::now();
         let _s = tracing::info_span!("dispatch_check", dispatch = d).entered();
-        if let Some(host) = &self.host_golden {
+        if self.on_host {
             // readback: its staging buffer alternates sources instead of being poisoned
             // (kernels::copy), so a copy that never ran reads back wrong in every bit.
-            let found = self.prepared.host_mismatch(host);
+            let found = self.prepared.host_mismatch(self.first);
             self.compared += 1;
             if let Some((word, n, e, a)) = found {
                 self.found(d, n, word, e, a);
@@ -438,38 +490,109 @@ impl<'a> DispatchChecker<'a> {
                 self.prepared.poison(gpu)?;
             }
         } else if let Some(g) = &mut self.golden {
+            if fault.corrupt_golden {
+                g.corrupt(
+                    gpu,
+                    0,
+                    !u32::from_le_bytes(self.first[0][..4].try_into().expect("a word")),
+                );
+            }
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            g.encode(&mut enc, repoison);
+            g.encode_compare(&mut enc);
+            match (repoison, fault.drop_poison) {
+                (true, true) => g.encode_dropping_poison(&mut enc),
+                (poison, _) => g.encode_finish(&mut enc, poison),
+            }
+            let report = g.snapshot_last(&mut enc).clone();
             gpu.submit_and_wait(enc.finish())?;
-            if g.full() {
-                self.collect(gpu)?;
+            let raw = gpu.read_done(&report)?;
+            match g.last_check(&raw).as_ref() {
+                None => self.not_checked(d, "it never ran on the GPU".to_owned()),
+                Some(c) => {
+                    if let Some(why) = &c.checker {
+                        self.not_checked(d, why.clone());
+                    } else if let Some(f) = c.finding {
+                        // The dispatch's fault only while the golden copy is intact: a
+                        // changed copy is named instead, and nothing compared with it
+                        // is verified or blamed.
+                        if self.golden_intact(gpu, d)? {
+                            self.compared += 1;
+                            self.found(d, f.wrong, f.first, f.expected, f.actual);
+                        }
+                    } else {
+                        self.compared += 1;
+                    }
+                    if repoison && c.unpoisoned.is_some() {
+                        // The next dispatch must start from poison, or one that never
+                        // runs would pass on this one's result.
+                        self.prepared.poison(gpu)?;
+                        self.repoisoned += 1;
+                    }
+                }
             }
         }
         self.spent += t0.elapsed();
         Ok(())
     }
 
-    /// Reads what the GPU recorded since the last read.
-    fn collect(&mut self, gpu: &Gpu) -> Result<()> {
-        let Some(g) = &mut self.golden else {
-            return Ok(());
-        };
-        let (findings, ran) = g.collect(gpu)?;
-        self.compared += ran;
-        for f in findings {
-            // Check pass p (from 0) follows dispatch p + 2: the first has none.
-            self.found(f.pass + 2, f.wrong, f.first, f.expected, f.actual);
+    /// A pass whose own check failed: its dispatch is not verified.
+    fn not_checked(&mut self, d: u64, why: String) {
+        self.checker_count += 1;
+        if self.checker.len() < LISTED {
+            self.checker.push(format!(
+                "the check pass after {}: {why}",
+                dispatch_name(d, self.untimed, self.total)
+            ));
         }
-        Ok(())
+    }
+
+    /// Whether the golden copy on the device still equals the host's copy of the first
+    /// output; where it does not, the fault is the device's memory, and is named so
+    /// (once), not blamed on the dispatches compared with it.
+    fn golden_intact(&mut self, gpu: &Gpu, d: u64) -> Result<bool> {
+        let (Some(g), None) = (&self.golden, &self.golden_fault) else {
+            return Ok(self.golden_fault.is_none());
+        };
+        let now = g.read_goldens(gpu)?;
+        let mut base = 0u64;
+        for (f, n) in self.first.iter().zip(&now) {
+            if let Some((w, count, e, a)) = golden::compare_words(f, n) {
+                let (place, e, a, _) = wrong_word(self.prepared, base + w, e, a);
+                self.golden_fault = Some(format!(
+                    "the verified copy on the device changed (found {}): memory fault in {count} word{} of the golden copy, the first {place}: it holds {a} where the verified output is {e}; the dispatches compared with it are not blamed",
+                    if d == 0 {
+                        "at the end of the case".to_owned()
+                    } else {
+                        format!("after {}", dispatch_name(d, self.untimed, self.total))
+                    },
+                    if count == 1 { "" } else { "s" },
+                ));
+                return Ok(false);
+            }
+            base += f.len() as u64 / 4;
+        }
+        Ok(true)
     }
 
     /// The record of every dispatch; `first_verified`: the first execution equals the
-    /// last, verified one, bit for bit.
+    /// last, verified one, bit for bit. The golden copy is read back and checked once
+    /// more.
     fn finish(mut self, gpu: &Gpu, first_verified: bool) -> Result<DispatchCheck> {
         let t0 = Instant::now();
-        self.collect(gpu)?;
+        // The last pass compared the golden copy with the last output, which the host
+        // read and checked (and found equal to the first): with no mismatch there, the
+        // copy is intact without another readback; after one, it is read back.
+        let proven = first_verified
+            && self.wrong_count == 0
+            && self.checker_count == 0
+            && self.golden_fault.is_none();
+        let intact = match self.golden {
+            Some(_) if !proven => Some(self.golden_intact(gpu, 0)?),
+            Some(_) => Some(true),
+            None => None,
+        };
         self.spent += t0.elapsed();
-        let method = if self.host_golden.is_some() {
+        let method = if self.on_host {
             "golden-host"
         } else {
             "golden-gpu"
@@ -481,6 +604,10 @@ impl<'a> DispatchChecker<'a> {
             wrong_dispatches: self.wrong_count,
             wrong: self.wrong,
             check_ns: Some(self.spent.as_nanos() as u64),
+            checker_faults: self.checker,
+            repoisoned_by_host: self.repoisoned,
+            golden_intact: intact,
+            golden_fault: self.golden_fault,
         })
     }
 }
@@ -528,20 +655,41 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     let untimed = u64::from(opt.warmup.max(1));
     let total = untimed + u64::from(opt.iterations);
     let hit = |d: u64| match (opt.fault, opt.fault_dispatches) {
-        (Some(Fault::Stale), FaultDispatches::All) => d == total,
-        (Some(Fault::Stale | Fault::Shader(_)), at) => at.fires(d, untimed),
+        (
+            Some(Fault::Stale | Fault::SkipRepoison { .. } | Fault::CorruptGolden),
+            FaultDispatches::All,
+        ) => d == total,
+        (
+            Some(
+                Fault::Stale | Fault::Shader(_) | Fault::SkipRepoison { .. } | Fault::CorruptGolden,
+            ),
+            at,
+        ) => at.fires(d, untimed),
         _ => false,
     };
+    let dropped = |d: u64| {
+        hit(d)
+            && matches!(
+                opt.fault,
+                Some(Fault::Stale | Fault::SkipRepoison { stale: true })
+            )
+    };
     let run = |d: u64, ts: Stamp<'_>| {
-        let hit = hit(d);
+        let planted = hit(d) && matches!(opt.fault, Some(Fault::Shader(_)));
         prepared.execute(
             gpu,
             Run {
-                plant: plant.filter(|_| hit),
+                plant: plant.filter(|_| planted),
                 ts,
-                dropped: hit && opt.fault == Some(Fault::Stale),
+                dropped: dropped(d),
             },
         )
+    };
+    // What the check after dispatch `d` is to do besides checking (tests only): leave
+    // out the poisoning the next dispatch starts from, or find the golden copy changed.
+    let check_fault = |d: u64| CheckFault {
+        drop_poison: matches!(opt.fault, Some(Fault::SkipRepoison { .. })) && hit(d + 1),
+        corrupt_golden: opt.fault == Some(Fault::CorruptGolden) && hit(d),
     };
 
     // First execution, untimed, on poisoned outputs: compared bit for bit with the last.
@@ -553,11 +701,17 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     }
     phase("readback");
     let first = prepared.read(gpu)?;
-    let mut checker = DispatchChecker::new(gpu, &*prepared, &first, untimed, total)?;
+    let mut checker = DispatchChecker::new(
+        gpu,
+        &*prepared,
+        &first,
+        (untimed, total),
+        opt.fault == Some(Fault::DeadCheck),
+    )?;
     phase("warmup");
     for d in 2..=untimed {
         run(d, None)?;
-        checker.check(gpu, d, true)?;
+        checker.check(gpu, d, true, check_fault(d))?;
     }
 
     // Copies outside a pass need timestamps inside encoders; without them the host
@@ -600,7 +754,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             return Err(Error::env(EnvKind::DeviceLost, "device lost (injected)"));
         }
         phase("check");
-        checker.check(gpu, d, !last)?;
+        checker.check(gpu, d, !last, check_fault(d))?;
     }
 
     phase("readback");
@@ -626,7 +780,8 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     let dispatches = checker.finish(gpu, deterministic)?;
     let mut verification = checked.into_verification(&last[0], deterministic);
     verification.passed &= dispatches.wrong_dispatches == 0
-        && dispatches.dispatches_verified == dispatches.dispatches_total;
+        && dispatches.dispatches_verified == dispatches.dispatches_total
+        && dispatches.golden_fault.is_none();
 
     let sampled_on_gpu = gpu_timed && gpu.timing == TimingMethod::GpuTimestamps;
     let (samples_ns, gpu_events): (Vec<u64>, Vec<GpuEvent>) = match timestamps {
@@ -720,10 +875,21 @@ fn dispatch_reason(
     last: &[Vec<u8>],
     prepared: &dyn kernels::Prepared,
 ) -> Option<String> {
+    // A changed golden copy explains every mismatch after it.
+    if let Some(g) = &dc.golden_fault {
+        return Some(format!("{key}: {g}"));
+    }
     if v.first_mismatch.is_some() {
         return None;
     }
     let total = dc.dispatches_total;
+    // A check that did not check proves nothing it reported.
+    if let Some(c) = dc.checker_faults.first() {
+        return Some(format!(
+            "{key}: the GPU's check pass did not compare: {c} ({} of {total} dispatches not verified)",
+            total.saturating_sub(dc.dispatches_verified)
+        ));
+    }
     if first != last {
         let (mut base, mut at) = (0u64, None);
         for (f, l) in first.iter().zip(last) {

@@ -252,9 +252,14 @@ pub struct Tester {
 }
 
 impl Tester {
-    /// Compiles the passes (with `fault`'s switch in a second write pipeline, tests
-    /// only) and binds every window.
-    pub fn new(gpu: &Gpu, alloc: Allocation, fault: Option<ShaderFault>) -> Result<Tester> {
+    /// Compiles the passes (with `fault`'s switch in a second write pipeline, and with
+    /// `dead` a compare that returns at once: tests only) and binds every window.
+    pub fn new(
+        gpu: &Gpu,
+        alloc: Allocation,
+        fault: Option<ShaderFault>,
+        dead: bool,
+    ) -> Result<Tester> {
         let _s = tracing::info_span!("memtest_setup").entered();
         let wg = 256u32
             .min(gpu.limits.max_compute_invocations_per_workgroup)
@@ -284,7 +289,7 @@ impl Tester {
             Some(f) => Some(compile(0, &fault_constants(f))?),
             None => None,
         };
-        let compare = compile(1, &[])?;
+        let compare = compile(1, &[("DEAD", f64::from(u8::from(dead)))])?;
         let record = compile(2, &[])?;
         let slots = alloc.windows.len() + 1;
         let mut init = vec![0u32; SLOTS_AT + 4 * slots];
