@@ -407,8 +407,43 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<OutDir> {
             "--out {shown}: cannot create the directory ({e}); pass a writable path"
         ))
     })?;
+    let not_writable = |e: std::io::Error| {
+        Error::usage(format!(
+            "--out {shown} is not writable ({e}); pass a writable directory with free space"
+        ))
+    };
+    // One run at a time: an advisory lock held for the whole run (released by the
+    // kernel however the holder ends), whether or not --force is given.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(dir.join(crate::export::LOCK))
+        .map_err(not_writable)?;
+    match lock.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            // The holder's pid, for the message a second run gets (best effort: a full
+            // disk still gets its own message below).
+            let _ = lock.set_len(0);
+            let _ = (&lock).write_all(std::process::id().to_string().as_bytes());
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(dir.join(crate::export::LOCK))
+                .ok()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "unknown".to_owned());
+            return Err(Error::usage(format!(
+                "--out {shown} is in use by another gpu-canary run (pid {pid}); wait for it to end or pass another directory"
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(not_writable(e)),
+    }
     let out = OutDir {
         dir: dir.to_path_buf(),
+        lock: std::sync::Arc::new(lock),
     };
     if out.result().exists() && !force {
         return Err(Error::usage(format!(
@@ -421,11 +456,7 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<OutDir> {
     let res = std::fs::write(&probe, vec![b' '; 64 * 1024])
         .and_then(|_| std::fs::File::open(&probe)?.sync_all());
     let _ = std::fs::remove_file(&probe);
-    res.map_err(|e| {
-        Error::usage(format!(
-            "--out {shown} is not writable ({e}); pass a writable directory with free space"
-        ))
-    })?;
+    res.map_err(not_writable)?;
     Ok(out)
 }
 

@@ -49,8 +49,8 @@ fn command(c: Command) -> Result<i32> {
             _ => exit::OK,
         },
         // The run records its own exit code in result.json (`verdict::judge`).
-        Command::Run(a) => run::run(RunConfig::from_args(a)?).exit_code,
-        Command::Burn(a) => run::run(RunConfig::from_burn_args(a)?).exit_code,
+        Command::Run(a) => ended(run::run(RunConfig::from_args(a)?)),
+        Command::Burn(a) => ended(run::run(RunConfig::from_burn_args(a)?)),
         Command::Compare(a) => match compare::run(&CompareConfig::from_args(a)?)?.finding {
             Finding::Wrong => exit::WRONG_RESULT,
             Finding::Slower => exit::REGRESSION,
@@ -80,6 +80,20 @@ fn command(c: Command) -> Result<i32> {
             exit::OK
         }
     })
+}
+
+/// A run's exit code. A run whose worker is still inside the driver (it hung, or a
+/// signal came) ends here, everything written: exiting normally would run the drivers'
+/// exit handlers while that thread is inside them, which crashes now and then.
+fn ended(o: run::RunOutcome) -> i32 {
+    if o.abandoned {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        // SAFETY: ends the process at once; every artifact is written and flushed.
+        unsafe { libc::_exit(o.exit_code) };
+    }
+    o.exit_code
 }
 
 /// clap's message in one line: the problem and its possible values or tip, without the

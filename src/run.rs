@@ -77,6 +77,9 @@ impl RunConfig {
 pub struct RunOutcome {
     pub verdict: Verdict,
     pub exit_code: i32,
+    /// The worker is still inside the driver (a hang, a signal): the process must end
+    /// without running the drivers' exit handlers beside it.
+    pub abandoned: bool,
 }
 
 /// State shared by the worker and the watchdog.
@@ -502,7 +505,7 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
     }
     let w = shared.clone();
     let span = tracing::Span::current();
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("gpu-canary-worker".into())
         .spawn(move || {
             let _e = span.enter();
@@ -517,6 +520,14 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
             .ok(),
         None => rx.recv().ok(),
     };
+    // A worker that finished is joined before anything else happens: it may still be
+    // leaving its span and freeing its thread's memory, and a process that exits under
+    // it runs the drivers' destructors beside it (the rare abort at exit). One that did
+    // not finish is stuck in the driver and is abandoned.
+    let finished = matches!(msg, Some(Msg::Done(_)));
+    if finished {
+        let _ = handle.join();
+    }
     let ending = match msg {
         Some(Msg::Done(Ok(Ok(())))) => Ending::Finished,
         Some(Msg::Done(Ok(Err(e)))) => Ending::Failed(e),
@@ -532,7 +543,10 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
     };
     drop(display);
     drop(root);
-    finish(&shared, ending)
+    RunOutcome {
+        abandoned: !finished,
+        ..finish(&shared, ending)
+    }
 }
 
 fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
@@ -643,6 +657,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     RunOutcome {
         verdict: report.verdict,
         exit_code: report.exit_code,
+        abandoned: false,
     }
 }
 

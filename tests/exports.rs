@@ -288,8 +288,12 @@ fn promtool_accepts_every_export_and_each_says_what_its_run_did() {
     );
     // The run's matmuls report operations per second, its copies bytes per second.
     let run = &by("run").metrics;
-    assert!(run.contains("gpu_canary_kernel_operations_per_second{kernel=\"matmul-f32\""));
-    assert!(run.contains("gpu_canary_kernel_bytes_per_second{kernel=\"copy-f32\""));
+    assert!(
+        run.contains(
+            "gpu_canary_kernel_operations_per_second{command=\"run\",kernel=\"matmul-f32\""
+        )
+    );
+    assert!(run.contains("gpu_canary_kernel_bytes_per_second{command=\"run\",kernel=\"copy-f32\""));
 }
 
 #[test]
@@ -451,7 +455,7 @@ fn the_lane_pushes_to_a_pushgateway_and_a_cards_newer_run_replaces_its_older() {
         String::from_utf8_lossy(&out.stderr)
     );
     let m = get(&format!("{}/metrics", g.url)).unwrap();
-    let at = "card=\"00000000:3B:00.0\",instance=\"\",job=\"gpu-canary\",lane=\"honey-gpu\"";
+    let at = "card=\"00000000:3B:00.0\",command=\"run\",instance=\"\",job=\"gpu-canary\",lane=\"honey-gpu\"";
     assert_eq!(
         value(
             &m,
@@ -506,7 +510,7 @@ fn the_lane_pushes_to_a_pushgateway_and_a_cards_newer_run_replaces_its_older() {
         value(
             &m,
             "gpu_canary_run_verdict",
-            "card=\"00000000:5E:00.0\",instance=\"\",job=\"gpu-canary\",lane=\"honey-gpu\",verdict=\"pass\""
+            "card=\"00000000:5E:00.0\",command=\"run\",instance=\"\",job=\"gpu-canary\",lane=\"honey-gpu\",verdict=\"pass\""
         ),
         Some(1.0),
         "the other card is untouched"
@@ -524,7 +528,8 @@ fn the_lane_pushes_to_a_pushgateway_and_a_cards_newer_run_replaces_its_older() {
         String::from_utf8_lossy(&out.stderr)
     );
     let m = get(&format!("{}/metrics", g.url)).unwrap();
-    let unknown = "card=\"unknown\",instance=\"\",job=\"gpu-canary\",lane=\"comb-gpu\"";
+    let unknown =
+        "card=\"unknown\",command=\"run\",instance=\"\",job=\"gpu-canary\",lane=\"comb-gpu\"";
     assert_eq!(
         value(
             &m,
@@ -880,4 +885,113 @@ fn exports_carry_the_verdict_that_stands_when_an_artifact_is_lost() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
+}
+
+/// Waits for `url` to answer (30 s at most).
+fn ready(url: &str, what: &str) {
+    let t0 = Instant::now();
+    while get(url).is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn node_exporter_serves_a_failing_run_beside_a_passing_burn() {
+    // One textfile directory, as the README suggests for both commands: run's failure
+    // and burn's pass side by side; the real collector must serve the failure.
+    let by = |name| exported().iter().find(|e| e.name == name).unwrap();
+    assert_eq!(by("failed").code, 1);
+    assert_eq!(by("burn").code, 0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gpu-canary-run.prom"),
+        &by("failed").metrics,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("gpu-canary-burn.prom"), &by("burn").metrics).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(tool("prometheus-node-exporter"))
+        .args(["--collector.disable-defaults", "--collector.textfile"])
+        .arg(format!(
+            "--collector.textfile.directory={}",
+            dir.path().display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let g = Gateway {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    ready(&format!("{}/metrics", g.url), "node_exporter");
+    let m = get(&format!("{}/metrics", g.url)).unwrap();
+    assert!(m.contains("\nnode_textfile_scrape_error 0\n"), "{m}");
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            "command=\"run\",verdict=\"fail\""
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(
+            &m,
+            "gpu_canary_run_verdict",
+            "command=\"burn\",verdict=\"pass\""
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        value(&m, "gpu_canary_run_exit_code", "command=\"run\""),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_push_to_no_group_or_a_redirect_is_a_failure() {
+    let g = gateway();
+    let by = |name| exported().iter().find(|e| e.name == name).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.prom");
+    std::fs::write(&file, &by("run").metrics).unwrap();
+    // An empty lane would name another group: refused, exit 2.
+    let out = push(&g, "gpu-canary", "", &file);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LANE is empty"));
+    // A path the gateway redirects (a doubled slash): 301, nothing pushed, exit 1.
+    let twisted = Gateway {
+        child: Command::new("true").spawn().unwrap(),
+        url: format!("{}//", g.url),
+    };
+    let out = push(&twisted, "gpu-canary", "honey-gpu", &file);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("answered 301"), "{err}");
+    assert!(
+        get(&format!("{}/metrics", g.url)).is_some_and(|m| !m.contains("gpu_canary_run_verdict"))
+    );
+    // The same push, right: 2xx, exit 0.
+    assert_eq!(
+        push(&g, "gpu-canary", "honey-gpu", &file).status.code(),
+        Some(0)
+    );
 }

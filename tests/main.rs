@@ -20,3 +20,4 @@ mod shaders;
 mod survival;
 mod tune;
 mod workflows;
+mod writers;

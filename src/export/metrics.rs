@@ -7,7 +7,8 @@
 //! dcgm-exporter's (`UUID`, `pci_bus_id`) and AMD's device-metrics-exporter's
 //! (`serial_number`, `hostname`). Label names stay snake case (promtool's lint), so the
 //! model is `model`, not dcgm-exporter's `modelName`. A value the run could not measure
-//! is absent, never 0.
+//! is absent, never 0. Every sample carries `command` (`run`, `burn` or `compare`), so the
+//! files of several commands can share one textfile directory.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -134,9 +135,19 @@ fn identity(r: &RunReport) -> Labels {
     l
 }
 
+/// A registry whose every sample carries `command` (`run`, `burn`, `compare`): files of
+/// several commands in one node_exporter textfile directory never hold the same series,
+/// so none hides another's verdict.
+pub fn registry(command: &'static str) -> Registry {
+    Registry::with_labels(std::iter::once((
+        std::borrow::Cow::Borrowed("command"),
+        std::borrow::Cow::Borrowed(command),
+    )))
+}
+
 impl Exporter for Metrics {
     fn render(&self, r: &RunReport) -> Vec<u8> {
-        let mut reg = Registry::default();
+        let mut reg = registry(if r.burn.is_some() { "burn" } else { "run" });
         let mut info = Series::new(
             "gpu_canary_info",
             None,
@@ -490,15 +501,15 @@ mod tests {
     fn a_flag_the_source_cannot_read_is_absent_never_0() {
         // NVML reads both: 0 is a reading.
         let m = with_hygiene("nvml", &[], false);
-        assert!(m.contains("\ngpu_canary_throttled 0.0\n"), "{m}");
-        assert!(m.contains("\ngpu_canary_busy_at_start 0.0\n"), "{m}");
+        assert!(m.contains("\ngpu_canary_throttled{command=\"run\"} 0.0\n"), "{m}");
+        assert!(m.contains("\ngpu_canary_busy_at_start{command=\"run\"} 0.0\n"), "{m}");
         // sysfs without throttle reasons or process lists: neither 0 is a reading.
         let m = with_hygiene("sysfs", &["other_processes", "throttle_reasons"], false);
         assert!(!m.contains("gpu_canary_throttled"), "{m}");
         assert!(!m.contains("gpu_canary_busy_at_start"), "{m}");
         // A throttle seen is a reading, whatever else the source lacks.
         let m = with_hygiene("sysfs", &["other_processes"], true);
-        assert!(m.contains("\ngpu_canary_throttled 1.0\n"), "{m}");
+        assert!(m.contains("\ngpu_canary_throttled{command=\"run\"} 1.0\n"), "{m}");
     }
 
     #[test]

@@ -23,10 +23,15 @@ pub trait Exporter {
     fn render(&self, report: &RunReport) -> Vec<u8>;
 }
 
-/// The directory a run writes its artifacts into (`--out`).
+/// The lock file of an `--out` directory: held for the whole run, so a second run into
+/// the same directory is refused (it names the holder's pid) instead of writing over it.
+pub const LOCK: &str = ".gpu-canary.lock";
+
+/// The directory a run writes its artifacts into (`--out`), and its lock.
 #[derive(Debug, Clone)]
 pub struct OutDir {
     pub dir: PathBuf,
+    pub lock: Arc<std::fs::File>,
 }
 
 impl OutDir {

@@ -6,7 +6,7 @@ use crate::model::comparison::{Comparison, Finding, PerfVerdict};
 /// The comparison as Prometheus metrics: the finding and each kernel's timing verdict
 /// as state sets (1 for what it was, 0 for the rest), and the ratio of medians.
 pub fn render(c: &Comparison) -> Vec<u8> {
-    let mut reg = prometheus_client::registry::Registry::default();
+    let mut reg = crate::export::metrics::registry("compare");
     let mut finding = Series::new(
         "gpu_canary_compare_finding",
         None,
