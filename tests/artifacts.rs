@@ -43,7 +43,12 @@ fn suite_run_writes_three_valid_artifacts() {
     names.sort();
     assert_eq!(
         names,
-        [".gpu-canary.lock", "result.json", "summary.md", "trace.json"],
+        [
+            ".gpu-canary.lock",
+            "result.json",
+            "summary.md",
+            "trace.json"
+        ],
         "no temporary files left behind (the lock stays: removing it would race a next run)"
     );
     let doc = read_json(&res.join("result.json"));

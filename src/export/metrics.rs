@@ -501,15 +501,24 @@ mod tests {
     fn a_flag_the_source_cannot_read_is_absent_never_0() {
         // NVML reads both: 0 is a reading.
         let m = with_hygiene("nvml", &[], false);
-        assert!(m.contains("\ngpu_canary_throttled{command=\"run\"} 0.0\n"), "{m}");
-        assert!(m.contains("\ngpu_canary_busy_at_start{command=\"run\"} 0.0\n"), "{m}");
+        assert!(
+            m.contains("\ngpu_canary_throttled{command=\"run\"} 0.0\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("\ngpu_canary_busy_at_start{command=\"run\"} 0.0\n"),
+            "{m}"
+        );
         // sysfs without throttle reasons or process lists: neither 0 is a reading.
         let m = with_hygiene("sysfs", &["other_processes", "throttle_reasons"], false);
         assert!(!m.contains("gpu_canary_throttled"), "{m}");
         assert!(!m.contains("gpu_canary_busy_at_start"), "{m}");
         // A throttle seen is a reading, whatever else the source lacks.
         let m = with_hygiene("sysfs", &["other_processes"], true);
-        assert!(m.contains("\ngpu_canary_throttled{command=\"run\"} 1.0\n"), "{m}");
+        assert!(
+            m.contains("\ngpu_canary_throttled{command=\"run\"} 1.0\n"),
+            "{m}"
+        );
     }
 
     #[test]
