@@ -162,7 +162,9 @@ pub struct AdapterArgs {
 /// What the adapter must be, else exit 3 (run, burn).
 #[derive(Debug, clap::Args)]
 pub struct RequireArgs {
-    /// Refuse a software adapter (llvmpipe, WARP, SwiftShader): exit 3.
+    /// Refuse a software adapter: exit 3. Known by name, driver or vendor id whatever
+    /// device type it reports: llvmpipe, lavapipe, softpipe, SwiftShader, WARP
+    /// ("Microsoft Basic Render Driver"), and any of type cpu.
     #[arg(long)]
     pub require_hardware: bool,
     /// Fail (exit 3) unless the adapter is from this vendor (nvidia, amd, intel, ...) or

@@ -452,7 +452,7 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<OutDir> {
     }
     // A probe write of a realistic size catches read-only and full filesystems now,
     // rather than after minutes of measurement.
-    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    let probe = dir.join(crate::export::temp_name());
     let res = std::fs::write(&probe, vec![b' '; 64 * 1024])
         .and_then(|_| std::fs::File::open(&probe)?.sync_all());
     let _ = std::fs::remove_file(&probe);
@@ -488,7 +488,15 @@ fn probe_file(flag: &str, path: &Path) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    // The name itself: one the directory cannot hold would fail only after the suite.
+    let name_len = path.file_name().map_or(0, |n| n.len());
+    let name_max = name_max(dir);
+    if name_len > name_max {
+        return Err(Error::usage(format!(
+            "{flag} {shown}: the file name is {name_len} bytes, over this filesystem's limit of {name_max}; give a shorter name"
+        )));
+    }
+    let probe = dir.join(crate::export::temp_name());
     let res = std::fs::write(&probe, b"probe");
     let _ = std::fs::remove_file(&probe);
     res.map_err(|e| {
@@ -497,6 +505,17 @@ fn probe_file(flag: &str, path: &Path) -> Result<()> {
             dir.display()
         ))
     })
+}
+
+/// The longest file name `dir`'s filesystem takes (NAME_MAX; 255 where it cannot be read).
+fn name_max(dir: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return 255;
+    };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    let n = unsafe { libc::pathconf(c.as_ptr(), libc::_PC_NAME_MAX) };
+    if n > 0 { n as usize } else { 255 }
 }
 
 /// `--kernel` values, in order, without repeats; each must be one of `allowed`, or

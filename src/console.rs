@@ -1,38 +1,57 @@
 //! Standard output and standard error as side channels. `println!` and `eprintln!` panic
 //! when the reader has gone (`gpu-canary run | head`, a closed CI log pipe, `2>/dev/full`);
 //! a measurement must not end for that: its record is the artifacts and the exit code.
-//! Writes here drop what a closed stream cannot take.
+//! Writes here drop what a closed stream cannot take, and the first failure is kept:
+//! the command ends with exit 3 instead of 0 (an unwritable output is exit 3).
 
 use std::io::Write;
+use std::sync::OnceLock;
+
+/// The first write to stdout that failed: the command still finishes its work and its
+/// files, and then exits 3 (`main`), rather than 0 with output lost.
+static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
+
+/// Why stdout could not take a write this process made, if one failed.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
+
+fn note(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        let _ = STDOUT_FAILED.set(e.to_string());
+    }
+}
 
 /// `text` as is, flushed at once (a line may be all a watcher sees for minutes).
 pub fn text(text: &str) {
-    bytes(text.as_bytes());
+    bytes(crate::text::terminal(text).as_bytes());
 }
 
 /// `line` and a newline.
 pub fn line(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    let line = crate::text::terminal(line);
+    note(writeln!(out, "{line}").and_then(|_| out.flush()));
 }
 
 pub fn bytes(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(bytes);
-    let _ = out.flush();
+    note(out.write_all(bytes).and_then(|_| out.flush()));
 }
 
 /// `bytes` where stdout is the artifact (`--json`): the caller learns that it was not
 /// delivered (a full disk, a closed pipe).
 pub fn try_bytes(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)?;
-    out.flush()
+    let r = out.write_all(bytes).and_then(|_| out.flush());
+    if let Err(e) = &r {
+        let _ = STDOUT_FAILED.set(e.to_string());
+    }
+    r
 }
 
 /// `line` and a newline on stderr: messages, warnings and errors.
 pub fn err(line: &str) {
     let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{line}");
+    let _ = writeln!(e, "{}", crate::text::terminal(line));
 }

@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
+// SVG text: control characters are not allowed in XML at all (plotters escapes <&>
+// but passes them through).
+use crate::text::printable;
+
 use crate::error::{Error, Result};
 use crate::model::{KernelStatus, RunReport, find_results, read_report};
 use crate::stats;
@@ -487,13 +491,16 @@ pub fn render_md(h: &History, groups: &[PeerGroup]) -> String {
             .as_deref()
             .map(|c| &c[..c.len().min(10)])
             .unwrap_or("-");
+        // Every name from a result file as a cell that cannot split the row.
+        use crate::text::md as cell;
         md.push_str(&format!(
-            "| {key} | {} | {} | {}{} | {commit} | {} | {cells} |\n",
-            group.split(" · ").next().unwrap_or(group),
-            run.card.as_deref().unwrap_or("-"),
-            run.started_at,
-            "",
-            run.driver,
+            "| {} | {} | {} | {} | {} | {} | {cells} |\n",
+            cell(key),
+            cell(group.split(" · ").next().unwrap_or(group)),
+            cell(run.card.as_deref().unwrap_or("-")),
+            cell(&run.started_at),
+            cell(commit),
+            cell(&run.driver),
         ));
     };
     for key in h.kernels() {
@@ -533,7 +540,9 @@ pub fn render_md(h: &History, groups: &[PeerGroup]) -> String {
             let n = pts[..pts.len() - 1].iter().filter(|p| !p.partial).count().min(WINDOW);
             let unit = &pts[0].unit;
             Some(format!(
-                "- {key} on {group}: the {n} runs before the newest predict {} to {} at the fastest sample; the newest has {}\n",
+                "- {} on {}: the {n} runs before the newest predict {} to {} at the fastest sample; the newest has {}\n",
+                crate::text::md(key),
+                crate::text::md(group),
                 fmt_rate(lo, unit),
                 fmt_rate(hi, unit),
                 fmt_rate(pts[pts.len() - 1].best, unit)
@@ -548,7 +557,7 @@ pub fn render_md(h: &History, groups: &[PeerGroup]) -> String {
     if !peers.is_empty() {
         md.push_str("\nCards against their peers (same model and driver):\n\n");
         for l in peers {
-            md.push_str(&format!("- {l}\n"));
+            md.push_str(&format!("- {}\n", crate::text::md(&l)));
         }
     }
     md
@@ -587,7 +596,7 @@ pub fn render_svg(h: &History, path: &Path) -> Result<(), String> {
         };
         let (scale, shown) = axis_scale(ymax, &unit);
         let mut chart = ChartBuilder::on(panel)
-            .caption(key.as_str(), ("sans-serif", 18))
+            .caption(printable(key), ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(34)
             .y_label_area_size(80)
@@ -595,7 +604,7 @@ pub fn render_svg(h: &History, path: &Path) -> Result<(), String> {
             .map_err(e)?;
         let x_label = |x: &f64| {
             if x.fract() == 0.0 && *x >= 0.0 && (*x as usize) < h.runs.len() {
-                h.runs[*x as usize].label()
+                printable(&h.runs[*x as usize].label()).into_owned()
             } else {
                 String::new()
             }
@@ -677,7 +686,7 @@ pub fn render_svg(h: &History, path: &Path) -> Result<(), String> {
                         .map_err(e)?;
                     chart
                         .draw_series(std::iter::once(Text::new(
-                            format!("driver {}", now.driver),
+                            format!("driver {}", printable(&now.driver)),
                             (xf(&w[1]), ymax * 0.92),
                             ("sans-serif", 12).into_font().color(&RED),
                         )))
@@ -686,7 +695,7 @@ pub fn render_svg(h: &History, path: &Path) -> Result<(), String> {
             }
             chart
                 .draw_series(std::iter::once(Text::new(
-                    group.to_string(),
+                    printable(group).into_owned(),
                     (-0.4, ymax * (0.97 - 0.06 * gi as f64)),
                     ("sans-serif", 12).into_font().color(&color),
                 )))

@@ -31,6 +31,7 @@ pub mod run;
 pub mod runner;
 pub mod stats;
 pub mod telemetry;
+pub mod text;
 pub mod tune;
 pub mod tuning;
 pub mod verdict;

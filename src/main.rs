@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match command(cli.command) {
-        Ok(code) => code,
+        Ok(code) => stdout_checked(code),
         Err(e) => {
             gpu_canary::console::err(&format!("error: {e}"));
             e.exit_code()
@@ -85,13 +85,28 @@ fn command(c: Command) -> Result<i32> {
 /// A run's exit code. A run whose worker is still inside the driver (it hung, or a
 /// signal came) ends here, everything written: exiting normally would run the drivers'
 /// exit handlers while that thread is inside them, which crashes now and then.
+/// A command that did its work but whose stdout could not take it (`> /dev/full`, a
+/// closed pipe) ends with exit 3, not 0; a failing verdict keeps its own code.
+fn stdout_checked(code: i32) -> i32 {
+    match gpu_canary::console::stdout_failure() {
+        Some(e) if code == exit::OK => {
+            gpu_canary::console::err(&format!(
+                "error: cannot write to stdout ({e}); give the output a writable place (the files this command wrote are whole)"
+            ));
+            exit::ENVIRONMENT
+        }
+        _ => code,
+    }
+}
+
 fn ended(o: run::RunOutcome) -> i32 {
     if o.abandoned {
+        let code = stdout_checked(o.exit_code);
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         // SAFETY: ends the process at once; every artifact is written and flushed.
-        unsafe { libc::_exit(o.exit_code) };
+        unsafe { libc::_exit(code) };
     }
     o.exit_code
 }

@@ -995,3 +995,163 @@ fn a_push_to_no_group_or_a_redirect_is_a_failure() {
         Some(0)
     );
 }
+
+/// Whether every row of each Markdown table in `md` has its header's column count
+/// (unescaped `|` counted), and the text holds no control character or raw `<`.
+fn md_tables_whole(md: &str) -> Result<(), String> {
+    let cells = |l: &str| {
+        let (mut n, mut esc) = (0, false);
+        for c in l.chars() {
+            match c {
+                '\\' if !esc => esc = true,
+                '|' if !esc => n += 1,
+                _ => esc = false,
+            }
+            if c != '\\' {
+                esc = false;
+            }
+        }
+        n
+    };
+    let mut header = None;
+    for l in md.lines() {
+        if l.chars().any(|c| c.is_control() && c != '\t') || l.contains('<') {
+            return Err(format!("raw control character or '<' in: {l:?}"));
+        }
+        if !l.starts_with('|') {
+            header = None;
+            continue;
+        }
+        match header {
+            None => header = Some(cells(l)),
+            Some(h) if cells(l) != h => {
+                return Err(format!("{} cells under a header of {h}: {l:?}", cells(l)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_hostile_name_is_safe_in_every_format() {
+    // Mesa's llvmpipe on GL, renamed: control characters, ESC, '|', quotes and <&>.
+    const NAME: &str = "ev|l <&> \"q\" 'a' \x1b[31m\x01 *b* _u_ \\ name";
+    let dir = tempfile::tempdir().unwrap();
+    // A path from outside too: the results' folder.
+    let base = dir.path().join("lane |<&>\"q\" \x1b");
+    let run = |name: &str| {
+        let out = base.join(name);
+        let o = bin()
+            .env("force_gl_renderer", NAME)
+            .args(["run", "--backend", "gl", "--kernel", "matmul-u32"])
+            .args(["--size", "16x16x16", "--iterations", "3", "--out"])
+            .arg(&out)
+            .arg("--export-metrics")
+            .arg(out.join("m.prom"))
+            .arg("--export-junit")
+            .arg(out.join("j.xml"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (out, o)
+    };
+    let (r1, _) = run("r1");
+    let (r2, o) = run("r2");
+    // result.json keeps the name exactly (JSON escapes it).
+    let doc = read_json(&r2.join("result.json"));
+    assert_eq!(doc["adapter"]["name"], NAME, "not the planted adapter");
+    // The terminal: escapes, no raw ESC or \x01.
+    let said = [&o.stdout[..], &o.stderr[..]].concat();
+    assert!(!said.contains(&0x1b) && !said.contains(&0x01));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\\x1b[31m\\x01"));
+    // The summary.
+    let summary = std::fs::read_to_string(r2.join("summary.md")).unwrap();
+    md_tables_whole(&summary).unwrap_or_else(|e| panic!("summary.md: {e}\n{summary}"));
+    assert!(summary.contains("ev\\|l &lt;&amp;&gt;"), "{summary}");
+    // The metrics: promtool reads the adapter's label as written.
+    let (ok, said) = check_metrics(&r2.join("m.prom"));
+    assert!(ok, "promtool: {said}");
+    let prom = std::fs::read_to_string(r2.join("m.prom")).unwrap();
+    assert!(prom.contains("ev|l <&> \\\"q\\\""), "{prom}");
+    // JUnit: a strict reader and the schema.
+    let j = junit_read(&r2.join("j.xml"));
+    assert_eq!(j["errors"], serde_json::json!([]), "{j}");
+    assert_eq!(j["suites"][0]["failures"], 0);
+    // The trace: strict JSON.
+    let trace = read_json(&r2.join("trace.json"));
+    assert!(
+        trace["traceEvents"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+    // history: a well-formed SVG (Python's strict XML parser, and rsvg-convert renders
+    // it) and a table that keeps its columns.
+    let svg = dir.path().join("h.svg");
+    let md = dir.path().join("h.md");
+    let o = bin()
+        .args(["history", "--svg"])
+        .arg(&svg)
+        .arg("--md")
+        .arg(&md)
+        .arg(&r1)
+        .arg(&r2)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let x = Command::new(python())
+        .args([
+            "-c",
+            "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])",
+        ])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    let png = dir.path().join("h.png");
+    let r = Command::new(tool("rsvg-convert"))
+        .arg("-o")
+        .arg(&png)
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    let table = std::fs::read_to_string(&md).unwrap();
+    md_tables_whole(&table).unwrap_or_else(|e| panic!("history --md: {e}\n{table}"));
+    assert!(table.contains("ev\\|l"), "{table}");
+    // compare's Markdown.
+    let o = bin()
+        .args(["compare", "--format", "md"])
+        .arg(r1.join("result.json"))
+        .arg(r2.join("result.json"))
+        .output()
+        .unwrap();
+    let cmp = String::from_utf8_lossy(&o.stdout);
+    assert!(cmp.contains("| kernel |"), "{cmp}");
+    md_tables_whole(&cmp).unwrap_or_else(|e| panic!("compare --format md: {e}\n{cmp}"));
+    // The Pushgateway takes the name as a lane (base64url in the path).
+    let g = gateway();
+    let p = push(&g, "gpu-canary", NAME, &r2.join("m.prom"));
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let served = get(&format!("{}/metrics", g.url)).unwrap();
+    assert!(served.contains("gpu_canary_run_verdict"), "{served}");
+}
+
+#[test]
+fn the_table_checker_is_a_real_check() {
+    assert!(md_tables_whole("| a | b |\n|---|---|\n| x \\| y | z |\n").is_ok());
+    assert!(md_tables_whole("| a | b |\n|---|---|\n| x | y | z |\n").is_err());
+    assert!(md_tables_whole("a \x1b b").is_err());
+    assert!(md_tables_whole("a <b> c").is_err());
+}

@@ -5,6 +5,7 @@ use super::{Exporter, fmt_ns, fmt_rate};
 use crate::model::{
     AdapterFingerprint, GpuIdentity, KernelResult, KernelStatus, MemoryCoverage, RunReport, Verdict,
 };
+use crate::text::md;
 
 pub struct Markdown;
 
@@ -156,7 +157,7 @@ pub fn coverage_section(m: &MemoryCoverage) -> String {
         .chain(&m.allocation_stopped)
         .chain(&m.shortfall)
     {
-        s.push_str(&format!("\n> {}\n", n.replace('|', "\\|")));
+        s.push_str(&format!("\n> {}\n", md(n)));
     }
     s
 }
@@ -189,7 +190,7 @@ pub fn burn_section(b: &crate::model::BurnReport) -> String {
         t.source,
         t.unavailable_reason
             .as_ref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(" ({})", md(r)))
             .unwrap_or_default(),
         t.recorded.join(", "),
         if t.missing.is_empty() {
@@ -217,7 +218,7 @@ pub fn burn_section(b: &crate::model::BurnReport) -> String {
         ));
     }
     for e in b.errors.iter().take(10) {
-        s.push_str(&format!("\n> WRONG {}\n", e.message.replace('|', "\\|")));
+        s.push_str(&format!("\n> WRONG {}\n", md(&e.message)));
     }
     if b.errors.len() > 10 {
         s.push_str(&format!("\n> … and {} more\n", b.errors.len() - 10));
@@ -254,7 +255,7 @@ impl Exporter for Markdown {
             r.exit_code
         );
         if let Some(a) = &r.adapter {
-            s.push_str(&format!("Adapter: **{}**\n\n", adapter_line(a)));
+            s.push_str(&format!("Adapter: **{}**\n\n", md(&adapter_line(a))));
         }
         if let Some(card) = r
             .hygiene
@@ -262,7 +263,7 @@ impl Exporter for Markdown {
             .and_then(|h| h.identity.as_ref())
             .and_then(identity_line)
         {
-            s.push_str(&format!("Card: {card}\n\n"));
+            s.push_str(&format!("Card: {}\n\n", md(&card)));
         }
         if let Some(stop) = &r.stopped {
             let at = [stop.kernel.as_deref(), stop.phase.as_deref()]
@@ -278,7 +279,7 @@ impl Exporter for Markdown {
                 } else {
                     format!(" at {at}")
                 },
-                stop.message
+                md(&stop.message)
             ));
         }
         s.push_str(
@@ -287,7 +288,7 @@ impl Exporter for Markdown {
         for k in &r.kernels {
             let verdict = match (&k.status, &k.reason) {
                 (KernelStatus::Pass, _) => "pass".to_owned(),
-                (_, Some(reason)) => format!("{}: {}", status_word(k), reason.replace('|', "\\|")),
+                (_, Some(reason)) => format!("{}: {}", status_word(k), md(reason)),
                 _ => status_word(k),
             };
             let (med, p95) = k
@@ -306,7 +307,12 @@ impl Exporter for Markdown {
             };
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                k.id, k.shape, verdict, med, p95, tp
+                md(&k.id),
+                md(&k.shape),
+                verdict,
+                med,
+                p95,
+                tp
             ));
         }
         if let Some(c) = &r.coverage {
@@ -317,7 +323,7 @@ impl Exporter for Markdown {
         }
         if let Some(h) = &r.hygiene {
             for n in &h.notes {
-                s.push_str(&format!("\n> {n}\n"));
+                s.push_str(&format!("\n> {}\n", md(n)));
             }
         }
         let check_seed = r

@@ -357,15 +357,7 @@ pub fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<Staged> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+    let tmp = dir.join(temp_name());
     let staged = Staged {
         tmp: Some(tmp.clone()),
         path: path.to_path_buf(),
@@ -374,6 +366,23 @@ pub fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<Staged> {
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(staged)
+}
+
+/// A temporary file's name: a short fixed prefix and a random suffix, never derived from
+/// the target's name, so a target of any legal length (NAME_MAX is 255 bytes) has a legal
+/// temporary name beside it. The pid and a counter keep two writers, and two threads of
+/// one, apart even if the random source failed.
+pub(crate) fn temp_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut r = [0u8; 8];
+    let _ = getrandom::fill(&mut r);
+    format!(
+        ".gpu-canary-{}-{}-{:016x}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        u64::from_le_bytes(r)
+    )
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a reader

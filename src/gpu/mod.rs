@@ -40,6 +40,48 @@ pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
     }
 }
 
+/// Software implementations by the names, drivers and vendor ids they go by: some
+/// report a device type other than cpu (Mesa on WARP under WSLg is `other`, named
+/// "D3D12 (Microsoft Basic Render Driver)"). Why the adapter counts as software, or
+/// None for hardware.
+pub fn software_reason(info: &wgpu::AdapterInfo) -> Option<String> {
+    if info.device_type == wgpu::DeviceType::Cpu {
+        return Some("device type cpu".into());
+    }
+    const NAMES: [(&str, &str); 6] = [
+        ("llvmpipe", "llvmpipe"),
+        ("lavapipe", "lavapipe"),
+        ("softpipe", "softpipe"),
+        ("swiftshader", "SwiftShader"),
+        ("microsoft basic render driver", "WARP"),
+        ("warp", "WARP"),
+    ];
+    let texts = [&info.name, &info.driver, &info.driver_info];
+    for (needle, what) in NAMES {
+        // "warp" only as a word of its own: not inside another name.
+        let hit = texts.iter().any(|t| {
+            let t = t.to_lowercase();
+            if needle == "warp" {
+                t.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w == needle)
+            } else {
+                t.contains(needle)
+            }
+        });
+        if hit {
+            return Some(format!("{what}, by its name or driver"));
+        }
+    }
+    // Mesa's own vendor id is lavapipe's and llvmpipe's; 0x1ae0:0xc0de is SwiftShader;
+    // Microsoft's 0x1414:0x008c is WARP.
+    match (info.vendor, info.device) {
+        (0x10005, _) => Some("Mesa's software vendor id 0x10005".into()),
+        (0x1ae0, 0xc0de) => Some("SwiftShader's ids 0x1ae0:0xc0de".into()),
+        (0x1414, 0x008c) => Some("WARP's ids 0x1414:0x008c".into()),
+        _ => None,
+    }
+}
+
 fn preference(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -164,11 +206,15 @@ pub fn choose_adapter(filter: &AdapterFilter) -> Result<(wgpu::Adapter, Vec<Stri
         .filter(|a| {
             let i = a.get_info();
             let name_ok = filter.name.as_ref().is_none_or(|n| adapter_matches(n, &i));
-            let soft_ok = !filter.software_only || i.device_type == wgpu::DeviceType::Cpu;
+            let soft_ok = !filter.software_only || software_reason(&i).is_some();
             name_ok && soft_ok
         })
         .collect();
-    candidates.sort_by_key(|a| preference(a.get_info().device_type));
+    // Hardware first, whatever type a software adapter reports.
+    candidates.sort_by_key(|a| {
+        let i = a.get_info();
+        (software_reason(&i).is_some(), preference(i.device_type))
+    });
     let mut candidates = candidates.into_iter();
     if let Some(chosen) = candidates.next() {
         let others = match filter.name {
@@ -470,7 +516,7 @@ impl Gpu {
     }
 
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        software_reason(&self.info).is_some()
     }
 
     /// What the caller requires of the adapter: hardware (`--require-hardware`;
@@ -481,8 +527,9 @@ impl Gpu {
             return Err(Error::env(
                 EnvKind::SoftwareAdapter,
                 format!(
-                    "--require-hardware: adapter '{}' is a software adapter (device type cpu); the runner's GPU driver is not visible to Vulkan: check the image and device plugin (docs/lane.md), and `gpu-canary adapters`",
-                    self.info.name
+                    "--require-hardware: adapter '{}' is a software adapter ({}); the runner's GPU driver is not visible to Vulkan: check the image and device plugin (docs/lane.md), and `gpu-canary adapters`",
+                    self.info.name,
+                    software_reason(&self.info).unwrap_or_else(|| "planted".into())
                 ),
             ));
         }
@@ -798,6 +845,41 @@ pub fn vendor_name(id: u32) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn software_adapters_are_known_whatever_type_they_report() {
+        let with = |t, name: &str, driver: &str, vendor, device| wgpu::AdapterInfo {
+            name: name.into(),
+            driver: driver.into(),
+            vendor,
+            device,
+            ..wgpu::AdapterInfo::new(t, wgpu::Backend::Gl)
+        };
+        use wgpu::DeviceType::{Cpu, DiscreteGpu, Other};
+        let soft = [
+            with(Other, "D3D12 (Microsoft Basic Render Driver)", "", 0, 0),
+            with(Other, "llvmpipe (LLVM 15.0.6, 256 bits)", "", 0, 0),
+            with(Other, "softpipe", "", 0, 0),
+            with(Other, "SwiftShader Device (Subzero)", "", 0, 0),
+            with(DiscreteGpu, "Vulkan device", "lavapipe", 0, 0),
+            with(Other, "Microsoft WARP", "", 0, 0),
+            with(Other, "x", "", 0x10005, 0),
+            with(Other, "x", "", 0x1ae0, 0xc0de),
+            with(Other, "x", "", 0x1414, 0x8c),
+            with(Cpu, "anything", "", 0, 0),
+        ];
+        for i in &soft {
+            assert!(software_reason(i).is_some(), "{i:?}");
+        }
+        let hard = [
+            with(DiscreteGpu, "NVIDIA H200", "NVIDIA", 0x10de, 0x2335),
+            with(Other, "Warpspeed 9000", "", 0x1002, 1),
+            with(Other, "Microsoft Surface GPU", "", 0x1414, 0x1),
+        ];
+        for i in &hard {
+            assert_eq!(software_reason(i), None, "{i:?}");
+        }
+    }
 
     #[test]
     fn adapter_picks_a_card_by_name_or_by_pci_address() {

@@ -1039,13 +1039,15 @@ pub fn is_result(path: &Path) -> bool {
     std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| {
-            v.get("tool")
-                .and_then(|t| t.get("name"))
-                .and_then(|n| n.as_str())
-                == Some(TOOL_NAME)
-                && v.get("schema_version").is_some()
-        })
+        .is_some_and(|v| is_result_value(&v))
+}
+
+fn is_result_value(v: &serde_json::Value) -> bool {
+    v.get("tool")
+        .and_then(|t| t.get("name"))
+        .and_then(|n| n.as_str())
+        == Some(TOOL_NAME)
+        && v.get("schema_version").is_some()
 }
 
 /// The result files under `inputs`: files as given, and in directories (searched
@@ -1062,10 +1064,16 @@ pub fn find_results(inputs: &[PathBuf]) -> crate::error::Result<(Vec<PathBuf>, V
             if p.is_dir() {
                 walk(&p, found, other);
             } else if p.extension().is_some_and(|e| e == "json") {
-                if is_result(&p) {
-                    found.push(p);
-                } else {
-                    other.push(p);
+                // JSON that is no result is noted as such; a file that cannot be read or
+                // parsed (a truncated result.json) goes on to `read_report`, which names
+                // it exactly as it would name the file given directly.
+                let parsed = std::fs::read(&p)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+                match parsed {
+                    Some(v) if is_result_value(&v) => found.push(p),
+                    Some(_) => other.push(p),
+                    None => found.push(p),
                 }
             }
         }

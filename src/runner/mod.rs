@@ -839,8 +839,12 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         KernelStatus::Fail
     };
     let reason = (!verification.passed).then(|| {
-        dispatch_reason(&key, &verification, &dispatches, &first, &last, &*prepared)
-            .unwrap_or_else(|| failure_reason(&key, &verification))
+        let r = dispatch_reason(&key, &verification, &dispatches, &first, &last, &*prepared)
+            .unwrap_or_else(|| failure_reason(&key, &verification));
+        match loop_cap_note(&gpu.info, case.shape) {
+            Some(note) => format!("{r}; {note}"),
+            None => r,
+        }
     });
     Ok(CaseOutcome {
         result: KernelResult {
@@ -863,6 +867,26 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
         coverage: None,
     })
 }
+/// The known cause of a matmul's FAIL on llvmpipe at a large K: it ends a shader's loops
+/// after about 65535 iterations in all, so the sum over K stops short (the same wrong
+/// value for every K above it). Measured on llvmpipe 15 / Mesa 22.3.6: matmul-f32 and
+/// -u32 at their default launch pass at K = 52429 and fail from 52430 (their tile and
+/// copy loops take about 1.25 iterations per k). The FAIL stands; the note says why.
+fn loop_cap_note(info: &wgpu::AdapterInfo, shape: kernels::Shape) -> Option<String> {
+    const FIRST_WRONG_K: u32 = 52430;
+    let kernels::Shape::Matmul { k, .. } = shape else {
+        return None;
+    };
+    let llvmpipe = [&info.name, &info.driver, &info.driver_info]
+        .iter()
+        .any(|t| t.to_lowercase().contains("llvmpipe"));
+    (llvmpipe && k >= FIRST_WRONG_K).then(|| {
+        format!(
+            "K = {k}: llvmpipe ends a shader's loops after about 65535 iterations, so its matmuls are wrong from K = {FIRST_WRONG_K} (a known limit of the software adapter, not of a card); use a smaller K there"
+        )
+    })
+}
+
 /// Why a case failed when the last output passed its CPU check but a dispatch did not
 /// match: the first execution differs from the verified last (the golden copy itself was
 /// wrong), a later dispatch differs from the first, or a check pass never ran. `None`

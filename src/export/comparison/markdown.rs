@@ -2,6 +2,7 @@
 
 use super::{cells, method_lines, sparkline};
 use crate::model::comparison::Comparison;
+use crate::text::md;
 
 pub fn render(c: &Comparison) -> String {
     let mut s = format!(
@@ -9,13 +10,13 @@ pub fn render(c: &Comparison) -> String {
         c.threshold_pct
     );
     for l in method_lines(c) {
-        s.push_str(&format!("{l}  \n"));
+        s.push_str(&format!("{}  \n", md(&l)));
     }
     s.push('\n');
     if !c.adapter_differences.is_empty() {
         s.push_str(&format!(
             "**Adapters differ**: {}{}\n\n",
-            c.adapter_differences.join("; "),
+            md(&c.adapter_differences.join("; ")),
             if c.comparable {
                 ""
             } else {
@@ -30,21 +31,23 @@ pub fn render(c: &Comparison) -> String {
             Some(w) => sparkline(&w.minima_ns, w.current_min_ns),
             None => "-".into(),
         };
+        let [key, corr, b, cu, r, how, v] = [key, corr, b, cu, r, how, v].map(|c| md(&c));
         s.push_str(&format!(
-            "| {key} | {corr} | {b} | {cu} | {r} | {how} | {spark} | {} |\n",
-            v.replace('|', "\\|")
+            "| {key} | {corr} | {b} | {cu} | {r} | {how} | {spark} | {v} |\n"
         ));
     }
     for k in &c.wrong_now {
         s.push_str(&format!(
-            "\n**{k}: WRONG** in the current run (no baseline to compare it with)\n"
+            "\n**{}: WRONG** in the current run (no baseline to compare it with)\n",
+            md(k)
         ));
     }
     if let Some(why) = &c.incomplete {
-        s.push_str(&format!("\n**Inconclusive**: {why}.\n"));
+        s.push_str(&format!("\n**Inconclusive**: {}.\n", md(why)));
         for k in &c.only_in_baseline {
             s.push_str(&format!(
-                "- {k}: missing (the current run stopped before it)\n"
+                "- {}: missing (the current run stopped before it)\n",
+                md(k)
             ));
         }
     }
