@@ -25,4 +25,11 @@ RUN apt-get update \
     && test -f /usr/share/vulkan/icd.d/radeon_icd.x86_64.json \
     && { echo "runner ${RUNNER_VERSION}"; \
          dpkg-query -W mesa-vulkan-drivers libvulkan1 vulkan-tools; } > /etc/gpu-canary-image.txt
+# gpu-canary and the job-started hook: every job on the lane runs the preflight first
+# (docs/lane.md, "The preflight"). runner-images.yml puts the release binary and
+# scripts/push-metrics into this build context. The hook lives outside the runner's own
+# directory, as GitHub requires; the values files set ACTIONS_RUNNER_HOOK_JOB_STARTED.
+COPY --chmod=0755 gpu-canary /usr/local/bin/gpu-canary
+COPY --chmod=0755 gpu-canary-job-started.sh /opt/gpu-canary/job-started.sh
+COPY --chmod=0755 push-metrics /opt/gpu-canary/push-metrics
 USER runner

@@ -29,4 +29,11 @@ RUN apt-get update \
 # Without `graphics` the toolkit mounts no Vulkan ICD, wgpu finds no GPU, and
 # `gpu-canary run --require-hardware` exits 3. (The pod spec sets it too.)
 ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics
+# gpu-canary and the job-started hook: every job on the lane runs the preflight first
+# (docs/lane.md, "The preflight"). runner-images.yml puts the release binary and
+# scripts/push-metrics into this build context. The hook lives outside the runner's own
+# directory, as GitHub requires; the values files set ACTIONS_RUNNER_HOOK_JOB_STARTED.
+COPY --chmod=0755 gpu-canary /usr/local/bin/gpu-canary
+COPY --chmod=0755 gpu-canary-job-started.sh /opt/gpu-canary/job-started.sh
+COPY --chmod=0755 push-metrics /opt/gpu-canary/push-metrics
 USER runner

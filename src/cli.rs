@@ -71,6 +71,56 @@ pub enum Command {
     /// trace.
     #[command(after_help = EXIT_CODES)]
     Burn(BurnArgs),
+    /// The lane's health gate before a job, in seconds: the card (hardware, vendor,
+    /// count, driver), its state (ECC, row remapping, RAS, AER, PCIe link) and a
+    /// verified slice of every kernel class, within --budget.
+    #[command(after_help = PREFLIGHT_EXIT_CODES)]
+    Preflight(PreflightArgs),
+}
+
+pub const PREFLIGHT_EXIT_CODES: &str = "\
+Exit codes:
+  0    every step passed (a value that could not be read is named as not read)
+  1    a kernel slice computed a wrong result
+  2    bad usage
+  3    a card or state step failed (software adapter under --require-hardware,
+       another vendor or driver, fewer GPUs than --expect-gpus, uncorrectable ECC
+       errors, pending row remaps or retired pages, a remap failure, AMD RAS or PCIe
+       AER fatal errors, a degraded PCIe link), or the budget ran out (inconclusive)
+  130  cancelled by SIGINT
+  143  cancelled by SIGTERM";
+
+#[derive(Debug, clap::Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    pub adapter: AdapterArgs,
+    #[command(flatten)]
+    pub cards: CardsArgs,
+    #[command(flatten)]
+    pub require: RequireArgs,
+    /// Fail (exit 3) unless this many GPUs are seen: the cards --adapter all covers
+    /// (hardware only under --require-hardware), told apart by PCI address.
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u32>("from 1 to 1024"))]
+    pub expect_gpus: Option<u32>,
+    /// Fail (exit 3) unless the adapter's driver strings contain this text (a pin,
+    /// e.g. 550.54).
+    #[arg(long, env = "GPU_CANARY_EXPECT_DRIVER")]
+    pub expect_driver: Option<String>,
+    /// Bound the whole preflight, in seconds; past it the verdict is inconclusive (exit
+    /// 3), never a pass.
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    pub budget: f64,
+    /// Seed of the check vectors (default: fresh from the OS).
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>(SEEDS))]
+    pub check_seed: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Inject a fault, to prove the verdicts (testing only; see kernels::fault).
+    #[arg(long, hide = true, env = "GPU_CANARY_INJECT_FAULT")]
+    pub inject_fault: Option<String>,
+    /// The dispatches the planted fault hits (testing only): N, timed:N, every:K.
+    #[arg(long, hide = true, env = "GPU_CANARY_FAULT_DISPATCH")]
+    pub fault_dispatch: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +161,8 @@ pub struct BurnArgs {
     pub check_seed: Option<u64>,
     #[command(flatten)]
     pub adapter: AdapterArgs,
+    #[command(flatten)]
+    pub cards: CardsArgs,
     #[command(flatten)]
     pub require: RequireArgs,
     #[command(flatten)]
@@ -154,9 +206,18 @@ pub struct AdapterArgs {
     #[arg(long, env = "WGPU_BACKEND")]
     pub backend: Option<String>,
     /// Use the adapter whose name contains this (case-insensitive), or the one at this
-    /// PCI address (0000:17:00.0: one card of several alike).
+    /// PCI address (0000:17:00.0: one card of several alike); `all` (run, burn,
+    /// preflight): every card once, each into --out DIR/<card>/, with a combined result.
     #[arg(long, env = "WGPU_ADAPTER_NAME")]
     pub adapter: Option<String>,
+}
+
+/// How `--adapter all` runs its cards (run, burn, preflight).
+#[derive(Debug, clap::Args)]
+pub struct CardsArgs {
+    /// With --adapter all: run the cards at the same time instead of one after another.
+    #[arg(long)]
+    pub concurrent: bool,
 }
 
 /// What the adapter must be, else exit 3 (run, burn).
@@ -262,6 +323,8 @@ pub struct RunArgs {
     pub iterations: Option<u32>,
     #[command(flatten)]
     pub adapter: AdapterArgs,
+    #[command(flatten)]
+    pub cards: CardsArgs,
     #[command(flatten)]
     pub require: RequireArgs,
     #[command(flatten)]

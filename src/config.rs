@@ -11,7 +11,7 @@ use crate::adapters::AdaptersConfig;
 use crate::burn::BurnSettings;
 use crate::cli::{
     AdapterArgs, AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, MemoryArgs,
-    OutputArgs, RunArgs, SuiteArg, TuneArgs,
+    OutputArgs, PreflightArgs, RunArgs, SuiteArg, TuneArgs,
 };
 use crate::compare::{CompareConfig, Format};
 use crate::error::{Error, Result};
@@ -128,6 +128,12 @@ impl RunConfig {
             probe_file("--export-bmf", p)?;
         }
         exports_arg(&a.output)?;
+        let filter = filter_arg(
+            a.adapter,
+            a.cards.concurrent,
+            fault == Some(Fault::SoftwareAdapter),
+        )?;
+        all_cards_arg(&filter, &out, a.export_bmf.is_some())?;
         Ok(RunConfig {
             suite: if a.size.is_some() || explicit_kernels {
                 "custom".into()
@@ -142,7 +148,7 @@ impl RunConfig {
             check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
             warmup,
             iterations,
-            filter: filter_arg(a.adapter, fault == Some(Fault::SoftwareAdapter))?,
+            filter,
             require_hardware: a.require.require_hardware,
             require_tensor_cores: a.require_tensor_cores,
             expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
@@ -161,6 +167,7 @@ impl RunConfig {
             memory,
             require_coverage,
             memtest_passes: memtest::passes(suite),
+            preflight: None,
         })
     }
 
@@ -244,6 +251,8 @@ impl RunConfig {
         let tuning = tuning_arg(a.tuning)?;
         let out = out_arg(&a.output)?;
         exports_arg(&a.output)?;
+        let filter = filter_arg(a.adapter, a.cards.concurrent, false)?;
+        all_cards_arg(&filter, &out, false)?;
         Ok(RunConfig {
             cases,
             suite: "burn".into(),
@@ -251,7 +260,7 @@ impl RunConfig {
             check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
             warmup: 0,
             iterations: 0,
-            filter: filter_arg(a.adapter, false)?,
+            filter,
             require_hardware: a.require.require_hardware,
             require_tensor_cores: false,
             expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
@@ -284,8 +293,100 @@ impl RunConfig {
             memory,
             require_coverage,
             memtest_passes: memtest::passes(Suite::Quick),
+            preflight: None,
         })
     }
+
+    /// `gpu-canary preflight`: a small verified slice of every kernel class, bounded by
+    /// the budget, with the card's and its state's steps before it (`run::worker`).
+    pub fn from_preflight_args(a: PreflightArgs) -> Result<RunConfig> {
+        if !a.budget.is_finite() || a.budget <= 0.0 || a.budget > 3600.0 {
+            return Err(Error::usage(format!(
+                "invalid --budget {}: use a positive number of seconds up to 3600, e.g. 10",
+                a.budget
+            )));
+        }
+        let budget = Duration::from_secs_f64(a.budget);
+        let fault = fault_arg(a.inject_fault.as_deref())?;
+        let fault_dispatches = fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?;
+        let out = out_arg(&a.output)?;
+        exports_arg(&a.output)?;
+        let filter = filter_arg(
+            a.adapter,
+            a.cards.concurrent,
+            fault == Some(Fault::SoftwareAdapter),
+        )?;
+        all_cards_arg(&filter, &out, false)?;
+        Ok(RunConfig {
+            cases: preflight_cases(),
+            suite: "preflight".into(),
+            seed: crate::inputs::DEFAULT_SEED,
+            check_seed: a.check_seed.unwrap_or_else(crate::inputs::fresh_seed),
+            warmup: 1,
+            iterations: 3,
+            filter,
+            require_hardware: a.require.require_hardware,
+            require_tensor_cores: false,
+            expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
+            checks: RuntimeChecks::Checked,
+            out,
+            json: a.output.json,
+            export_bmf: None,
+            export_metrics: a.output.export_metrics.clone(),
+            export_junit: a.output.export_junit.clone(),
+            timeout: Some(budget),
+            input_scale: 1.0,
+            fault,
+            fault_dispatches,
+            tuning: None,
+            burn: None,
+            memory: None,
+            require_coverage: None,
+            memtest_passes: PREFLIGHT_MEMTEST_PASSES,
+            preflight: Some(crate::run::PreflightSettings {
+                budget,
+                expect_gpus: a.expect_gpus,
+                expect_driver: a.expect_driver.filter(|s| !s.trim().is_empty()),
+            }),
+        })
+    }
+}
+
+/// The memory test's passes in a preflight: the address pattern and its complement.
+const PREFLIGHT_MEMTEST_PASSES: u32 = 2;
+
+/// The preflight's slice of each kernel class: matmul-u32 exact, matmul-f32 on the exact
+/// grid with its precision probe, a reduction, a device copy and both transfers, and the
+/// memory test over 2 % of a card (64 MiB on a software or integrated adapter). Shapes
+/// past the tiles' edges (not multiples of 16) so edge handling is in every slice.
+fn preflight_cases() -> Vec<Case> {
+    let case = |id: &str, shape: Shape| Case {
+        kernel: kernels::find(id).expect("a registered kernel"),
+        shape,
+        explicit: false,
+    };
+    let mm = Shape::Matmul {
+        m: 127,
+        k: 129,
+        n: 131,
+    };
+    let bytes = Shape::Bytes { bytes: 4 << 20 };
+    let cases = vec![
+        case("matmul-u32", mm),
+        case("matmul-f32", mm),
+        case("reduce-f32", Shape::Reduce { n: (1 << 20) + 3 }),
+        case("copy-f32", bytes),
+        case("upload", bytes),
+        case("readback", bytes),
+        case(
+            "memtest",
+            Shape::Memory(MemoryTarget::Share {
+                hundredths: 200,
+                software: 64 << 20,
+            }),
+        ),
+    ];
+    with_probes(cases, Suite::Quick)
 }
 
 /// The cases with, after each kernel's, its precision probe's (where it has one not
@@ -545,12 +646,39 @@ fn out_arg(o: &OutputArgs) -> Result<Option<OutDir>> {
         .transpose()
 }
 
+/// `--adapter all` writes a result per card under `--out`, and the Bencher file of one
+/// run has no place for several cards.
+fn all_cards_arg(filter: &AdapterFilter, out: &Option<OutDir>, bmf: bool) -> Result<()> {
+    if filter.all && out.is_none() {
+        return Err(Error::usage(
+            "--adapter all writes each card's result under --out DIR/<card>/; add --out DIR",
+        ));
+    }
+    if filter.all && bmf {
+        return Err(Error::usage(
+            "--export-bmf holds one run; with --adapter all, export each card's result from DIR/<card>/result.json",
+        ));
+    }
+    Ok(())
+}
+
 /// `--backend` and `--adapter` as an adapter filter; an empty name is no filter.
-fn filter_arg(a: AdapterArgs, software_only: bool) -> Result<AdapterFilter> {
+fn filter_arg(a: AdapterArgs, concurrent: bool, software_only: bool) -> Result<AdapterFilter> {
+    let name = a.adapter.filter(|s| !s.is_empty());
+    let all = name
+        .as_deref()
+        .is_some_and(|n| n.eq_ignore_ascii_case("all"));
+    if concurrent && !all {
+        return Err(Error::usage(
+            "--concurrent runs the cards of --adapter all at once; add --adapter all or drop it",
+        ));
+    }
     Ok(AdapterFilter {
         backends: backends_arg(a.backend.as_deref())?,
-        name: a.adapter.filter(|s| !s.is_empty()),
+        name: name.filter(|_| !all),
         software_only,
+        all,
+        concurrent,
     })
 }
 
@@ -712,6 +840,12 @@ impl TuneConfig {
                 }
             }
         }
+        let filter = filter_arg(a.adapter, false, false)?;
+        if filter.all {
+            return Err(Error::usage(
+                "tune: --adapter all is for run, burn and preflight; tune one card at a time (its PCI address or name)",
+            ));
+        }
         Ok(TuneConfig {
             kernels: chosen
                 .into_iter()
@@ -719,7 +853,7 @@ impl TuneConfig {
                 .collect(),
             named: !named.is_empty(),
             iterations: a.iterations,
-            filter: filter_arg(a.adapter, false)?,
+            filter,
             require_hardware: a.require.require_hardware,
             expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
             out: a.out,

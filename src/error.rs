@@ -46,6 +46,9 @@ pub enum EnvKind {
     Panic,
     /// A file could not be read or written (artifacts, tuning files, charts).
     Io,
+    /// The card's state is unfit for a job: uncorrectable ECC or RAS errors, a pending
+    /// or failed row remap, fatal PCIe AER errors, a degraded link (preflight).
+    CardState,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -761,11 +761,8 @@ pub fn render_svg(h: &History, path: &Path) -> Result<(), String> {
 /// Reads the results, writes the chart and the table.
 pub fn run(cfg: &HistoryConfig) -> Result<()> {
     let (files, other) = find_results(&cfg.inputs)?;
-    for f in &other {
-        crate::console::err(&format!(
-            "note: skipping {}: not a gpu-canary result",
-            f.display()
-        ));
+    for (f, why) in &other {
+        crate::console::err(&format!("note: skipping {}: {why}", f.display()));
     }
     let mut reports = Vec::new();
     for f in &files {

@@ -14,6 +14,7 @@
 
 pub mod adapters;
 pub mod burn;
+pub mod cards;
 pub mod cli;
 pub mod compare;
 pub mod config;

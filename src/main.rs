@@ -49,8 +49,11 @@ fn command(c: Command) -> Result<i32> {
             _ => exit::OK,
         },
         // The run records its own exit code in result.json (`verdict::judge`).
-        Command::Run(a) => ended(run::run(RunConfig::from_args(a)?)),
-        Command::Burn(a) => ended(run::run(RunConfig::from_burn_args(a)?)),
+        Command::Run(a) => ended(gpu_canary::cards::run_any(RunConfig::from_args(a)?)),
+        Command::Burn(a) => ended(gpu_canary::cards::run_any(RunConfig::from_burn_args(a)?)),
+        Command::Preflight(a) => ended(gpu_canary::cards::run_any(RunConfig::from_preflight_args(
+            a,
+        )?)),
         Command::Compare(a) => match compare::run(&CompareConfig::from_args(a)?)?.finding {
             Finding::Wrong => exit::WRONG_RESULT,
             Finding::Slower => exit::REGRESSION,

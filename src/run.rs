@@ -58,6 +58,17 @@ pub struct RunConfig {
     pub require_coverage: Option<f64>,
     /// Passes of the memory test (the suite's).
     pub memtest_passes: u32,
+    /// `gpu-canary preflight`: the card's and its state's steps before the cases.
+    pub preflight: Option<PreflightSettings>,
+}
+
+/// What the preflight checks of the card besides the kernels.
+#[derive(Debug, Clone)]
+pub struct PreflightSettings {
+    /// `--budget`: also the run's timeout; past it the verdict is inconclusive.
+    pub budget: Duration,
+    pub expect_gpus: Option<u32>,
+    pub expect_driver: Option<String>,
 }
 
 impl RunConfig {
@@ -198,6 +209,11 @@ pub fn new_report(cfg: &RunConfig) -> RunReport {
         stopped: None,
         burn: None,
         artifact_errors: Vec::new(),
+        preflight: cfg.preflight.as_ref().map(|p| Preflight {
+            budget_s: p.budget.as_secs_f64(),
+            steps: Vec::new(),
+        }),
+        cards: Vec::new(),
     }
 }
 
@@ -274,6 +290,9 @@ fn worker(shared: &Shared) -> Result<()> {
     }
     shared.checkpoint();
 
+    if let Some(p) = &cfg.preflight {
+        card_steps(shared, &gpu, &monitor, p)?;
+    }
     gpu.require(
         cfg.require_hardware,
         cfg.expect_vendor.as_deref(),
@@ -355,7 +374,24 @@ fn worker(shared: &Shared) -> Result<()> {
         };
         match runner::run_case(&gpu, case, &opt) {
             Ok(outcome) => {
-                shared.print(&export::markdown::kernel_line(&outcome.result));
+                if cfg.preflight.is_some() {
+                    let r = &outcome.result;
+                    let status = match r.status {
+                        KernelStatus::Pass => StepStatus::Pass,
+                        KernelStatus::Skipped => StepStatus::Skipped,
+                        _ => StepStatus::Fail,
+                    };
+                    let detail = r.reason.clone().unwrap_or_else(|| match &r.dispatch_check {
+                        Some(d) => format!(
+                            "verified, {} of {} dispatches compared",
+                            d.dispatches_verified, d.dispatches_total
+                        ),
+                        None => "verified".into(),
+                    });
+                    step(shared, &format!("{}/{}", r.id, r.shape), status, detail);
+                } else {
+                    shared.print(&export::markdown::kernel_line(&outcome.result));
+                }
                 if let Some(c) = outcome.coverage {
                     shared.print(&format!("memory: {}", export::markdown::coverage_line(&c)));
                     lock(&shared.report).coverage = Some(Coverage { memory: c });
@@ -375,8 +411,210 @@ fn worker(shared: &Shared) -> Result<()> {
     }
     shared.progress.set(None, "artifacts");
     let during = sampler.finish();
-    lock(&shared.report).hygiene = Some(monitor.assess(before, &during, monitor.snapshot()));
+    let hygiene = monitor.assess(before, &during, monitor.snapshot());
+    let link = hygiene.pcie.clone();
+    lock(&shared.report).hygiene = Some(hygiene);
+    if cfg.preflight.is_some() {
+        link_step(shared, link.as_ref(), monitor.source())?;
+    }
     Ok(())
+}
+
+/// One step of the preflight, recorded and printed.
+fn step(shared: &Shared, name: &str, status: StepStatus, detail: String) {
+    let word = match status {
+        StepStatus::Pass => "pass",
+        StepStatus::Fail => "FAIL",
+        StepStatus::Skipped => "skipped",
+        StepStatus::NotRead => "not read",
+    };
+    shared.print(&format!("preflight {name:<26} {word:<8} {detail}"));
+    let at_s = shared.started.elapsed().as_secs_f64();
+    if let Some(p) = lock(&shared.report).preflight.as_mut() {
+        p.steps.push(PreflightStep {
+            name: name.to_owned(),
+            status,
+            detail,
+            at_s,
+        });
+    }
+    shared.checkpoint();
+}
+
+/// The preflight's card and state steps, each recorded; the first that failed ends the
+/// run (exit 3) before any kernel, with its words.
+fn card_steps(shared: &Shared, gpu: &Gpu, monitor: &Monitor, p: &PreflightSettings) -> Result<()> {
+    let cfg = &shared.cfg;
+    let info = &gpu.info;
+    let mut first: Option<Error> = None;
+    let mut record = |name: &str, outcome: std::result::Result<String, Error>| match outcome {
+        Ok(detail) => step(shared, name, StepStatus::Pass, detail),
+        Err(e) => {
+            step(shared, name, StepStatus::Fail, e.to_string());
+            first.get_or_insert(e);
+        }
+    };
+    // The card.
+    let planted = cfg.fault == Some(Fault::SoftwareAdapter);
+    let software = crate::gpu::software_reason(info).or(planted.then(|| "planted".to_owned()));
+    match (&software, cfg.require_hardware) {
+        (None, _) => record(
+            "hardware",
+            Ok(format!(
+                "{} ({})",
+                info.name,
+                crate::gpu::device_type_name(info.device_type)
+            )),
+        ),
+        (Some(_), true) => record(
+            "hardware",
+            gpu.require(true, None, planted).map(|_| String::new()),
+        ),
+        (Some(why), false) => step(
+            shared,
+            "hardware",
+            StepStatus::Skipped,
+            format!("a software adapter ({why}), allowed: --require-hardware not given"),
+        ),
+    }
+    match cfg.expect_vendor.as_deref() {
+        Some(v) => record(
+            "vendor",
+            gpu.require(false, Some(v), false)
+                .map(|_| format!("{v}: 0x{:04x}", info.vendor)),
+        ),
+        None => step(
+            shared,
+            "vendor",
+            StepStatus::Skipped,
+            "no --expect-vendor".into(),
+        ),
+    }
+    match p.expect_gpus {
+        Some(n) => record("gpus", expect_gpus(n, cfg.require_hardware)),
+        None => step(
+            shared,
+            "gpus",
+            StepStatus::Skipped,
+            "no --expect-gpus".into(),
+        ),
+    }
+    match &p.expect_driver {
+        Some(want) => {
+            let seen = format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_owned();
+            let nvml = monitor.snapshot().map(|s| s.driver).unwrap_or_default();
+            let hit = [&seen, &nvml].iter().any(|t| t.contains(want.as_str()));
+            record(
+                "driver",
+                if hit {
+                    Ok(format!("{want} in '{seen}'"))
+                } else {
+                    Err(Error::env(
+                        EnvKind::UnexpectedAdapter,
+                        format!(
+                            "--expect-driver {want}: the card's driver is '{seen}'{}; update the host's driver or the lane's pin",
+                            if nvml.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (NVML {nvml})")
+                            }
+                        ),
+                    ))
+                },
+            )
+        }
+        None => step(
+            shared,
+            "driver",
+            StepStatus::Skipped,
+            "no --expect-driver".into(),
+        ),
+    }
+    // Its state, where it can be read.
+    let bus = Some(info.device_pci_bus_id.as_str()).filter(|b| !b.is_empty());
+    for c in monitor.health(info.vendor, bus) {
+        use crate::telemetry::Found;
+        match c.found {
+            Found::Fine(d) => step(shared, c.name, StepStatus::Pass, d),
+            Found::NotRead(d) => step(shared, c.name, StepStatus::NotRead, d),
+            Found::Bad(d) => record(c.name, Err(Error::env(EnvKind::CardState, d))),
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `--expect-gpus N`: the cards `--adapter all` would cover (hardware only under
+/// `--require-hardware`); fewer is exit 3, naming those seen and how many are missing.
+fn expect_gpus(n: u32, hardware: bool) -> Result<String> {
+    let cards: Vec<crate::gpu::CardRef> = crate::gpu::cards(None)
+        .into_iter()
+        .filter(|c| !hardware || crate::gpu::software_reason(&c.info).is_none())
+        .collect();
+    let seen: Vec<String> = cards
+        .iter()
+        .map(|c| match c.info.device_pci_bus_id.is_empty() {
+            true => c.key.clone(),
+            false => format!("{} ({})", c.key, c.info.name),
+        })
+        .collect();
+    let what = if hardware { "hardware GPUs" } else { "cards" };
+    if (cards.len() as u32) < n {
+        return Err(Error::env(
+            EnvKind::NoAdapter,
+            format!(
+                "--expect-gpus {n}: {} of {n} {what} seen ({}); {} missing: check `nvidia-smi -L` or `ls /dev/dri`, the device plugin's allocation, and the host's dmesg for a GPU that fell off the bus",
+                cards.len(),
+                if seen.is_empty() {
+                    "none".to_owned()
+                } else {
+                    seen.join(", ")
+                },
+                n - cards.len() as u32
+            ),
+        ));
+    }
+    Ok(format!("{} {what}: {}", cards.len(), seen.join(", ")))
+}
+
+/// The PCIe link step, judged by the best the link did while the slice's transfers ran
+/// (an idle link trains down); the run fails (exit 3) on a degraded link.
+fn link_step(shared: &Shared, link: Option<&PcieLink>, source: &str) -> Result<()> {
+    match link {
+        None => {
+            step(
+                shared,
+                "pcie-link",
+                StepStatus::NotRead,
+                format!("the {source} source reads no PCIe link on this card"),
+            );
+            Ok(())
+        }
+        Some(l) if l.gen_seen < l.gen_max || l.width_seen < l.width_max => {
+            let msg = format!(
+                "PCIe link at Gen{} x{} during transfers, the card and slot reach Gen{} x{}: reseat the card or check the riser, then rerun",
+                l.gen_seen, l.width_seen, l.gen_max, l.width_max
+            );
+            step(shared, "pcie-link", StepStatus::Fail, msg.clone());
+            Err(Error::env(EnvKind::CardState, msg))
+        }
+        Some(l) => {
+            step(
+                shared,
+                "pcie-link",
+                StepStatus::Pass,
+                format!(
+                    "Gen{} x{} (its maximum) during transfers",
+                    l.gen_seen, l.width_seen
+                ),
+            );
+            Ok(())
+        }
+    }
 }
 
 /// What the telemetry says of the device's memory, for the memory test.
@@ -568,7 +806,25 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
         r.hygiene = Some(h);
     }
     shared.finalized.store(true, Ordering::SeqCst);
+    let over_budget = cfg.preflight.is_some() && matches!(ending, Ending::TimedOut { .. });
     let j = verdict::with_burn(verdict::judge(ending, &r.kernels, &place), r.burn.as_ref());
+    let j = if over_budget {
+        if let Some(p) = r.preflight.as_mut() {
+            p.steps.push(PreflightStep {
+                name: "budget".into(),
+                status: StepStatus::Fail,
+                detail: format!(
+                    "the budget of {} s ran out at {}: inconclusive, never a pass; rerun, or raise --budget if the card is slow to start",
+                    p.budget_s,
+                    place.kernel.as_deref().unwrap_or(place.phase.as_str())
+                ),
+                at_s: shared.started.elapsed().as_secs_f64(),
+            });
+        }
+        verdict::over_budget(j)
+    } else {
+        j
+    };
     // A run that stopped early is judged by why it stopped; one that finished, also by
     // how much of the card it covered.
     let short = match (&j.stopped, cfg.require_coverage) {

@@ -198,6 +198,57 @@ pub fn shortfall(required: Option<f64>, coverage: Option<&MemoryCoverage>) -> Op
     ))
 }
 
+/// A preflight that ran out of its budget is inconclusive (exit 3): it proved nothing
+/// of what it did not reach, so it is no pass, and the card is not known to be bad
+/// either. A wrong result found before keeps its verdict.
+pub fn over_budget(j: Judgement) -> Judgement {
+    if j.verdict == Verdict::Error {
+        Judgement {
+            verdict: Verdict::Inconclusive,
+            exit_code: exit::ENVIRONMENT,
+            ..j
+        }
+    } else {
+        j
+    }
+}
+
+/// A card of an `--adapter all` run whose process could not start or left no result.
+pub fn card_lost() -> (Verdict, i32) {
+    (Verdict::Error, exit::ENVIRONMENT)
+}
+
+/// How bad a card's exit code is: a signal, a wrong result, the environment (or an
+/// inconclusive run), a drift, a pass.
+fn severity(code: i32) -> u8 {
+    match code {
+        exit::SIGINT | exit::SIGTERM => 5,
+        exit::WRONG_RESULT => 4,
+        exit::OK => 0,
+        exit::DRIFT => 2,
+        _ => 3,
+    }
+}
+
+/// The combined verdict of an `--adapter all` run: the worst card's (`cards` holds each
+/// card's verdict and exit code); a signal that reached the run wins, no card at all is
+/// the environment's failure, and a pass whose combined artifacts were lost is exit 3.
+pub fn combined(cards: &[(Verdict, i32)], signal: i32, artifacts_lost: bool) -> (Verdict, i32) {
+    let (v, code) = if signal != 0 {
+        (Verdict::Cancelled, 128 + signal)
+    } else {
+        match cards.iter().max_by_key(|(_, c)| severity(*c)) {
+            Some(&w) => w,
+            None => (Verdict::Error, exit::ENVIRONMENT),
+        }
+    };
+    if artifacts_lost && v == Verdict::Pass {
+        (Verdict::Error, exit::ENVIRONMENT)
+    } else {
+        (v, code)
+    }
+}
+
 /// A pass that covered less of the card than required is inconclusive (exit 3): every
 /// result verified, but it vouches for less than it was asked to. A wrong result, an
 /// environment failure or a drift keep their verdicts.
@@ -402,5 +453,18 @@ mod tests {
             with_burn(fail, Some(&burn(true, false, false))).exit_code,
             exit::WRONG_RESULT
         );
+    }
+
+    #[test]
+    fn the_worst_card_decides_a_combined_run() {
+        use Verdict::*;
+        let cards = [(Pass, 0), (Error, 3), (Fail, 1), (Drift, 5)];
+        assert_eq!(combined(&cards, 0, false), (Fail, 1));
+        assert_eq!(combined(&cards[..2], 0, false), (Error, 3));
+        assert_eq!(combined(&[(Pass, 0), (Drift, 5)], 0, false), (Drift, 5));
+        assert_eq!(combined(&[(Pass, 0)], 0, false), (Pass, 0));
+        assert_eq!(combined(&[(Pass, 0)], 0, true), (Error, 3));
+        assert_eq!(combined(&cards, 15, false), (Cancelled, 143));
+        assert_eq!(combined(&[], 0, false), (Error, 3));
     }
 }

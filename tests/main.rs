@@ -14,6 +14,7 @@ mod kernels;
 mod lane;
 mod layout;
 mod memtest;
+mod preflight;
 mod readme;
 mod reliability;
 mod shaders;

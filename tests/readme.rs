@@ -53,7 +53,15 @@ fn the_synopses_and_the_run_table_are_what_help_lists() {
         .next()
         .unwrap();
     // Each command's synopsis: its line and the indented lines that continue it.
-    for cmd in ["adapters", "compare", "history", "kernels", "tune", "burn"] {
+    for cmd in [
+        "adapters",
+        "compare",
+        "history",
+        "kernels",
+        "tune",
+        "burn",
+        "preflight",
+    ] {
         let head = format!("gpu-canary {cmd} ");
         let start = block
             .find(&head)

@@ -180,7 +180,10 @@ fn a_reader_that_goes_away_does_not_end_the_measurement() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The whole suite ran and its files are whole; the lost output is exit 3.
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("cannot write to stdout (Broken pipe"), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to stdout (Broken pipe"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panic"), "{stderr}");
     let doc = read_json(&dir.path().join("result.json"));
     assert_schema_valid(&doc);

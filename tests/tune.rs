@@ -236,7 +236,15 @@ fn the_gpu_measurement_script_runs_every_step_on_any_adapter() {
         .unwrap();
     let steps = std::fs::read_to_string(out.path().join("steps.txt")).unwrap();
     assert!(status.status.success(), "{steps}");
-    for step in ["adapters", "suite", "tune", "full", "unchecked", "faults"] {
+    for step in [
+        "adapters",
+        "preflight",
+        "suite",
+        "tune",
+        "full",
+        "unchecked",
+        "faults",
+    ] {
         assert!(
             steps.contains(&format!("{step} exit 0 ")),
             "{step}: {steps}\n{}",

@@ -82,12 +82,21 @@ pub struct CompareConfig {
 /// as `cfg` asks.
 pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
     let c = read_report(&cfg.current).map_err(Error::Usage)?;
+    if !c.cards.is_empty() {
+        return Err(Error::usage(format!(
+            "{} is the combined result of {} cards (--adapter all); compare one card's result, e.g. {}",
+            cfg.current.display(),
+            c.cards.len(),
+            cfg.current
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(&c.cards[0].result)
+                .display()
+        )));
+    }
     let (files, other) = find_results(&cfg.baselines)?;
-    for f in &other {
-        crate::console::err(&format!(
-            "note: skipping {}: not a gpu-canary result",
-            f.display()
-        ));
+    for (f, why) in &other {
+        crate::console::err(&format!("note: skipping {}: {why}", f.display()));
     }
     let current = std::fs::canonicalize(&cfg.current).ok();
     let mut base = Vec::new();

@@ -16,10 +16,36 @@ pub struct Junit;
 
 impl Exporter for Junit {
     fn render(&self, r: &RunReport) -> Vec<u8> {
-        let mut report = Report::new("gpu-canary");
-        let name = match &r.burn {
-            Some(b) => format!("gpu-canary burn {}", b.kernel),
-            None => format!("gpu-canary run ({} suite)", r.config.suite),
+        xml(vec![suite(r, None)])
+    }
+}
+
+/// The cards of an `--adapter all` run: one suite per card.
+pub fn render_cards(cards: &[(&str, &RunReport)]) -> Vec<u8> {
+    xml(cards.iter().map(|(c, r)| suite(r, Some(c))).collect())
+}
+
+fn xml(suites: Vec<TestSuite>) -> Vec<u8> {
+    let mut report = Report::new("gpu-canary");
+    for s in suites {
+        report.add_test_suite(s);
+    }
+    let xml = report.to_string().expect("a JUnit report serialises");
+    without_root_skipped(&xml).into_bytes()
+}
+
+/// One run's suite: a case per kernel and shape, per preflight step, and for a stop, a
+/// burn, the coverage and a verdict that is no pass.
+fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
+    {
+        let name = match (&r.burn, &r.preflight) {
+            (Some(b), _) => format!("gpu-canary burn {}", b.kernel),
+            (None, Some(_)) => "gpu-canary preflight".to_owned(),
+            (None, None) => format!("gpu-canary run ({} suite)", r.config.suite),
+        };
+        let name = match card {
+            Some(c) => format!("{name} on {c}"),
+            None => name,
         };
         let mut suite = TestSuite::new(name);
         suite.set_time(Duration::from_secs_f64(r.duration_s.max(0.0)));
@@ -132,6 +158,40 @@ impl Exporter for Junit {
             }
             suite.add_test_case(case);
         }
+        // The preflight's card and state steps (its kernel steps are the cases above).
+        for st in r
+            .preflight
+            .iter()
+            .flat_map(|p| &p.steps)
+            .filter(|st| !st.name.contains('/'))
+        {
+            use crate::model::StepStatus;
+            let status = match st.status {
+                StepStatus::Pass => TestCaseStatus::success(),
+                StepStatus::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_type("preflight");
+                    s.set_message(st.detail.clone());
+                    s
+                }
+                StepStatus::Skipped | StepStatus::NotRead => {
+                    let mut s = TestCaseStatus::skipped();
+                    let word = if st.status == StepStatus::NotRead {
+                        "not read: "
+                    } else {
+                        ""
+                    };
+                    s.set_message(format!("{word}{}", st.detail));
+                    s
+                }
+            };
+            let mut case = TestCase::new(format!("preflight {}", st.name), status);
+            case.set_classname("gpu-canary.preflight");
+            if st.status == StepStatus::Pass {
+                case.set_system_out(st.detail.clone());
+            }
+            suite.add_test_case(case);
+        }
         if let Some(stop) = &r.stopped {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_type(stop.reason.clone());
@@ -219,9 +279,7 @@ impl Exporter for Junit {
             case.set_classname("gpu-canary.run");
             suite.add_test_case(case);
         }
-        report.add_test_suite(suite);
-        let xml = report.to_string().expect("a JUnit report serialises");
-        without_root_skipped(&xml).into_bytes()
+        suite
     }
 }
 

@@ -139,252 +139,324 @@ fn identity(r: &RunReport) -> Labels {
 /// several commands in one node_exporter textfile directory never hold the same series,
 /// so none hides another's verdict.
 pub fn registry(command: &'static str) -> Registry {
-    Registry::with_labels(std::iter::once((
-        std::borrow::Cow::Borrowed("command"),
-        std::borrow::Cow::Borrowed(command),
-    )))
+    registry_of(command, None)
+}
+
+/// [`registry`] with `card` on every sample too: the cards of an `--adapter all` run
+/// in one file.
+fn registry_of(command: &'static str, card: Option<&str>) -> Registry {
+    use std::borrow::Cow;
+    let mut labels = vec![(Cow::Borrowed("command"), Cow::Borrowed(command))];
+    if let Some(c) = card {
+        labels.push((Cow::Borrowed("card"), Cow::Owned(c.to_owned())));
+    }
+    Registry::with_labels(labels.into_iter())
+}
+
+/// The command a report is of, as the `command` label names it.
+fn command_of(r: &RunReport) -> &'static str {
+    if r.burn.is_some() {
+        "burn"
+    } else if r.preflight.is_some() {
+        "preflight"
+    } else {
+        "run"
+    }
 }
 
 impl Exporter for Metrics {
     fn render(&self, r: &RunReport) -> Vec<u8> {
-        let mut reg = registry(if r.burn.is_some() { "burn" } else { "run" });
-        let mut info = Series::new(
-            "gpu_canary_info",
-            None,
-            "The run's tool, host and card (value 1); join with dcgm-exporter on UUID or pci_bus_id, with AMD's exporter on serial_number",
-        );
-        info.set(identity(r), 1.0);
-        info.register(&mut reg);
-        let mut started = Series::new(
-            "gpu_canary_run_start_timestamp",
-            Some(Unit::Seconds),
-            "When the run started (Unix time)",
-        );
-        if let Ok(t) = humantime::parse_rfc3339(&r.started_at)
-            && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
-        {
-            started.set(Vec::new(), d.as_secs_f64());
-        }
-        started.register(&mut reg);
-        let mut duration = Series::new(
-            "gpu_canary_run_duration",
-            Some(Unit::Seconds),
-            "The run's wall time",
-        );
-        duration.set(Vec::new(), r.duration_s);
-        duration.register(&mut reg);
-        let mut exit = Series::new(
-            "gpu_canary_run_exit_code",
-            None,
-            "The run's exit code (0 pass, 1 wrong result, 2 usage, 3 environment, 5 drift, 130/143 signals)",
-        );
-        exit.set(Vec::new(), f64::from(r.exit_code));
-        exit.register(&mut reg);
-        let mut verdict = Series::new(
-            "gpu_canary_run_verdict",
-            None,
-            "The run's verdict as a state set: 1 for the verdict it had, 0 for the others",
-        );
-        verdict.states(
-            &Vec::new(),
-            "verdict",
-            &[
-                Verdict::Pass,
-                Verdict::Fail,
-                Verdict::Error,
-                Verdict::Cancelled,
-                Verdict::Drift,
-                Verdict::Running,
-                Verdict::Inconclusive,
-            ],
-            &r.verdict,
-        );
-        verdict.register(&mut reg);
+        render_for(r, None)
+    }
+}
 
-        let mut status = Series::new(
-            "gpu_canary_kernel_status",
-            None,
-            "Each case's outcome as a state set (pass, fail, skipped, error)",
-        );
-        let mut median = Series::new(
-            "gpu_canary_kernel_median",
-            Some(Unit::Seconds),
-            "Median time per dispatch",
-        );
-        let mut min = Series::new(
-            "gpu_canary_kernel_min",
-            Some(Unit::Seconds),
-            "Fastest dispatch",
-        );
-        let mut flops = Series::new(
-            "gpu_canary_kernel_operations_per_second",
-            None,
-            "Median throughput of the matmuls: floating-point (or integer) operations per second",
-        );
-        let mut bytes = Series::new(
-            "gpu_canary_kernel_bytes_per_second",
-            None,
-            "Median throughput of the reductions, copies and transfers (GPU clock)",
-        );
-        let mut dispatches = Series::new(
-            "gpu_canary_kernel_dispatches",
-            None,
-            "Dispatches the case ran",
-        );
-        let mut verified = Series::new(
-            "gpu_canary_kernel_dispatches_verified",
-            None,
-            "Dispatches compared bit for bit with the verified output (equal to gpu_canary_kernel_dispatches, or the case failed)",
-        );
-        let mut miss = Series::new(
-            "gpu_canary_kernel_verification_miss_probability",
-            None,
-            "Upper bound on the probability that the check against the CPU reference passes a wrong output (0: certain)",
-        );
-        for k in &r.kernels {
-            let labels = || vec![("kernel", k.id.clone()), ("shape", k.shape.clone())];
-            status.states(
-                &labels(),
-                "status",
-                &[
-                    KernelStatus::Pass,
-                    KernelStatus::Fail,
-                    KernelStatus::Skipped,
-                    KernelStatus::Error,
-                ],
-                &k.status,
-            );
-            if let Some(st) = &k.stats {
-                median.set(labels(), st.median_ns / 1e9);
-                min.set(labels(), st.min_ns / 1e9);
+/// The cards' metrics in one file: each card's families with its `card` label, a
+/// family's header once and its samples from every card after it.
+pub fn render_cards(cards: &[(&str, &RunReport)]) -> Vec<u8> {
+    let mut order: Vec<String> = Vec::new();
+    let mut families: std::collections::HashMap<String, (Vec<String>, Vec<String>)> =
+        Default::default();
+    for (card, r) in cards {
+        let text = String::from_utf8(render_for(r, Some(card))).expect("metrics are UTF-8");
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            if line == "# EOF" {
+                continue;
             }
-            if let Some(t) = &k.throughput {
-                // Stored per nanosecond (G-units per second).
-                let per_s = t.median * 1e9;
-                match t.unit.as_str() {
-                    "GB/s" => bytes.set(labels(), per_s),
-                    _ => flops.set(labels(), per_s),
+            if let Some(rest) = line.strip_prefix("# ") {
+                // "# HELP name ...", "# TYPE name ...", "# UNIT name ...".
+                let name = rest
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                let f = families.entry(name.clone()).or_insert_with(|| {
+                    order.push(name.clone());
+                    Default::default()
+                });
+                if !f.0.iter().any(|h| h == line) {
+                    f.0.push(line.to_owned());
                 }
-            }
-            if let Some(d) = &k.dispatch_check {
-                dispatches.set(labels(), d.dispatches_total as f64);
-                verified.set(labels(), d.dispatches_verified as f64);
-            }
-            if let Some(p) = k.verification.as_ref().and_then(|v| v.miss_probability) {
-                miss.set(labels(), p);
+                current = Some(name);
+            } else if let Some(name) = &current {
+                families
+                    .get_mut(name)
+                    .expect("a family")
+                    .1
+                    .push(line.to_owned());
             }
         }
-        for s in [
-            status, median, min, flops, bytes, dispatches, verified, miss,
-        ] {
+    }
+    let mut out = String::new();
+    for name in order {
+        let (head, samples) = &families[&name];
+        for l in head.iter().chain(samples) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out.push_str("# EOF\n");
+    out.into_bytes()
+}
+
+fn render_for(r: &RunReport, card: Option<&str>) -> Vec<u8> {
+    let mut reg = registry_of(command_of(r), card);
+    let mut info = Series::new(
+        "gpu_canary_info",
+        None,
+        "The run's tool, host and card (value 1); join with dcgm-exporter on UUID or pci_bus_id, with AMD's exporter on serial_number",
+    );
+    info.set(identity(r), 1.0);
+    info.register(&mut reg);
+    let mut started = Series::new(
+        "gpu_canary_run_start_timestamp",
+        Some(Unit::Seconds),
+        "When the run started (Unix time)",
+    );
+    if let Ok(t) = humantime::parse_rfc3339(&r.started_at)
+        && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
+    {
+        started.set(Vec::new(), d.as_secs_f64());
+    }
+    started.register(&mut reg);
+    let mut duration = Series::new(
+        "gpu_canary_run_duration",
+        Some(Unit::Seconds),
+        "The run's wall time",
+    );
+    duration.set(Vec::new(), r.duration_s);
+    duration.register(&mut reg);
+    let mut exit = Series::new(
+        "gpu_canary_run_exit_code",
+        None,
+        "The run's exit code (0 pass, 1 wrong result, 2 usage, 3 environment, 5 drift, 130/143 signals)",
+    );
+    exit.set(Vec::new(), f64::from(r.exit_code));
+    exit.register(&mut reg);
+    let mut verdict = Series::new(
+        "gpu_canary_run_verdict",
+        None,
+        "The run's verdict as a state set: 1 for the verdict it had, 0 for the others",
+    );
+    verdict.states(
+        &Vec::new(),
+        "verdict",
+        &[
+            Verdict::Pass,
+            Verdict::Fail,
+            Verdict::Error,
+            Verdict::Cancelled,
+            Verdict::Drift,
+            Verdict::Running,
+            Verdict::Inconclusive,
+        ],
+        &r.verdict,
+    );
+    verdict.register(&mut reg);
+
+    let mut status = Series::new(
+        "gpu_canary_kernel_status",
+        None,
+        "Each case's outcome as a state set (pass, fail, skipped, error)",
+    );
+    let mut median = Series::new(
+        "gpu_canary_kernel_median",
+        Some(Unit::Seconds),
+        "Median time per dispatch",
+    );
+    let mut min = Series::new(
+        "gpu_canary_kernel_min",
+        Some(Unit::Seconds),
+        "Fastest dispatch",
+    );
+    let mut flops = Series::new(
+        "gpu_canary_kernel_operations_per_second",
+        None,
+        "Median throughput of the matmuls: floating-point (or integer) operations per second",
+    );
+    let mut bytes = Series::new(
+        "gpu_canary_kernel_bytes_per_second",
+        None,
+        "Median throughput of the reductions, copies and transfers (GPU clock)",
+    );
+    let mut dispatches = Series::new(
+        "gpu_canary_kernel_dispatches",
+        None,
+        "Dispatches the case ran",
+    );
+    let mut verified = Series::new(
+        "gpu_canary_kernel_dispatches_verified",
+        None,
+        "Dispatches compared bit for bit with the verified output (equal to gpu_canary_kernel_dispatches, or the case failed)",
+    );
+    let mut miss = Series::new(
+        "gpu_canary_kernel_verification_miss_probability",
+        None,
+        "Upper bound on the probability that the check against the CPU reference passes a wrong output (0: certain)",
+    );
+    for k in &r.kernels {
+        let labels = || vec![("kernel", k.id.clone()), ("shape", k.shape.clone())];
+        status.states(
+            &labels(),
+            "status",
+            &[
+                KernelStatus::Pass,
+                KernelStatus::Fail,
+                KernelStatus::Skipped,
+                KernelStatus::Error,
+            ],
+            &k.status,
+        );
+        if let Some(st) = &k.stats {
+            median.set(labels(), st.median_ns / 1e9);
+            min.set(labels(), st.min_ns / 1e9);
+        }
+        if let Some(t) = &k.throughput {
+            // Stored per nanosecond (G-units per second).
+            let per_s = t.median * 1e9;
+            match t.unit.as_str() {
+                "GB/s" => bytes.set(labels(), per_s),
+                _ => flops.set(labels(), per_s),
+            }
+        }
+        if let Some(d) = &k.dispatch_check {
+            dispatches.set(labels(), d.dispatches_total as f64);
+            verified.set(labels(), d.dispatches_verified as f64);
+        }
+        if let Some(p) = k.verification.as_ref().and_then(|v| v.miss_probability) {
+            miss.set(labels(), p);
+        }
+    }
+    for s in [
+        status, median, min, flops, bytes, dispatches, verified, miss,
+    ] {
+        s.register(&mut reg);
+    }
+
+    if let Some(h) = &r.hygiene {
+        let mut throttled = Series::new(
+            "gpu_canary_throttled",
+            None,
+            "1 when the card reported thermal or power throttling at the end of the run",
+        );
+        let mut busy = Series::new(
+            "gpu_canary_busy_at_start",
+            None,
+            "1 when another process used the GPU as the run started",
+        );
+        let mut degraded = Series::new(
+            "gpu_canary_pcie_link_degraded",
+            None,
+            "1 when the PCIe link ran below its maximum generation or width during the run",
+        );
+        // A 1 is a reading whatever else the source lacks; a 0 only from a source
+        // that reads what the flag is made of: absent otherwise.
+        let reads =
+            |what: &str| h.source != "unavailable" && !h.unreadable.iter().any(|u| u == what);
+        if h.throttled_at_end || (reads("throttle_reasons") && h.after.is_some()) {
+            throttled.set(Vec::new(), f64::from(u8::from(h.throttled_at_end)));
+        }
+        let utilization = h.before.as_ref().and_then(|b| b.utilization_percent);
+        if h.busy_at_start || (reads("other_processes") && utilization.is_some()) {
+            busy.set(Vec::new(), f64::from(u8::from(h.busy_at_start)));
+        }
+        let mut generation = Series::new(
+            "gpu_canary_pcie_link_generation",
+            None,
+            "PCIe generation: the best seen during the run and the card's maximum",
+        );
+        let mut width = Series::new(
+            "gpu_canary_pcie_link_width",
+            None,
+            "PCIe lanes: the most seen during the run and the card's maximum",
+        );
+        if let Some(p) = &h.pcie {
+            degraded.set(Vec::new(), f64::from(u8::from(h.link_degraded)));
+            generation.set(vec![("which", "current".into())], f64::from(p.gen_seen));
+            generation.set(vec![("which", "max".into())], f64::from(p.gen_max));
+            width.set(vec![("which", "current".into())], f64::from(p.width_seen));
+            width.set(vec![("which", "max".into())], f64::from(p.width_max));
+        }
+        let mut ecc = Series::new(
+            "gpu_canary_ecc_uncorrected_errors",
+            None,
+            "Volatile uncorrected ECC errors the card reported at the end of the run",
+        );
+        if let Some(n) = h.after.as_ref().and_then(|s| s.ecc_uncorrected_volatile) {
+            ecc.set(Vec::new(), n as f64);
+        }
+        for s in [throttled, busy, degraded, generation, width, ecc] {
             s.register(&mut reg);
         }
-
-        if let Some(h) = &r.hygiene {
-            let mut throttled = Series::new(
-                "gpu_canary_throttled",
-                None,
-                "1 when the card reported thermal or power throttling at the end of the run",
-            );
-            let mut busy = Series::new(
-                "gpu_canary_busy_at_start",
-                None,
-                "1 when another process used the GPU as the run started",
-            );
-            let mut degraded = Series::new(
-                "gpu_canary_pcie_link_degraded",
-                None,
-                "1 when the PCIe link ran below its maximum generation or width during the run",
-            );
-            // A 1 is a reading whatever else the source lacks; a 0 only from a source
-            // that reads what the flag is made of: absent otherwise.
-            let reads =
-                |what: &str| h.source != "unavailable" && !h.unreadable.iter().any(|u| u == what);
-            if h.throttled_at_end || (reads("throttle_reasons") && h.after.is_some()) {
-                throttled.set(Vec::new(), f64::from(u8::from(h.throttled_at_end)));
-            }
-            let utilization = h.before.as_ref().and_then(|b| b.utilization_percent);
-            if h.busy_at_start || (reads("other_processes") && utilization.is_some()) {
-                busy.set(Vec::new(), f64::from(u8::from(h.busy_at_start)));
-            }
-            let mut generation = Series::new(
-                "gpu_canary_pcie_link_generation",
-                None,
-                "PCIe generation: the best seen during the run and the card's maximum",
-            );
-            let mut width = Series::new(
-                "gpu_canary_pcie_link_width",
-                None,
-                "PCIe lanes: the most seen during the run and the card's maximum",
-            );
-            if let Some(p) = &h.pcie {
-                degraded.set(Vec::new(), f64::from(u8::from(h.link_degraded)));
-                generation.set(vec![("which", "current".into())], f64::from(p.gen_seen));
-                generation.set(vec![("which", "max".into())], f64::from(p.gen_max));
-                width.set(vec![("which", "current".into())], f64::from(p.width_seen));
-                width.set(vec![("which", "max".into())], f64::from(p.width_max));
-            }
-            let mut ecc = Series::new(
-                "gpu_canary_ecc_uncorrected_errors",
-                None,
-                "Volatile uncorrected ECC errors the card reported at the end of the run",
-            );
-            if let Some(n) = h.after.as_ref().and_then(|s| s.ecc_uncorrected_volatile) {
-                ecc.set(Vec::new(), n as f64);
-            }
-            for s in [throttled, busy, degraded, generation, width, ecc] {
-                s.register(&mut reg);
-            }
-        }
-
-        if let Some(c) = &r.coverage {
-            memory_series(&c.memory, &mut reg);
-        }
-
-        if let Some(b) = &r.burn {
-            let mut checks = Series::new(
-                "gpu_canary_burn_checks",
-                None,
-                "Checks against the CPU reference",
-            );
-            let mut errors = Series::new("gpu_canary_burn_errors", None, "Wrong results found");
-            let mut disp = Series::new(
-                "gpu_canary_burn_dispatches",
-                None,
-                "Dispatches the burn ran",
-            );
-            let mut disp_ok = Series::new(
-                "gpu_canary_burn_dispatches_verified",
-                None,
-                "Dispatches compared bit for bit with the verified output",
-            );
-            let mut drift = Series::new(
-                "gpu_canary_burn_drift_ratio",
-                None,
-                "Throughput of the last stretch against the first, minus 1 (negative is slower)",
-            );
-            let mut thr = Series::new(
-                "gpu_canary_burn_throttled",
-                None,
-                "1 when thermal or power throttling was recorded during the burn",
-            );
-            checks.set(Vec::new(), b.checks as f64);
-            errors.set(Vec::new(), b.errors.len() as f64);
-            disp.set(Vec::new(), b.dispatches as f64);
-            disp_ok.set(Vec::new(), b.dispatches_verified as f64);
-            if let Some(d) = &b.drift {
-                drift.set(Vec::new(), d.change_pct / 100.0);
-                if !b.telemetry.missing.iter().any(|m| m == "throttle_reasons") {
-                    thr.set(Vec::new(), f64::from(u8::from(d.throttled)));
-                }
-            }
-            for s in [checks, errors, disp, disp_ok, drift, thr] {
-                s.register(&mut reg);
-            }
-        }
-
-        text(&reg)
     }
+
+    if let Some(c) = &r.coverage {
+        memory_series(&c.memory, &mut reg);
+    }
+
+    if let Some(b) = &r.burn {
+        let mut checks = Series::new(
+            "gpu_canary_burn_checks",
+            None,
+            "Checks against the CPU reference",
+        );
+        let mut errors = Series::new("gpu_canary_burn_errors", None, "Wrong results found");
+        let mut disp = Series::new(
+            "gpu_canary_burn_dispatches",
+            None,
+            "Dispatches the burn ran",
+        );
+        let mut disp_ok = Series::new(
+            "gpu_canary_burn_dispatches_verified",
+            None,
+            "Dispatches compared bit for bit with the verified output",
+        );
+        let mut drift = Series::new(
+            "gpu_canary_burn_drift_ratio",
+            None,
+            "Throughput of the last stretch against the first, minus 1 (negative is slower)",
+        );
+        let mut thr = Series::new(
+            "gpu_canary_burn_throttled",
+            None,
+            "1 when thermal or power throttling was recorded during the burn",
+        );
+        checks.set(Vec::new(), b.checks as f64);
+        errors.set(Vec::new(), b.errors.len() as f64);
+        disp.set(Vec::new(), b.dispatches as f64);
+        disp_ok.set(Vec::new(), b.dispatches_verified as f64);
+        if let Some(d) = &b.drift {
+            drift.set(Vec::new(), d.change_pct / 100.0);
+            if !b.telemetry.missing.iter().any(|m| m == "throttle_reasons") {
+                thr.set(Vec::new(), f64::from(u8::from(d.throttled)));
+            }
+        }
+        for s in [checks, errors, disp, disp_ok, drift, thr] {
+            s.register(&mut reg);
+        }
+    }
+
+    text(&reg)
 }
 
 /// The memory test's coverage: bytes tested, the device's bytes and the share, each

@@ -20,6 +20,105 @@ pub struct AdapterFilter {
     pub name: Option<String>,
     /// Fault injection: pretend only software adapters exist.
     pub software_only: bool,
+    /// `--adapter all`: every card once (`cards`), each run on its own.
+    pub all: bool,
+    /// With `all`: the cards at the same time.
+    pub concurrent: bool,
+}
+
+/// A card as `--adapter all` covers it: the adapter that stands for it, and its key.
+#[derive(Debug, Clone)]
+pub struct CardRef {
+    /// The PCI address, else backend and name (`vulkan llvmpipe (LLVM 15.0.6, 256 bits)`).
+    pub key: String,
+    pub info: wgpu::AdapterInfo,
+}
+
+impl CardRef {
+    /// The filter that opens this card alone: its backend, and its PCI address (or name).
+    pub fn filter(&self, base: &AdapterFilter) -> AdapterFilter {
+        let by = if self.info.device_pci_bus_id.is_empty() {
+            self.info.name.clone()
+        } else {
+            self.info.device_pci_bus_id.clone()
+        };
+        AdapterFilter {
+            backends: Some(wgpu::Backends::from(self.info.backend)),
+            name: Some(by),
+            software_only: base.software_only,
+            all: false,
+            concurrent: false,
+        }
+    }
+
+    /// The key as a folder name: letters, digits, `.`, `_` and `-` only (artifact
+    /// uploads refuse `:`), at most 100 bytes.
+    pub fn dir_name(&self) -> String {
+        let mut d: String = self
+            .key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        while d.contains("--") {
+            d = d.replace("--", "-");
+        }
+        let d = d.trim_matches('-');
+        d[..d.len().min(100)].to_owned()
+    }
+}
+
+/// Every card once: the adapters of every backend, the same card on two backends (one
+/// PCI address) taken once, Vulkan first; adapters without an address told apart by
+/// backend and name. Hardware before software, then by device type.
+pub fn cards(backends: Option<wgpu::Backends>) -> Vec<CardRef> {
+    let mut infos: Vec<wgpu::AdapterInfo> = enumerate(backends).iter().map(adapter_info).collect();
+    let backend_rank = |b: wgpu::Backend| match b {
+        wgpu::Backend::Vulkan => 0,
+        wgpu::Backend::Metal => 1,
+        wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::Gl => 3,
+        _ => 4,
+    };
+    infos.sort_by_key(|i| {
+        (
+            software_reason(i).is_some(),
+            preference(i.device_type),
+            backend_rank(i.backend),
+        )
+    });
+    // A card on a backend that gives no PCI address (GL) is the card another backend
+    // names with an address, where the names agree ("NVIDIA H200/PCIe/SSE2" on GL is
+    // Vulkan's "NVIDIA H200").
+    let addressed: Vec<String> = infos
+        .iter()
+        .filter(|i| !i.device_pci_bus_id.is_empty())
+        .map(|i| i.name.to_lowercase())
+        .collect();
+    infos.retain(|i| {
+        let n = i.name.to_lowercase();
+        !i.device_pci_bus_id.is_empty()
+            || !addressed
+                .iter()
+                .any(|a| !a.is_empty() && (n.contains(a.as_str()) || a.contains(n.as_str())))
+    });
+    let mut out: Vec<CardRef> = Vec::new();
+    for info in infos {
+        let key = if info.device_pci_bus_id.is_empty() {
+            format!("{} {}", info.backend.to_str(), info.name)
+        } else {
+            info.device_pci_bus_id.clone()
+        };
+        if !out.iter().any(|c| c.key == key) {
+            out.push(CardRef { key, info });
+        }
+    }
+    out
 }
 
 pub fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {

@@ -18,8 +18,9 @@ pub mod comparison;
 /// `timing`, hygiene's PCIe link and `burn`; 3 the adapter's `pci_bus_id` and hygiene's
 /// `identity`; 4 `dispatch_check`; 5 the verdict `inconclusive`, `coverage` (the memory
 /// test's share of the card), each kernel's `fingerprint` and the settings `memory` and
-/// `require_coverage`. An older file reads as the current version without them.
-pub const SCHEMA_VERSION: u32 = 5;
+/// `require_coverage`; 6 `preflight` (its steps) and `cards` (a combined `--adapter all`
+/// result). An older file reads as the current version without them.
+pub const SCHEMA_VERSION: u32 = 6;
 /// The oldest version this gpu-canary reads.
 pub const OLDEST_READ: u32 = 1;
 
@@ -114,6 +115,61 @@ pub struct RunReport {
     /// stdout under `--json`): a pass with one missing is exit 3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifact_errors: Vec<String>,
+    /// `gpu-canary preflight`: each step of the gate, in order (schema 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Preflight>,
+    /// `--adapter all`: the combined result's cards, each with its verdict and its own
+    /// result (schema 6). A combined result holds no kernels of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<CardOutcome>,
+}
+
+/// The preflight's steps: the card, its state, and a verified slice of each kernel
+/// class, within a budget. The first step that fails decides the verdict.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preflight {
+    /// `--budget`, in seconds: past it the verdict is inconclusive, never a pass.
+    pub budget_s: f64,
+    pub steps: Vec<PreflightStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightStep {
+    /// `hardware`, `vendor`, `gpus`, `driver`, `ecc`, `row-remap`, `retired-pages`,
+    /// `amd-ras`, `aer`, `pcie-link`, or `kernel id/shape`.
+    pub name: String,
+    pub status: StepStatus,
+    /// What was found (or why it could not be read), one line.
+    pub detail: String,
+    /// When the step ended, seconds after the start.
+    pub at_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Pass,
+    Fail,
+    /// Nothing to check here (no option asked for it, the card has no such counter).
+    Skipped,
+    /// The value could not be read: named as not read, never as fine.
+    NotRead,
+}
+
+/// One card of an `--adapter all` run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardOutcome {
+    /// The card's key: its PCI address, else backend and name (`vulkan-llvmpipe`).
+    pub card: String,
+    pub adapter: String,
+    pub backend: String,
+    pub verdict: Verdict,
+    pub exit_code: i32,
+    /// Its own result.json, relative to the combined one.
+    pub result: String,
 }
 
 /// A burn: one kernel kept busy for a duration, its result checked at a cadence, with
@@ -1050,11 +1106,14 @@ fn is_result_value(v: &serde_json::Value) -> bool {
         && v.get("schema_version").is_some()
 }
 
+/// A file found beside the results that is not one, and why.
+pub type Skipped = (PathBuf, String);
+
 /// The result files under `inputs`: files as given, and in directories (searched
 /// recursively) every `*.json` that [`is_result`]; the other JSON files found there
-/// are returned second, to be noted as skipped.
-pub fn find_results(inputs: &[PathBuf]) -> crate::error::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>, other: &mut Vec<PathBuf>) {
+/// are returned second with why, to be noted as skipped.
+pub fn find_results(inputs: &[PathBuf]) -> crate::error::Result<(Vec<PathBuf>, Vec<Skipped>)> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>, other: &mut Vec<Skipped>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
@@ -1071,8 +1130,13 @@ pub fn find_results(inputs: &[PathBuf]) -> crate::error::Result<(Vec<PathBuf>, V
                     .ok()
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
                 match parsed {
+                    // A combined `--adapter all` result: its cards' own results are
+                    // beside it, in their folders.
+                    Some(v) if v.get("cards").and_then(|c| c.as_array()).is_some_and(|c| !c.is_empty()) => {
+                        other.push((p, "the combined result of an --adapter all run (its cards' results are read from their folders)".into()))
+                    }
                     Some(v) if is_result_value(&v) => found.push(p),
-                    Some(_) => other.push(p),
+                    Some(_) => other.push((p, "not a gpu-canary result".into())),
                     None => found.push(p),
                 }
             }

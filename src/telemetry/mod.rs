@@ -47,6 +47,68 @@ pub trait Reader: Send + Sync {
     fn memory(&self) -> Option<(MemoryReading, Vec<MemoryHolder>)> {
         None
     }
+    /// The card's health counters this source reads (the preflight's state steps): ECC,
+    /// and NVIDIA's row remapping and retired pages, or AMD's RAS counts.
+    fn health(&self) -> Vec<Check> {
+        Vec::new()
+    }
+}
+
+/// One health reading: its step's name and what it found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    pub found: Found,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    Fine(String),
+    Bad(String),
+    /// Could not be read, and why: never counted as fine.
+    NotRead(String),
+}
+
+impl Check {
+    pub(crate) fn new(name: &'static str, found: Found) -> Check {
+        Check { name, found }
+    }
+}
+
+/// PCIe AER's fatal errors of the device at `bus` (`aer_dev_fatal` in sysfs under
+/// `root`, its `TOTAL_ERR_FATAL` line): a card whose link has had a fatal error is not
+/// trusted with a job.
+pub fn aer_fatal(root: &Path, bus: Option<&str>) -> Check {
+    let Some(bus) = bus.filter(|b| !b.is_empty()) else {
+        return Check::new(
+            "aer",
+            Found::NotRead("the adapter has no PCI address".into()),
+        );
+    };
+    let path = root.join("bus/pci/devices").join(bus).join("aer_dev_fatal");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Check::new("aer", Found::NotRead(format!("{}: {e}", path.display())));
+        }
+    };
+    let total = text.lines().find_map(|l| {
+        l.strip_prefix("TOTAL_ERR_FATAL")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    match total {
+        Some(0) => Check::new("aer", Found::Fine("0 fatal PCIe AER errors".into())),
+        Some(n) => Check::new(
+            "aer",
+            Found::Bad(format!(
+                "{n} fatal PCIe AER errors on {bus} since boot: reset the card or reboot the host, and send it back if they recur"
+            )),
+        ),
+        None => Check::new(
+            "aer",
+            Found::NotRead(format!("{} has no TOTAL_ERR_FATAL line", path.display())),
+        ),
+    }
 }
 
 /// Each vendor's throttle reasons and what they are: a reason no classifier knows
@@ -145,6 +207,34 @@ impl Monitor {
         self.reader
             .as_ref()
             .is_some_and(|r| !r.unreadable().contains(&"throttle_reasons"))
+    }
+
+    /// The card's health counters (the preflight's state steps), each read or named as
+    /// not read: the source's own, and PCIe AER's fatal count for any card.
+    pub fn health(&self, vendor: u32, bus: Option<&str>) -> Vec<Check> {
+        let mut out = match &self.reader {
+            Some(r) => r.health(),
+            None => Vec::new(),
+        };
+        let why = || {
+            self.reason
+                .clone()
+                .unwrap_or_else(|| format!("the {} source does not read it", self.source()))
+        };
+        // The counters a card of this vendor has, named as not read where the source
+        // gave none.
+        let expected: &[&'static str] = match vendor {
+            0x10de => &["ecc", "row-remap", "retired-pages"],
+            0x1002 => &["amd-ras"],
+            _ => &["ecc"],
+        };
+        for name in expected {
+            if !out.iter().any(|c| c.name == *name) {
+                out.push(Check::new(name, Found::NotRead(why())));
+            }
+        }
+        out.push(aer_fatal(Path::new("/sys"), bus));
+        out
     }
 
     /// Why there is no source, or (with sysfs) why not NVML.

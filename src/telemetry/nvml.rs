@@ -139,6 +139,56 @@ impl Reader for NvmlGpu {
         Vec::new()
     }
 
+    fn health(&self) -> Vec<super::Check> {
+        use super::{Check, Found};
+        let Ok(d) = self.nvml.device_by_index(self.index) else {
+            return Vec::new();
+        };
+        let not_read =
+            |what: &str, e: &dyn std::fmt::Display| Found::NotRead(format!("NVML {what}: {e}"));
+        let ecc = match d.total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile) {
+            Ok(0) => Found::Fine("0 uncorrectable ECC errors since the driver loaded".into()),
+            Ok(n) => Found::Bad(format!(
+                "{n} uncorrectable ECC errors since the driver loaded: reset the GPU (nvidia-smi -r) and rerun; send the card back if they recur"
+            )),
+            Err(e) => not_read("ECC counts", &e),
+        };
+        let retired = match d.are_pages_pending_retired() {
+            Ok(false) => Found::Fine("no retired pages pending".into()),
+            Ok(true) => Found::Bad(
+                "retired pages pending: reset the GPU or reboot the host so they take effect"
+                    .into(),
+            ),
+            Err(e) => not_read("retired pages", &e),
+        };
+        let remap = match self.nvml.lib().nvmlDeviceGetRemappedRows.as_ref() {
+            Err(e) => not_read("row remapping", &e),
+            Ok(f) => {
+                let (mut corr, mut unc, mut pending, mut failed) = (0u32, 0u32, 0u32, 0u32);
+                // SAFETY: the handle is a live device of this NVML session, and the four
+                // out-pointers are valid for writes.
+                let rc = unsafe { f(d.handle(), &mut corr, &mut unc, &mut pending, &mut failed) };
+                match (rc, pending, failed) {
+                    (0, _, f) if f != 0 => Found::Bad(format!(
+                        "row remapping failed ({unc} uncorrectable, {corr} correctable rows remapped): send the card back"
+                    )),
+                    (0, p, _) if p != 0 => Found::Bad(format!(
+                        "a row remap is pending ({unc} uncorrectable rows): reset the GPU so it takes effect"
+                    )),
+                    (0, _, _) => Found::Fine(format!(
+                        "no remap pending or failed ({unc} uncorrectable, {corr} correctable rows remapped)"
+                    )),
+                    (rc, _, _) => Found::NotRead(format!("NVML row remapping: return code {rc}")),
+                }
+            }
+        };
+        vec![
+            Check::new("ecc", ecc),
+            Check::new("row-remap", remap),
+            Check::new("retired-pages", retired),
+        ]
+    }
+
     /// The framebuffer's total, free and used bytes, and each other compute process
     /// with the memory it holds where the driver says.
     fn memory(&self) -> Option<(MemoryReading, Vec<MemoryHolder>)> {

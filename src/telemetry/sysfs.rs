@@ -214,6 +214,25 @@ impl Reader for SysfsGpu {
         SysfsGpu::memory(self).map(|m| (m, Vec::new()))
     }
 
+    /// amdgpu's RAS counts of the memory (`ras/umc_err_count`), on an AMD card.
+    fn health(&self) -> Vec<super::Check> {
+        use super::{Check, Found};
+        if read_num(&self.device.join("vendor")) != Some(f64::from(0x1002u32)) {
+            return Vec::new();
+        }
+        let found = match super::amdgpu::ecc(&self.device) {
+            (Some(0), _) => Found::Fine("0 uncorrectable RAS errors in the memory".into()),
+            (Some(n), _) => Found::Bad(format!(
+                "{n} uncorrectable RAS errors in the memory: reset the GPU or reboot the host, and send the card back if they recur"
+            )),
+            (None, _) => Found::NotRead(format!(
+                "{}/ras/umc_err_count: not present (no RAS on this card or driver)",
+                self.device.display()
+            )),
+        };
+        vec![Check::new("amd-ras", found)]
+    }
+
     fn unreadable(&self) -> Vec<&'static str> {
         let mut v = vec!["other_processes"];
         if self.throttlers().is_none() {
