@@ -47,13 +47,14 @@ fi
 reason=$(sed -n 's/^error: //p' "$log" | head -n 1)
 reason=${reason:-$(tail -n 1 "$log")}
 verdict=$(sed -n 's/^verdict: //p' "$log" | tail -n 1)
+action=$(sed -n 's/^action: \([a-z_]*\):.*/\1/p' "$log" | tail -n 1)
 # Workflow commands' escapes: % and line breaks in the message; also : and , in a
 # property (the title).
 esc() { local s=${1//%/%25}; s=${s//$'\r'/%0D}; printf '%s' "${s//$'\n'/%0A}"; }
 title=$(esc "gpu-canary preflight failed on $card")
 title=${title//:/%3A}
 title=${title//,/%2C}
-echo "::error title=$title::$(esc "$reason") (${verdict:-exit $rc}). The job did not run on this card: rerun it (another runner takes it); operators: docs/lane.md, \"When the preflight fails\"."
+echo "::error title=$title::$(esc "$reason") (${verdict:-exit $rc}; action: ${action:-unknown}). The job did not run on this card: rerun it (another runner takes it); operators: docs/lane.md, \"When the preflight fails\"."
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   {
     echo "### gpu-canary preflight: ${verdict:-exit $rc}"
@@ -62,6 +63,7 @@ if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
     echo
     echo "- card: $card"
     echo "- reason: $reason"
+    echo "- action: ${action:-unknown}"
     echo "- result: $out/result/result.json"
   } >> "$GITHUB_STEP_SUMMARY" || true
 fi

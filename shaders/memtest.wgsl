@@ -24,6 +24,8 @@ override FAULT_B_LO: u32 = 0u;
 override FAULT_B_HI: u32 = 0u;
 override FAULT_BIT: u32 = 0u;
 override FAULT_VALUE: u32 = 0u;
+// With FAULT 1: every FAULT_EVERY-th word from A too (0: A alone), within A's 2^32 words.
+override FAULT_EVERY: u32 = 0u;
 // Tests only: the compare step returns at once, as a dropped or miscompiled check would.
 override DEAD: u32 = 0u;
 
@@ -117,6 +119,14 @@ fn is_word(g: vec2<u32>, lo: u32, hi: u32) -> bool {
     return g.x == lo && g.y == hi;
 }
 
+fn stuck_word(g: vec2<u32>) -> bool {
+    if (FAULT_EVERY == 0u) {
+        return is_word(g, FAULT_A_LO, FAULT_A_HI);
+    }
+    // max(): the modulus must be no constant 0 where the override is 0.
+    return g.y == FAULT_A_HI && g.x >= FAULT_A_LO && (g.x - FAULT_A_LO) % max(FAULT_EVERY, 1u) == 0u;
+}
+
 fn bit_mask() -> vec2<u32> {
     let b = 1u << (FAULT_BIT % 32u);
     return select(vec2<u32>(b, 0u), vec2<u32>(0u, b), FAULT_BIT >= 32u);
@@ -124,7 +134,7 @@ fn bit_mask() -> vec2<u32> {
 
 // What the faulty cell holds after word g was written with v (tests only).
 fn planted(g: vec2<u32>, v: vec2<u32>) -> vec2<u32> {
-    if (FAULT == 1u && is_word(g, FAULT_A_LO, FAULT_A_HI)) {
+    if (FAULT == 1u && stuck_word(g)) {
         return select(v & ~bit_mask(), v | bit_mask(), FAULT_VALUE == 1u);
     }
     if (FAULT == 3u && is_word(g, FAULT_A_LO, FAULT_A_HI)) {

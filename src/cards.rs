@@ -258,6 +258,14 @@ fn combine(
     report.verdict = verdict;
     report.exit_code = code;
     report.status = RunStatus::Complete;
+    // The action is the worst card's, with its card named; without one, the run's own.
+    let worst = report
+        .cards
+        .iter()
+        .find(|c| (c.verdict, c.exit_code) == (verdict, code))
+        .and_then(|c| read.iter().find(|(k, _)| *k == c.card))
+        .and_then(|(_, r)| r.diagnosis.clone());
+    report.diagnosis = Some(worst.unwrap_or_else(|| crate::verdict::diagnose(&report)));
     // The card's artifacts the combined exports are made of.
     let cards: Vec<(&str, &RunReport)> = read.iter().map(|(k, r)| (k.as_str(), r)).collect();
     let mut wanted: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
@@ -322,6 +330,9 @@ fn combine(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        if let Some(d) = &report.diagnosis {
+            crate::console::line(&export::markdown::action_line(d));
+        }
     }
     RunOutcome {
         verdict: report.verdict,

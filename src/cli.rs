@@ -76,6 +76,31 @@ pub enum Command {
     /// verified slice of every kernel class, within --budget.
     #[command(after_help = PREFLIGHT_EXIT_CODES)]
     Preflight(PreflightArgs),
+    /// Run each failed case of a result again on the same card, N times, with its
+    /// recorded seeds and shape: permanent, intermittent or not reproduced, and what to
+    /// do.
+    #[command(after_help = REPRODUCE_EXIT_CODES)]
+    Reproduce(ReproduceArgs),
+}
+
+pub const REPRODUCE_EXIT_CODES: &str = "\
+Exit codes:
+  0    no rerun was wrong (not reproduced: a one-off)
+  1    a case was wrong again (permanent or intermittent)
+  2    bad usage: the result has no failed case, is unreadable, or the rerun ran on
+       another card
+  3    a rerun could not run or left no result";
+
+#[derive(Debug, clap::Args)]
+pub struct ReproduceArgs {
+    /// The result.json whose failed cases are run again.
+    pub result: PathBuf,
+    /// Reruns of each failed case, 1 to 100.
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = whole::<u32>("from 1 to 100"))]
+    pub times: u32,
+    /// Where the reruns' results and reproduce.json go.
+    #[arg(long, default_value = "reproduce")]
+    pub out: PathBuf,
 }
 
 pub const PREFLIGHT_EXIT_CODES: &str = "\

@@ -11,7 +11,7 @@ use crate::adapters::AdaptersConfig;
 use crate::burn::BurnSettings;
 use crate::cli::{
     AdapterArgs, AdaptersArgs, BurnArgs, CompareArgs, FormatArg, HistoryArgs, MemoryArgs,
-    OutputArgs, PreflightArgs, RunArgs, SuiteArg, TuneArgs,
+    OutputArgs, PreflightArgs, ReproduceArgs, RunArgs, SuiteArg, TuneArgs,
 };
 use crate::compare::{CompareConfig, Format};
 use crate::error::{Error, Result};
@@ -860,6 +860,28 @@ impl TuneConfig {
             timeout: timeout_arg(a.timeout)?,
             fault_dispatches: fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?,
             fault,
+        })
+    }
+}
+
+impl crate::reproduce::ReproduceConfig {
+    pub fn from_args(a: ReproduceArgs) -> Result<crate::reproduce::ReproduceConfig> {
+        if !(1..=100).contains(&a.times) {
+            return Err(Error::usage(format!(
+                "invalid --times {}: use 1 to 100",
+                a.times
+            )));
+        }
+        if !a.result.is_file() {
+            return Err(Error::usage(format!(
+                "{}: no such file; give the result.json of a failed run",
+                a.result.display()
+            )));
+        }
+        Ok(crate::reproduce::ReproduceConfig {
+            result: a.result,
+            times: a.times,
+            out: a.out,
         })
     }
 }

@@ -28,6 +28,7 @@ pub mod inputs;
 pub mod kernels;
 pub mod model;
 pub mod progress;
+pub mod reproduce;
 pub mod run;
 pub mod runner;
 pub mod stats;

@@ -51,6 +51,15 @@ fn command(c: Command) -> Result<i32> {
         // The run records its own exit code in result.json (`verdict::judge`).
         Command::Run(a) => ended(gpu_canary::cards::run_any(RunConfig::from_args(a)?)),
         Command::Burn(a) => ended(gpu_canary::cards::run_any(RunConfig::from_burn_args(a)?)),
+        Command::Reproduce(a) => {
+            let rep =
+                gpu_canary::reproduce::run(&gpu_canary::reproduce::ReproduceConfig::from_args(a)?)?;
+            if rep.cases.iter().any(|c| c.class != "not_reproduced") {
+                exit::WRONG_RESULT
+            } else {
+                exit::OK
+            }
+        }
         Command::Preflight(a) => ended(gpu_canary::cards::run_any(RunConfig::from_preflight_args(
             a,
         )?)),

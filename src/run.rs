@@ -107,7 +107,13 @@ struct Shared {
     /// The card's telemetry, opened before any work, and what it read then: whatever
     /// stops the run, `finish` records the card and its state.
     monitor: Mutex<Option<(Arc<Monitor>, Option<GpuSnapshot>)>>,
+    /// The card's PCI address and its AER counters read before any work: `finish` reads
+    /// them again and records what grew.
+    aer_before: Mutex<Option<AerReading>>,
 }
+
+/// The card's PCI address, its AER counters by name, and what could not be read.
+type AerReading = (String, Vec<(String, u64)>, Vec<String>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -214,6 +220,8 @@ pub fn new_report(cfg: &RunConfig) -> RunReport {
             steps: Vec::new(),
         }),
         cards: Vec::new(),
+        diagnosis: None,
+        errors: None,
     }
 }
 
@@ -274,6 +282,9 @@ fn worker(shared: &Shared) -> Result<()> {
     };
     lock(&shared.report).adapter = Some(fp.clone());
     shared.print(&format!("adapter: {}", export::markdown::adapter_line(&fp)));
+    let bus = gpu.info.device_pci_bus_id.clone();
+    let (found, missing) = crate::telemetry::aer_counters(std::path::Path::new("/sys"), Some(&bus));
+    *lock(&shared.aer_before) = Some((bus, found, missing));
     // The card is named from here on, at every checkpoint and every stop.
     let monitor = open_monitor(shared, &gpu);
     let before = monitor.snapshot();
@@ -418,6 +429,58 @@ fn worker(shared: &Shared) -> Result<()> {
         link_step(shared, link.as_ref(), monitor.source())?;
     }
     Ok(())
+}
+
+/// The card's error counters before and after the run: PCIe AER (read again now) and
+/// ECC (from the hygiene snapshots). `None` when no adapter was opened.
+fn error_counters(
+    aer_before: &Option<AerReading>,
+    hygiene: Option<&Hygiene>,
+) -> Option<ErrorCounters> {
+    let (bus, before, missing) = aer_before.as_ref()?;
+    let (after, _) = crate::telemetry::aer_counters(std::path::Path::new("/sys"), Some(bus));
+    Some(counters_between(before, &after, missing, hygiene))
+}
+
+/// [`ErrorCounters`] from two AER readings and the hygiene's snapshots.
+pub fn counters_between(
+    before: &[(String, u64)],
+    after: &[(String, u64)],
+    missing: &[String],
+    hygiene: Option<&Hygiene>,
+) -> ErrorCounters {
+    let mut counters: Vec<ErrorCounter> = before
+        .iter()
+        .filter_map(|(name, b)| {
+            let a = after.iter().find(|(n, _)| n == name)?.1;
+            Some(ErrorCounter {
+                name: name.clone(),
+                before: *b,
+                after: a,
+            })
+        })
+        .collect();
+    let mut not_read = missing.to_vec();
+    let snaps = hygiene.map(|h| (h.before.as_ref(), h.after.as_ref()));
+    for (name, get) in [
+        (
+            "ecc_uncorrected",
+            (|s: &GpuSnapshot| s.ecc_uncorrected_volatile) as fn(&GpuSnapshot) -> Option<u64>,
+        ),
+        ("ecc_corrected", |s: &GpuSnapshot| s.ecc_corrected_volatile),
+    ] {
+        match snaps.map(|(b, a)| (b.and_then(get), a.and_then(get))) {
+            Some((Some(b), Some(a))) => counters.push(ErrorCounter {
+                name: name.into(),
+                before: b,
+                after: a,
+            }),
+            _ => not_read.push(format!(
+                "{name}: the card's telemetry gave no reading before and after"
+            )),
+        }
+    }
+    ErrorCounters { counters, not_read }
 }
 
 /// One step of the preflight, recorded and printed.
@@ -725,6 +788,7 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
             ..Extra::default()
         }),
         monitor: Mutex::new(None),
+        aer_before: Mutex::new(None),
     });
     shared.checkpoint();
     let display = progress::Display::start(shared.progress.clone(), json);
@@ -845,6 +909,8 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     } else {
         RunStatus::Partial
     };
+    r.errors = error_counters(&lock(&shared.aer_before), r.hygiene.as_ref());
+    r.diagnosis = Some(verdict::diagnose(&r));
     r.duration_s = shared.started.elapsed().as_secs_f64();
     let report = r.clone();
     drop(r);
@@ -862,6 +928,12 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     {
         if let Some(reason) = &k.reason {
             crate::console::err(&format!("error: {reason}"));
+        }
+        if let Some(f) = &k.fingerprint {
+            crate::console::err(&export::markdown::fingerprint_line(
+                &format!("{}/{}", k.id, k.shape),
+                f,
+            ));
         }
     }
     let mut report = report;
@@ -909,6 +981,9 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
             report.exit_code,
             skipped_note(&report.kernels)
         ));
+        if let Some(d) = &report.diagnosis {
+            crate::console::line(&export::markdown::action_line(d));
+        }
     }
     RunOutcome {
         verdict: report.verdict,
@@ -1001,6 +1076,7 @@ fn artifacts_failed(report: &mut RunReport, failed: Vec<String>) {
     if code != report.exit_code {
         report.exit_code = code;
         report.verdict = Verdict::Error;
+        report.diagnosis = Some(verdict::diagnose(report));
     }
 }
 
@@ -1008,6 +1084,99 @@ fn artifacts_failed(report: &mut RunReport, failed: Vec<String>) {
 mod tests {
     use super::*;
     use crate::kernels::Shape;
+
+    /// A card behind a bridge, as sysfs lays it out: the device's directory under the
+    /// bridge's, linked from bus/pci/devices.
+    fn aer_tree(root: &std::path::Path, cor: u64, fatal_up: u64) {
+        let bridge = root.join("devices/pci0000:00/0000:00:01.0");
+        let dev = bridge.join("0000:01:00.0");
+        std::fs::create_dir_all(&dev).unwrap();
+        let write = |dir: &std::path::Path, cor: u64, nonfatal: u64, fatal: u64| {
+            std::fs::write(
+                dir.join("aer_dev_correctable"),
+                format!("RxErr 0\nBadTLP {cor}\nTOTAL_ERR_COR {cor}\n"),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("aer_dev_nonfatal"),
+                format!("Undefined 0\nTOTAL_ERR_NONFATAL {nonfatal}\n"),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("aer_dev_fatal"),
+                format!("Undefined 0\nTOTAL_ERR_FATAL {fatal}\n"),
+            )
+            .unwrap();
+        };
+        write(&dev, cor, 0, 0);
+        write(&bridge, 0, 0, fatal_up);
+        let link = root.join("bus/pci/devices");
+        std::fs::create_dir_all(&link).unwrap();
+        let l = link.join("0000:01:00.0");
+        if !l.exists() {
+            std::os::unix::fs::symlink(&dev, l).unwrap();
+        }
+    }
+
+    fn passing_report() -> RunReport {
+        serde_json::from_str(include_str!("../tests/fixtures/lavapipe-result.json")).unwrap()
+    }
+
+    #[test]
+    fn an_aer_counter_that_grows_during_the_run_is_named_in_the_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Some("0000:01:00.0");
+        aer_tree(dir.path(), 2, 0);
+        let (before, missing) = crate::telemetry::aer_counters(dir.path(), bus);
+        assert_eq!(
+            before.len(),
+            6,
+            "the card's and its upstream port's three: {before:?}"
+        );
+        assert!(missing.is_empty(), "{missing:?}");
+        // Three correctable errors on the card while the run ran.
+        aer_tree(dir.path(), 5, 0);
+        let (after, _) = crate::telemetry::aer_counters(dir.path(), bus);
+        let mut r = passing_report();
+        r.errors = Some(counters_between(&before, &after, &missing, None));
+        assert_eq!(
+            r.errors.as_ref().unwrap().grown(),
+            [("aer_dev_correctable", 3)]
+        );
+        let d = verdict::diagnose(&r);
+        assert_eq!(d.action, Action::DrainAndInspect);
+        assert!(
+            d.reason.contains("aer_dev_correctable grew by 3"),
+            "{}",
+            d.reason
+        );
+        assert!(export::markdown::action_line(&d).contains("aer_dev_correctable grew by 3"));
+        // A fatal error on the upstream port: the host is rebooted.
+        aer_tree(dir.path(), 5, 1);
+        let (later, _) = crate::telemetry::aer_counters(dir.path(), bus);
+        r.errors = Some(counters_between(&after, &later, &missing, None));
+        let d = verdict::diagnose(&r);
+        assert_eq!(d.action, Action::RebootHost, "{}", d.reason);
+        assert!(
+            d.reason.contains("upstream aer_dev_fatal grew by 1"),
+            "{}",
+            d.reason
+        );
+        // Nothing grew: the pass stands with nothing to do, and ECC not read is named.
+        r.errors = Some(counters_between(&later, &later, &missing, None));
+        assert_eq!(verdict::diagnose(&r).action, Action::None);
+        assert!(
+            r.errors
+                .as_ref()
+                .unwrap()
+                .not_read
+                .iter()
+                .any(|n| n.starts_with("ecc_uncorrected"))
+        );
+        // No address, nothing read, and said so.
+        let (none, why) = crate::telemetry::aer_counters(dir.path(), Some(""));
+        assert!(none.is_empty() && why[0].contains("no PCI address"));
+    }
 
     #[test]
     fn a_kernel_skipped_on_every_shape_gets_one_line() {

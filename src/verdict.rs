@@ -3,7 +3,10 @@
 //! returns.
 
 use crate::error::{EnvKind, Error, exit};
-use crate::model::{BurnReport, KernelResult, KernelStatus, MemoryCoverage, Stop, Verdict};
+use crate::model::{
+    Action, BurnReport, Diagnosis, KernelResult, KernelStatus, MemoryCoverage, RunReport,
+    StepStatus, Stop, Verdict,
+};
 
 /// How the run ended.
 #[derive(Debug)]
@@ -211,6 +214,160 @@ pub fn over_budget(j: Judgement) -> Judgement {
     } else {
         j
     }
+}
+
+/// What the operator does next, from the verdict and its evidence: the one table of
+/// actions (README, "When the canary fails", holds the same table).
+///
+/// | evidence | action |
+/// |---|---|
+/// | a pass, nothing grew | `none` |
+/// | uncorrectable ECC grew, or a preflight's ecc, amd-ras or row-remap failure step | `service_required` |
+/// | fatal or non-fatal PCIe AER grew, or a preflight's aer step | `reboot_host` |
+/// | a wrong result, or correctable AER grew | `drain_and_inspect` |
+/// | a drift while the card throttled | `check_cooling_power` |
+/// | a drift with no throttle | `drain_and_inspect` |
+/// | device lost, a hang (timeout), pending remaps or retired pages | `reset_gpu` |
+/// | no adapter, a software adapter, another vendor or driver, a feature missing, a GPU missing | `fix_lane_config` |
+/// | a device the driver would not create, a shader the driver would not build | `reboot_host` |
+/// | inconclusive (a budget, too little memory free), out of memory, lost artifacts, a panic | `rerun` |
+/// | cancelled | `rerun` |
+///
+/// `reproduce` sharpens a wrong result's: permanent → `service_required`, intermittent
+/// → `drain_and_inspect`, not reproduced → `rerun`.
+pub fn diagnose(r: &RunReport) -> Diagnosis {
+    let card = r
+        .hygiene
+        .as_ref()
+        .and_then(|h| h.identity.as_ref())
+        .and_then(|i| i.line())
+        .or_else(|| {
+            r.adapter
+                .as_ref()
+                .and_then(|a| a.pci_bus_id.as_ref())
+                .map(|b| format!("PCI {b}"))
+        });
+    let (action, reason) = action_of(r);
+    Diagnosis {
+        action,
+        reason,
+        card,
+    }
+}
+
+fn action_of(r: &RunReport) -> (Action, String) {
+    let grown = r.errors.as_ref().map(|e| e.grown()).unwrap_or_default();
+    let grew = |names: &[&str]| {
+        grown
+            .iter()
+            .filter(|(n, _)| {
+                names
+                    .iter()
+                    .any(|w| n.trim_start_matches("upstream ") == *w)
+            })
+            .map(|(n, by)| format!("{n} grew by {by}"))
+            .collect::<Vec<_>>()
+    };
+    let ecc = grew(&["ecc_uncorrected"]);
+    if !ecc.is_empty() {
+        return (
+            Action::ServiceRequired,
+            format!("{} during the run: the card's memory fails", ecc.join(", ")),
+        );
+    }
+    let bus = grew(&["aer_dev_fatal", "aer_dev_nonfatal"]);
+    if !bus.is_empty() {
+        return (
+            Action::RebootHost,
+            format!(
+                "{} during the run: the PCIe link failed; reboot, reseat if it recurs",
+                bus.join(", ")
+            ),
+        );
+    }
+    let failed_step = r
+        .preflight
+        .as_ref()
+        .and_then(|p| p.steps.iter().find(|s| s.status == StepStatus::Fail));
+    if let Some(st) = failed_step.filter(|s| !s.name.contains('/') && s.name != "budget") {
+        let a = match st.name.as_str() {
+            "ecc" | "amd-ras" => Action::ServiceRequired,
+            "row-remap" if st.detail.contains("failed") => Action::ServiceRequired,
+            "row-remap" | "retired-pages" => Action::ResetGpu,
+            "aer" => Action::RebootHost,
+            "pcie-link" => Action::DrainAndInspect,
+            _ => Action::FixLaneConfig,
+        };
+        return (a, format!("preflight {}: {}", st.name, st.detail));
+    }
+    let cor = grew(&["aer_dev_correctable"]);
+    match r.verdict {
+        Verdict::Pass if !cor.is_empty() => (
+            Action::DrainAndInspect,
+            format!("every result verified, but {} during the run: a marginal link", cor.join(", ")),
+        ),
+        Verdict::Pass => (Action::None, "every result verified".into()),
+        Verdict::Fail => {
+            let first = r
+                .kernels
+                .iter()
+                .find(|k| k.status == KernelStatus::Fail)
+                .map(|k| format!("{}/{}", k.id, k.shape))
+                .unwrap_or_else(|| "a burn".into());
+            (
+                Action::DrainAndInspect,
+                format!("a wrong result ({first}): drain the card; `gpu-canary reproduce` tells a permanent fault (send it back) from a passing one"),
+            )
+        }
+        Verdict::Drift => {
+            let throttled = r
+                .burn
+                .as_ref()
+                .and_then(|b| b.drift.as_ref())
+                .is_some_and(|d| d.throttled);
+            if throttled {
+                (
+                    Action::CheckCoolingPower,
+                    "throughput drifted while the card throttled: its cooling or power".into(),
+                )
+            } else {
+                (
+                    Action::DrainAndInspect,
+                    "throughput drifted with no throttle recorded: the host (CPU frequency, PCIe link, other tenants)".into(),
+                )
+            }
+        }
+        Verdict::Inconclusive => (
+            Action::Rerun,
+            "inconclusive: every result verified, but the run proved less than required; rerun on an idle card".into(),
+        ),
+        Verdict::Cancelled => (Action::Rerun, "cancelled before it finished".into()),
+        Verdict::Error | Verdict::Running => {
+            let reason = r.stopped.as_ref().map(|s| s.reason.as_str()).unwrap_or("");
+            let msg = r.stopped.as_ref().map(|s| s.message.clone()).unwrap_or_else(|| {
+                if r.artifact_errors.is_empty() {
+                    "the run did not finish".into()
+                } else {
+                    format!("artifacts not written: {}", r.artifact_errors.join("; "))
+                }
+            });
+            let a = match reason {
+                "no-adapter" | "software-adapter" | "unexpected-adapter" | "missing-feature" => {
+                    Action::FixLaneConfig
+                }
+                "device-lost" | "timeout" => Action::ResetGpu,
+                "device-request" | "validation" => Action::RebootHost,
+                "card-state" => Action::DrainAndInspect,
+                _ => Action::Rerun,
+            };
+            (a, msg)
+        }
+    }
+}
+
+/// The action's name as result.json and the metrics spell it.
+pub fn action_name(a: Action) -> String {
+    a.name().to_owned()
 }
 
 /// A card of an `--adapter all` run whose process could not start or left no result.

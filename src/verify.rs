@@ -112,7 +112,12 @@ pub struct Checked {
     pub detects: String,
 }
 
-/// Running worst case over compared elements.
+/// The wrong elements a check lists for the fingerprint (the smallest indices).
+pub const WRONG_LISTED: usize = 64;
+
+/// Running worst case over compared elements, and the wrong ones for the fingerprint:
+/// how many, the first [`WRONG_LISTED`] by index with both values, and their failing
+/// bits read as u32 words and as f32 words (the caller knows which the output holds).
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
     pub checked: u64,
@@ -120,9 +125,49 @@ pub struct Tally {
     pub bound_at_worst: f64,
     pub worst_ratio: f64,
     pub first_mismatch: Option<Mismatch>,
+    pub wrong_count: u64,
+    pub wrong: Vec<(u64, f64, f64)>,
+    /// `[as u32, as f32]`: the OR of expected XOR actual, and per bit the wrong elements
+    /// in which it differed.
+    pub bits_or: [u32; 2],
+    pub bit_counts: [[u64; 32]; 2],
+}
+
+/// An element's value as a 32-bit word: its u32 (an integer result) or its f32's bits
+/// (the reference rounded to f32).
+pub fn word_bits(v: f64, float: bool) -> u32 {
+    if float {
+        (v as f32).to_bits()
+    } else {
+        v as u32
+    }
 }
 
 impl Tally {
+    /// A wrong element, for the fingerprint.
+    fn note_wrong(&mut self, index: u64, expected: f64, actual: f64) {
+        self.wrong_count += 1;
+        for (k, float) in [false, true].into_iter().enumerate() {
+            let x = word_bits(expected, float) ^ word_bits(actual, float);
+            self.bits_or[k] |= x;
+            for b in 0..32 {
+                self.bit_counts[k][b] += u64::from(x >> b & 1);
+            }
+        }
+        if self.wrong.len() < WRONG_LISTED {
+            self.wrong.push((index, expected, actual));
+        } else if let Some(max) = self.wrong.iter().map(|w| w.0).max()
+            && index < max
+        {
+            let at = self
+                .wrong
+                .iter()
+                .position(|w| w.0 == max)
+                .expect("the largest");
+            self.wrong[at] = (index, expected, actual);
+        }
+    }
+
     pub fn record(
         &mut self,
         index: u64,
@@ -164,6 +209,7 @@ impl Tally {
             self.bound_at_worst = bound;
         }
         if ratio > 1.0 {
+            self.note_wrong(index, expected, actual);
             let candidate = Mismatch {
                 index,
                 row: row_col.map(|r| r.0),
@@ -196,6 +242,7 @@ impl Tally {
             return;
         }
         self.checked += 1;
+        self.note_wrong(index, f64::from(expected), f64::from(actual));
         let error = (f64::from(actual) - f64::from(expected)).abs();
         self.worst_ratio = f64::INFINITY;
         self.bound_at_worst = 0.0;
@@ -258,6 +305,16 @@ impl Tally {
             (Some(a), Some(b)) => Some(if a.index <= b.index { a } else { b }),
             (a, b) => a.or(b),
         };
+        self.wrong_count += other.wrong_count;
+        for k in 0..2 {
+            self.bits_or[k] |= other.bits_or[k];
+            for b in 0..32 {
+                self.bit_counts[k][b] += other.bit_counts[k][b];
+            }
+        }
+        self.wrong.extend(other.wrong);
+        self.wrong.sort_by_key(|w| w.0);
+        self.wrong.truncate(WRONG_LISTED);
         self
     }
 }
@@ -306,10 +363,10 @@ pub fn exact_words(expected: &[u32], got: &[u8]) -> Tally {
         let r = c * CHUNK * 4..((c + 1) * CHUNK * 4).min(n);
         want[r.clone()] != got[r]
     });
+    // A wrong output is walked whole from its first differing chunk: every wrong word
+    // counted for the fingerprint (a passing one costs the memcmp alone).
     if let Some(c) = bad {
-        let start = c * CHUNK;
-        let end = ((c + 1) * CHUNK).min(n / 4);
-        for i in start..end {
+        for i in c * CHUNK..n / 4 {
             let g = u32::from_le_bytes(got[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
             if g != expected[i] {
                 let at = format!("word {i}, byte offset {}", i * 4);
@@ -321,7 +378,6 @@ pub fn exact_words(expected: &[u32], got: &[u8]) -> Tally {
                     f64::from(g),
                     0.0,
                 );
-                break;
             }
         }
     }

@@ -105,6 +105,10 @@ struct Consumer {
     exit_code: i32,
     #[serde(default)]
     stopped: Option<Value>,
+    #[serde(default)]
+    diagnosis: Option<Value>,
+    #[serde(default)]
+    errors: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -214,6 +214,16 @@ fn a_slowdown_with_no_throttle_is_a_drift_exit_5() {
     assert!(change < -60.0, "{d}");
     // The results stayed right: a drift is not a wrong result.
     assert_eq!(doc["kernels"][0]["status"], "pass");
+    // With no throttle recorded, the host is to be looked at.
+    assert_eq!(
+        doc["diagnosis"]["action"], "drain_and_inspect",
+        "{}",
+        doc["diagnosis"]
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("\naction: drain_and_inspect: throughput drifted")
+    );
 }
 
 #[test]

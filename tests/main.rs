@@ -7,6 +7,7 @@ mod checker;
 mod cli;
 mod common;
 mod compare;
+mod diagnosis;
 mod dispatches;
 mod exports;
 mod faults;

@@ -61,6 +61,7 @@ fn the_synopses_and_the_run_table_are_what_help_lists() {
         "tune",
         "burn",
         "preflight",
+        "reproduce",
     ] {
         let head = format!("gpu-canary {cmd} ");
         let start = block

@@ -141,12 +141,16 @@ fn artifacts_and_cleanup_survive_failures() {
     let (wf, _) = load("gpu-canary.yml");
     let (lw, _) = load("gpu-canary-lane.yml");
     let s = steps(&lw["jobs"]["canary"]);
+    // The canary's own artifact (the reproduction, after a wrong result, is another).
     let upload_at = s
         .iter()
         .position(|s| {
             s["uses"]
                 .as_str()
                 .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+                && s["with"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("gpu-canary-${{ github.run_id }}"))
         })
         .unwrap();
     let upload = s[upload_at];

@@ -82,17 +82,8 @@ pub struct CompareConfig {
 /// as `cfg` asks.
 pub fn run(cfg: &CompareConfig) -> Result<Comparison> {
     let c = read_report(&cfg.current).map_err(Error::Usage)?;
-    if !c.cards.is_empty() {
-        return Err(Error::usage(format!(
-            "{} is the combined result of {} cards (--adapter all); compare one card's result, e.g. {}",
-            cfg.current.display(),
-            c.cards.len(),
-            cfg.current
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join(&c.cards[0].result)
-                .display()
-        )));
+    if let Some(why) = crate::model::combined_refusal(&cfg.current, &c, "compare") {
+        return Err(Error::usage(why));
     }
     let (files, other) = find_results(&cfg.baselines)?;
     for (f, why) in &other {

@@ -50,6 +50,13 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
         let mut suite = TestSuite::new(name);
         suite.set_time(Duration::from_secs_f64(r.duration_s.max(0.0)));
         let mut props = vec![
+            (
+                "action",
+                r.diagnosis
+                    .as_ref()
+                    .map(|d| crate::verdict::action_name(d.action))
+                    .unwrap_or_default(),
+            ),
             ("started_at", r.started_at.clone()),
             ("verdict", super::metrics::name_of(&r.verdict)),
             ("exit_code", r.exit_code.to_string()),
@@ -90,7 +97,10 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
                         NonSuccessKind::Error
                     };
                     let mut s = TestCaseStatus::non_success(kind);
-                    s.set_message(k.reason.clone().unwrap_or_else(|| "wrong result".into()));
+                    s.set_message(with_action(
+                        r,
+                        k.reason.clone().unwrap_or_else(|| "wrong result".into()),
+                    ));
                     if let Some(m) = k
                         .verification
                         .as_ref()
@@ -171,7 +181,7 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
                 StepStatus::Fail => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_type("preflight");
-                    s.set_message(st.detail.clone());
+                    s.set_message(with_action(r, st.detail.clone()));
                     s
                 }
                 StepStatus::Skipped | StepStatus::NotRead => {
@@ -195,7 +205,7 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
         if let Some(stop) = &r.stopped {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_type(stop.reason.clone());
-            s.set_message(stop.message.clone());
+            s.set_message(with_action(r, stop.message.clone()));
             let mut case = TestCase::new(
                 format!(
                     "run stopped in {}",
@@ -210,16 +220,19 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
             let status = match (&b.drift, b.errors.is_empty()) {
                 (_, false) => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(b.errors[0].message.clone());
+                    s.set_message(with_action(r, b.errors[0].message.clone()));
                     s
                 }
                 (Some(d), true) if r.verdict == crate::model::Verdict::Drift => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_type("drift");
-                    s.set_message(format!(
-                        "throughput {:+.1} % over the burn{}",
-                        d.change_pct,
-                        super::markdown::drift_note(d, &b.telemetry)
+                    s.set_message(with_action(
+                        r,
+                        format!(
+                            "throughput {:+.1} % over the burn{}",
+                            d.change_pct,
+                            super::markdown::drift_note(d, &b.telemetry)
+                        ),
                     ));
                     s
                 }
@@ -240,7 +253,7 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
                 Some(why) => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_type("coverage");
-                    s.set_message(why.clone());
+                    s.set_message(with_action(r, why.clone()));
                     s
                 }
                 None => TestCaseStatus::success(),
@@ -266,20 +279,39 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
                 format!("artifacts not written: {}", r.artifact_errors.join("; "))
             };
             s.set_message(format!(
-                "the run's verdict is {} (exit {}){}",
+                "the run's verdict is {} (exit {}){}{}",
                 super::metrics::name_of(&r.verdict),
                 r.exit_code,
                 if why.is_empty() {
                     String::new()
                 } else {
                     format!(": {why}")
-                }
+                },
+                r.diagnosis
+                    .as_ref()
+                    .map(|d| format!(
+                        "; action: {}: {}",
+                        crate::verdict::action_name(d.action),
+                        d.reason
+                    ))
+                    .unwrap_or_default()
             ));
             let mut case = TestCase::new("run verdict", s);
             case.set_classname("gpu-canary.run");
             suite.add_test_case(case);
         }
         suite
+    }
+}
+
+/// A failure's message with the run's action after it: what CI shows is what to do.
+fn with_action(r: &RunReport, message: String) -> String {
+    match &r.diagnosis {
+        Some(d) => format!(
+            "{message} (action: {})",
+            crate::verdict::action_name(d.action)
+        ),
+        None => message,
     }
 }
 

@@ -23,15 +23,7 @@ pub fn adapter_line(a: &AdapterFingerprint) -> String {
 
 /// The card by the names an operator finds it by (PCI address, UUID, serial).
 pub fn identity_line(id: &GpuIdentity) -> Option<String> {
-    let parts: Vec<String> = [
-        id.pci_bus_id.as_ref().map(|b| format!("PCI {b}")),
-        id.uuid.clone(),
-        id.serial.as_ref().map(|s| format!("serial {s}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!parts.is_empty()).then(|| parts.join(" · "))
+    id.line()
 }
 
 /// The memory test's coverage in one phrase: "127.8 of 141.1 GB (90.6 %), 0 wrong", or
@@ -66,6 +58,91 @@ pub fn coverage_line(c: &MemoryCoverage) -> String {
         format!("{} wrong", c.wrong_words)
     };
     format!("{what}, {wrong}")
+}
+
+/// "; periodic: every 1000th word (…)" where the wrong words are periodic, else "".
+pub fn stride_phrase(f: &crate::model::Fingerprint) -> String {
+    f.stride_phrase()
+}
+
+/// The fingerprint in one line, for the console.
+pub fn fingerprint_line(id: &str, f: &crate::model::Fingerprint) -> String {
+    let d: Vec<String> = f.dispatches.iter().take(8).map(u64::to_string).collect();
+    format!(
+        "fingerprint: {id}: {} wrong {}-bit word{} in {}, failing bits {}{}, dispatch{} {}{}{}",
+        f.wrong_words,
+        f.word_bits,
+        if f.wrong_words == 1 { "" } else { "s" },
+        f.buffer,
+        f.failing_bits,
+        f.stride
+            .map(|s| format!(", every {s}th word"))
+            .unwrap_or_default(),
+        if f.dispatches.len() == 1 { "" } else { "es" },
+        d.join(","),
+        if f.dispatches.len() > 8 { ",…" } else { "" },
+        f.dispatch_fraction
+            .map(|x| format!(" ({:.0} %)", x * 100.0))
+            .unwrap_or_default()
+    )
+}
+
+/// A wrong result's fingerprint for the summary: where, which bits, how periodic, which
+/// dispatches, and the first words.
+pub fn fingerprint_section(id: &str, f: &crate::model::Fingerprint) -> String {
+    let mut s = format!(
+        "\n**Fingerprint of {}:** {} wrong {}-bit word{} in {}; failing bits {}",
+        md(id),
+        f.wrong_words,
+        f.word_bits,
+        if f.wrong_words == 1 { "" } else { "s" },
+        md(&f.buffer),
+        f.failing_bits
+    );
+    if let Some(st) = f.stride {
+        s.push_str(&format!("; stride {st} words (periodic)"));
+    }
+    if !f.dispatches.is_empty() {
+        let d: Vec<String> = f.dispatches.iter().map(u64::to_string).collect();
+        s.push_str(&format!(
+            "; wrong in dispatch{} {}{}",
+            if d.len() == 1 { "" } else { "es" },
+            d.join(", "),
+            f.dispatch_fraction
+                .map(|x| format!(" ({:.0} % of those checked)", x * 100.0))
+                .unwrap_or_default()
+        ));
+    }
+    s.push_str("\n\n| word | place | expected | actual |\n|---|---|---|---|\n");
+    for w in f.words.iter().take(8) {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            w.word,
+            md(&w.place),
+            w.expected,
+            w.actual
+        ));
+    }
+    if f.words.len() > 8 {
+        s.push_str(&format!(
+            "\n({} more listed in result.json)\n",
+            f.words.len() - 8
+        ));
+    }
+    s
+}
+
+/// "action: drain_and_inspect: a wrong result (…) · card PCI 0000:3b:00.0 · GPU-…".
+pub fn action_line(d: &crate::model::Diagnosis) -> String {
+    format!(
+        "action: {}: {}{}",
+        d.action.name(),
+        d.reason,
+        d.card
+            .as_ref()
+            .map(|c| format!(" (card {c})"))
+            .unwrap_or_default()
+    )
 }
 
 pub fn verdict_word(v: Verdict) -> &'static str {
@@ -254,6 +331,13 @@ impl Exporter for Markdown {
             verdict_word(r.verdict),
             r.exit_code
         );
+        if let Some(d) = &r.diagnosis {
+            s.push_str(&format!(
+                "**Action:** `{}`: {}\n\n",
+                d.action.name(),
+                md(&d.reason)
+            ));
+        }
         if let Some(a) = &r.adapter {
             s.push_str(&format!("Adapter: **{}**\n\n", md(&adapter_line(a))));
         }
@@ -318,8 +402,23 @@ impl Exporter for Markdown {
         if let Some(c) = &r.coverage {
             s.push_str(&coverage_section(&c.memory));
         }
+        for k in &r.kernels {
+            if let Some(f) = &k.fingerprint {
+                s.push_str(&fingerprint_section(&format!("{}/{}", k.id, k.shape), f));
+            }
+        }
         if let Some(b) = &r.burn {
             s.push_str(&burn_section(b));
+        }
+        if let Some(e) = &r.errors {
+            let grown = e.grown();
+            if !grown.is_empty() {
+                let g: Vec<String> = grown.iter().map(|(n, by)| format!("{n} +{by}")).collect();
+                s.push_str(&format!(
+                    "\n> **Errors during the run:** {}\n",
+                    md(&g.join(", "))
+                ));
+            }
         }
         if let Some(h) = &r.hygiene {
             for n in &h.notes {

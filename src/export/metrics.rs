@@ -456,6 +456,29 @@ fn render_for(r: &RunReport, card: Option<&str>) -> Vec<u8> {
         }
     }
 
+    if let Some(d) = &r.diagnosis {
+        let mut action = Series::new(
+            "gpu_canary_action",
+            None,
+            "What the operator does next (1 for the run's action, 0 for the others): none, rerun, fix_lane_config, reset_gpu, reboot_host, drain_and_inspect, service_required, check_cooling_power",
+        );
+        action.states(&Vec::new(), "action", &crate::model::Action::ALL, &d.action);
+        action.register(&mut reg);
+    }
+    if let Some(e) = &r.errors {
+        let mut grown = Series::new(
+            "gpu_canary_error_counter_increase",
+            None,
+            "How much each of the card's error counters grew during the run (PCIe AER of the card and its upstream port, ECC); a counter that could not be read is absent",
+        );
+        for c in &e.counters {
+            grown.set(
+                vec![("counter", c.name.replace(' ', "_"))],
+                c.after.saturating_sub(c.before) as f64,
+            );
+        }
+        grown.register(&mut reg);
+    }
     text(&reg)
 }
 

@@ -64,11 +64,13 @@ pub enum ShaderFault {
     /// The f32 matmul's inputs rounded to TF32 by its own shader (reduced precision).
     Tf32,
     /// memtest: bit `bit` (0 to 63) of 64-bit word `word` (over the covered memory)
-    /// stuck at `value` over the whole test.
+    /// stuck at `value` over the whole test; with `every` > 0, of every `every`th word
+    /// from it too (periodic addresses, as a bank or a channel fails; `=V/S`).
     Stuck {
         word: u64,
         bit: u32,
         value: u32,
+        every: u32,
     },
     /// memtest: the write of word `a` lands at word `b` (a decoder fault).
     Alias {
@@ -84,7 +86,7 @@ pub enum ShaderFault {
 }
 
 /// The forms `--inject-fault` takes for a shader fault.
-pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write, tf32, and for memtest stuck@WORD:BIT=0|1, alias@WORD_A,WORD_B, flip@WORD:BIT";
+pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@ROW, tile@ROW,COL, zero-partials, skip-last, no-write, tf32, and for memtest stuck@WORD:BIT=0|1[/EVERY], alias@WORD_A,WORD_B, flip@WORD:BIT";
 
 impl ShaderFault {
     /// Parses one of [`FORMS`]; `None` when `s` is not a shader fault at all.
@@ -111,18 +113,21 @@ impl ShaderFault {
             }
         };
         let parsed = match name {
-            "stuck" => word_bit().and_then(|(word, bit)| match value.map(str::trim) {
-                Some("0") => Ok(ShaderFault::Stuck {
-                    word,
-                    bit,
-                    value: 0,
-                }),
-                Some("1") => Ok(ShaderFault::Stuck {
-                    word,
-                    bit,
-                    value: 1,
-                }),
-                _ => Err(bad()),
+            "stuck" => word_bit().and_then(|(word, bit)| {
+                let v = value.map(str::trim).unwrap_or_default();
+                let (v, every) = match v.split_once('/') {
+                    Some((v, e)) => (v, e.trim().parse::<u32>().ok().filter(|&e| e > 0).ok_or_else(bad)?),
+                    None => (v, 0),
+                };
+                match v {
+                    "0" | "1" => Ok(ShaderFault::Stuck {
+                        word,
+                        bit,
+                        value: u32::from(v == "1"),
+                        every,
+                    }),
+                    _ => Err(bad()),
+                }
             }),
             "flip" if value.is_none() => word_bit().map(|(word, bit)| ShaderFault::Flip { word, bit }),
             "alias" if value.is_none() => {
@@ -206,7 +211,18 @@ impl ShaderFault {
             ShaderFault::SkipLast => "skip-last".into(),
             ShaderFault::NoWrite => "no-write".into(),
             ShaderFault::Tf32 => "tf32".into(),
-            ShaderFault::Stuck { word, bit, value } => format!("stuck@{word}:{bit}={value}"),
+            ShaderFault::Stuck {
+                word,
+                bit,
+                value,
+                every: 0,
+            } => format!("stuck@{word}:{bit}={value}"),
+            ShaderFault::Stuck {
+                word,
+                bit,
+                value,
+                every,
+            } => format!("stuck@{word}:{bit}={value}/{every}"),
             ShaderFault::Alias { a, b } => format!("alias@{a},{b}"),
             ShaderFault::Flip { word, bit } => format!("flip@{word}:{bit}"),
         }
@@ -536,6 +552,7 @@ mod tests {
             word: 0,
             bit: 0,
             value: 1,
+            every: 0,
         };
         assert!(stuck.applies_to(ShapeKind::Memory) && !stuck.applies_to(ShapeKind::Bytes));
         assert!(!ShaderFault::NoWrite.applies_to(ShapeKind::Memory));

@@ -118,6 +118,13 @@ pub struct RunReport {
     /// `gpu-canary preflight`: each step of the gate, in order (schema 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight: Option<Preflight>,
+    /// What the operator does next, and why (schema 6): `verdict::diagnose`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    /// The card's error counters read before and after the run, and what grew (schema
+    /// 6): PCIe AER of the card and its upstream port, ECC, RAS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<ErrorCounters>,
     /// `--adapter all`: the combined result's cards, each with its verdict and its own
     /// result (schema 6). A combined result holds no kernels of its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -156,6 +163,103 @@ pub enum StepStatus {
     Skipped,
     /// The value could not be read: named as not read, never as fine.
     NotRead,
+}
+
+/// What to do next: the action, in a small vocabulary (README, "When the canary
+/// fails"), its reason in one line, and the card it is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnosis {
+    pub action: Action,
+    pub reason: String,
+    /// The card by the names an operator finds it by (PCI address, UUID, serial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A pass: nothing to do.
+    None,
+    /// Inconclusive for a passing reason (a budget or timeout on a loaded host, memory
+    /// another process held): run it again.
+    Rerun,
+    /// The pod did not get the card: no adapter, a software one, another vendor, a
+    /// missing feature the lane requires.
+    FixLaneConfig,
+    /// A device lost, a hang, pending remaps or retirements: reset the GPU.
+    ResetGpu,
+    /// Driver or bus errors that need a reboot (fatal PCIe AER errors, a driver that
+    /// failed to create a device).
+    RebootHost,
+    /// A wrong result not (yet) shown to reproduce at the same place, a degraded link,
+    /// growing correctable errors: take the card out of the lane and look.
+    DrainAndInspect,
+    /// Wrong results or memory faults that reproduce at the same place, uncorrectable
+    /// ECC or RAS errors, a failed row remap: the card goes back.
+    ServiceRequired,
+    /// Throughput drifted while the card throttled.
+    CheckCoolingPower,
+}
+
+impl Action {
+    /// Its name as result.json and the metrics spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::Rerun => "rerun",
+            Action::FixLaneConfig => "fix_lane_config",
+            Action::ResetGpu => "reset_gpu",
+            Action::RebootHost => "reboot_host",
+            Action::DrainAndInspect => "drain_and_inspect",
+            Action::ServiceRequired => "service_required",
+            Action::CheckCoolingPower => "check_cooling_power",
+        }
+    }
+
+    pub const ALL: [Action; 8] = [
+        Action::None,
+        Action::Rerun,
+        Action::FixLaneConfig,
+        Action::ResetGpu,
+        Action::RebootHost,
+        Action::DrainAndInspect,
+        Action::ServiceRequired,
+        Action::CheckCoolingPower,
+    ];
+}
+
+/// The card's error counters before and after: each named counter's two readings, and
+/// those that grew.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCounters {
+    /// `aer_dev_correctable`, `aer_dev_nonfatal`, `aer_dev_fatal` of the card (and of
+    /// its upstream port, prefixed `upstream `), `ecc_uncorrected`, `ecc_corrected`.
+    pub counters: Vec<ErrorCounter>,
+    /// What could not be read, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCounter {
+    pub name: String,
+    pub before: u64,
+    pub after: u64,
+}
+
+impl ErrorCounters {
+    /// The counters that grew during the run: (name, by how much).
+    pub fn grown(&self) -> Vec<(&str, u64)> {
+        self.counters
+            .iter()
+            .filter(|c| c.after > c.before)
+            .map(|c| (c.name.as_str(), c.after - c.before))
+            .collect()
+    }
 }
 
 /// One card of an `--adapter all` run.
@@ -529,6 +633,21 @@ pub struct Fingerprint {
     pub dispatches: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch_fraction: Option<f64>,
+}
+
+impl Fingerprint {
+    /// "; periodic: every 1000th 64-bit word (8000 bytes apart): …" where the wrong
+    /// words are periodic, else "".
+    pub fn stride_phrase(&self) -> String {
+        match self.stride {
+            Some(s) => format!(
+                "; periodic: every {s}th {}-bit word ({} bytes apart): a bank, a channel or a lane of bits",
+                self.word_bits,
+                s * u64::from(self.word_bits / 8)
+            ),
+            None => String::new(),
+        }
+    }
 }
 
 /// One wrong word of a [`Fingerprint`].
@@ -969,6 +1088,21 @@ pub struct Hygiene {
     pub notes: Vec<String>,
 }
 
+impl GpuIdentity {
+    /// The card by the names an operator finds it by: "PCI 0000:3b:00.0 · GPU-… · serial …".
+    pub fn line(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.pci_bus_id.as_ref().map(|b| format!("PCI {b}")),
+            self.uuid.clone(),
+            self.serial.as_ref().map(|s| format!("serial {s}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
 /// A physical GPU's names, as its management source gives them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1087,6 +1221,21 @@ pub fn read_report(path: &std::path::Path) -> Result<RunReport, String> {
         }
     }
     serde_json::from_value(value).map_err(|e| format!("{name}: not a valid gpu-canary result: {e}"))
+}
+
+/// Why `r`, read from `path`, cannot be taken by `verb` (compare, reproduce) as one run:
+/// it is the combined result of an `--adapter all` run; the message names a card's own.
+pub fn combined_refusal(path: &Path, r: &RunReport, verb: &str) -> Option<String> {
+    let first = r.cards.first()?;
+    Some(format!(
+        "{} is the combined result of {} cards (--adapter all); {verb} one card's result, e.g. {}",
+        path.display(),
+        r.cards.len(),
+        path.parent()
+            .unwrap_or(Path::new("."))
+            .join(&first.result)
+            .display()
+    ))
 }
 
 /// Whether `path` holds a gpu-canary result: JSON with the result's identifying fields

@@ -407,14 +407,15 @@ fn outcome(
         (None, Some(w)) => {
             let f = fingerprint.as_ref().expect("a fingerprint");
             Some(format!(
-                "{key}: {} wrong word{} in {} of {ran} passes; the first at {}: expected {}, got {} ({})",
+                "{key}: {} wrong word{} in {} of {ran} passes; the first at {}: expected {}, got {} ({}){}",
                 f.wrong_words,
                 if f.wrong_words == 1 { "" } else { "s" },
                 f.dispatches.len(),
                 w.place,
                 w.expected,
                 w.actual,
-                bits_phrase(&f.failing_bits)
+                bits_phrase(&f.failing_bits),
+                f.stride_phrase()
             ))
         }
         _ => None,

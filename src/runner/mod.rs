@@ -240,12 +240,15 @@ pub enum FaultDispatches {
     Timed(u64),
     /// Every Kth dispatch: K, 2K, ...
     Every(u64),
+    /// Every Kth dispatch from dispatch P: P, P + K, ... (`every:K+P`; `reproduce`
+    /// moves P on by one each rerun: a fault whose first dispatch varies).
+    EveryFrom(u64, u64),
     /// Dispatches A to B, both included.
     Range(u64, u64),
 }
 
 impl FaultDispatches {
-    pub const FORMS: &'static str = "all, N (the Nth dispatch; 1 is the first), A-B (dispatches A to B), timed:N (the Nth timed sample), every:K";
+    pub const FORMS: &'static str = "all, N (the Nth dispatch; 1 is the first), A-B (dispatches A to B), timed:N (the Nth timed sample), every:K, every:K+P (from dispatch P)";
 
     pub fn parse(s: &str) -> std::result::Result<FaultDispatches, String> {
         let bad = || format!("invalid --fault-dispatch '{s}'; use {}", Self::FORMS);
@@ -261,7 +264,10 @@ impl FaultDispatches {
         }
         match s.split_once(':') {
             Some(("timed", n)) => num(n).map(FaultDispatches::Timed),
-            Some(("every", k)) => num(k).map(FaultDispatches::Every),
+            Some(("every", k)) => match k.split_once('+') {
+                Some((k, p)) => Ok(FaultDispatches::EveryFrom(num(k)?, num(p)?)),
+                None => num(k).map(FaultDispatches::Every),
+            },
             Some(_) => Err(bad()),
             None => match s.split_once('-') {
                 Some((a, b)) => match (num(a)?, num(b)?) {
@@ -279,6 +285,7 @@ impl FaultDispatches {
             FaultDispatches::Number(n) => n.to_string(),
             FaultDispatches::Timed(n) => format!("timed:{n}"),
             FaultDispatches::Every(k) => format!("every:{k}"),
+            FaultDispatches::EveryFrom(k, p) => format!("every:{k}+{p}"),
             FaultDispatches::Range(a, b) => format!("{a}-{b}"),
         }
     }
@@ -291,6 +298,7 @@ impl FaultDispatches {
             FaultDispatches::Number(n) => d == n,
             FaultDispatches::Timed(n) => d == untimed + n,
             FaultDispatches::Every(k) => d.is_multiple_of(k),
+            FaultDispatches::EveryFrom(k, p) => d >= p && (d - p).is_multiple_of(k),
             FaultDispatches::Range(a, b) => (a..=b).contains(&d),
         }
     }
@@ -778,6 +786,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     };
     let deterministic = first == last;
     let dispatches = checker.finish(gpu, deterministic)?;
+    let fingerprint = output_fingerprint(&*prepared, &checked.tally, &dispatches, &first, &last);
     let mut verification = checked.into_verification(&last[0], deterministic);
     verification.passed &= dispatches.wrong_dispatches == 0
         && dispatches.dispatches_verified == dispatches.dispatches_total
@@ -861,10 +870,172 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
             timing,
             host,
             dispatch_check: Some(dispatches),
-            fingerprint: None,
+            fingerprint,
         },
         gpu_events,
         coverage: None,
+    })
+}
+
+/// A wrong result's fingerprint, made on the host from what the checks already hold:
+/// the CPU check's wrong elements of the last output (all counted, the first 64
+/// listed), else the first output against the verified last (bit for bit), else the
+/// first wrong word of each dispatch the GPU's check named. `None` when nothing is
+/// wrong.
+fn output_fingerprint(
+    prepared: &dyn kernels::Prepared,
+    tally: &crate::verify::Tally,
+    dc: &DispatchCheck,
+    first: &[Vec<u8>],
+    last: &[Vec<u8>],
+) -> Option<crate::model::Fingerprint> {
+    use crate::model::{Fingerprint, WrongWord};
+    let float = prepared.layout().float;
+    let total = dc.dispatches_total;
+    let mut dispatches: Vec<u64> = dc.wrong.iter().map(|w| w.dispatch).collect();
+    let word = |w: u64, e: u32, a: u32, d: Option<u64>| {
+        let (place, expected, actual, _) = wrong_word(prepared, w, e, a);
+        WrongWord {
+            word: w,
+            place,
+            expected,
+            actual,
+            dispatch: d,
+        }
+    };
+    // Every dispatch compared equal to the first: if the last is wrong, so is each.
+    let all_alike = first == last && dc.wrong.is_empty() && dc.dispatches_verified == total;
+    let (words, count, or, counts): (Vec<WrongWord>, u64, u32, Vec<u64>) = if tally.wrong_count > 0
+    {
+        // The last output, as the CPU check found it.
+        if all_alike {
+            dispatches.extend(1..=total.min(64));
+        }
+        dispatches.push(total);
+        let k = usize::from(float);
+        let mut listed = tally.wrong.clone();
+        listed.sort_by_key(|w| w.0);
+        (
+            listed
+                .iter()
+                .map(|&(i, e, a)| {
+                    word(
+                        i,
+                        crate::verify::word_bits(e, float),
+                        crate::verify::word_bits(a, float),
+                        Some(total),
+                    )
+                })
+                .collect(),
+            tally.wrong_count,
+            tally.bits_or[k],
+            tally.bit_counts[k].to_vec(),
+        )
+    } else if first != last {
+        // The first output against the verified last, word for word.
+        dispatches.insert(0, 1);
+        let (mut words, mut count, mut or, mut counts) = (Vec::new(), 0u64, 0u32, vec![0u64; 32]);
+        let mut base = 0u64;
+        for (f, l) in first.iter().zip(last) {
+            for (i, (fw, lw)) in f.chunks_exact(4).zip(l.chunks_exact(4)).enumerate() {
+                let (fw, lw) = (
+                    u32::from_le_bytes(fw.try_into().expect("4 bytes")),
+                    u32::from_le_bytes(lw.try_into().expect("4 bytes")),
+                );
+                if fw != lw {
+                    count += 1;
+                    let x = fw ^ lw;
+                    or |= x;
+                    for (b, c) in counts.iter_mut().enumerate() {
+                        *c += u64::from(x >> b & 1);
+                    }
+                    if words.len() < crate::verify::WRONG_LISTED {
+                        words.push(word(base + i as u64, lw, fw, Some(1)));
+                    }
+                }
+            }
+            base += f.len().max(l.len()) as u64 / 4;
+        }
+        (words, count, or, counts)
+    } else if !dc.wrong.is_empty() {
+        // Only the GPU's check saw it: each wrong dispatch's first word.
+        let parse = |h: &str| {
+            u32::from_str_radix(
+                h.split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("0x"),
+                16,
+            )
+            .unwrap_or(0)
+        };
+        let mut counts = vec![0u64; 32];
+        let mut or = 0u32;
+        let words: Vec<WrongWord> = dc
+            .wrong
+            .iter()
+            .map(|w| {
+                let x = parse(&w.expected) ^ parse(&w.actual);
+                or |= x;
+                for (b, c) in counts.iter_mut().enumerate() {
+                    *c += u64::from(x >> b & 1);
+                }
+                WrongWord {
+                    word: w.word,
+                    place: w.place.clone(),
+                    expected: w.expected.clone(),
+                    actual: w.actual.clone(),
+                    dispatch: Some(w.dispatch),
+                }
+            })
+            .collect();
+        (
+            words,
+            dc.wrong.iter().map(|w| w.wrong_words).sum(),
+            or,
+            counts,
+        )
+    } else {
+        return None;
+    };
+    dispatches.sort_unstable();
+    dispatches.dedup();
+    let buffer = words
+        .first()
+        .map(|w| {
+            if w.place.contains("intermediate") {
+                w.place
+                    .split(" of ")
+                    .last()
+                    .unwrap_or("an intermediate output")
+                    .to_owned()
+            } else {
+                "result".to_owned()
+            }
+        })
+        .unwrap_or_else(|| "result".into());
+    let mut listed: Vec<u64> = words.iter().map(|w| w.word).collect();
+    listed.dedup();
+    Some(Fingerprint {
+        buffer,
+        wrong_words: count,
+        word_bits: 32,
+        failing_bits: format!("0x{or:08x}"),
+        bit_counts: counts,
+        stride: stride(&listed),
+        dispatch_fraction: (total > 0).then(|| {
+            let wrong = if tally.wrong_count > 0 && all_alike {
+                total
+            } else {
+                dc.wrong_dispatches
+                    + u64::from(
+                        tally.wrong_count > 0 && !dc.wrong.iter().any(|w| w.dispatch == total),
+                    )
+            };
+            wrong as f64 / total as f64
+        }),
+        dispatches,
+        words,
     })
 }
 /// The known cause of a matmul's FAIL on llvmpipe at a large K: it ends a shader's loops

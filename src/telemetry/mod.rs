@@ -75,6 +75,49 @@ impl Check {
     }
 }
 
+/// The PCIe AER counters of the device at `bus` and of its upstream port (the bridge
+/// above it in sysfs under `root`): `aer_dev_correctable`, `aer_dev_nonfatal` and
+/// `aer_dev_fatal`, their `TOTAL_ERR_*` lines, readable without privileges. What could
+/// not be read is named second.
+pub fn aer_counters(root: &Path, bus: Option<&str>) -> (Vec<(String, u64)>, Vec<String>) {
+    let Some(bus) = bus.filter(|b| !b.is_empty()) else {
+        return (
+            Vec::new(),
+            vec!["PCIe AER: the adapter has no PCI address".into()],
+        );
+    };
+    let dev = root.join("bus/pci/devices").join(bus);
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    let upstream = std::fs::canonicalize(&dev)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| crate::gpu::parse_bus_id(n).is_some())
+        });
+    let places = std::iter::once(("", dev)).chain(upstream.map(|u| ("upstream ", u)));
+    for (prefix, dir) in places {
+        for (file, total) in [
+            ("aer_dev_correctable", "TOTAL_ERR_COR"),
+            ("aer_dev_nonfatal", "TOTAL_ERR_NONFATAL"),
+            ("aer_dev_fatal", "TOTAL_ERR_FATAL"),
+        ] {
+            let path = dir.join(file);
+            let n = std::fs::read_to_string(&path).ok().and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix(total).and_then(|v| v.trim().parse().ok()))
+            });
+            match n {
+                Some(n) => found.push((format!("{prefix}{file}"), n)),
+                None => missing.push(format!("{}: not readable", path.display())),
+            }
+        }
+    }
+    (found, missing)
+}
+
 /// PCIe AER's fatal errors of the device at `bus` (`aer_dev_fatal` in sysfs under
 /// `root`, its `TOTAL_ERR_FATAL` line): a card whose link has had a fatal error is not
 /// trusted with a job.

@@ -181,10 +181,15 @@ pub fn allocate(gpu: &Gpu, target: u64) -> Result<Allocation> {
 /// The memory test's faults as the shader's switch takes them.
 fn fault_constants(f: ShaderFault) -> Vec<(&'static str, f64)> {
     let split = |w: u64| ((w & 0xffff_ffff) as f64, (w >> 32) as f64);
-    let (code, a, b, bit, value) = match f {
-        ShaderFault::Stuck { word, bit, value } => (1, word, 0, bit, value),
-        ShaderFault::Alias { a, b } => (2, a, b, 0, 0),
-        ShaderFault::Flip { word, bit } => (3, word, 0, bit, 0),
+    let (code, a, b, bit, value, every) = match f {
+        ShaderFault::Stuck {
+            word,
+            bit,
+            value,
+            every,
+        } => (1, word, 0, bit, value, every),
+        ShaderFault::Alias { a, b } => (2, a, b, 0, 0, 0),
+        ShaderFault::Flip { word, bit } => (3, word, 0, bit, 0, 0),
         _ => return Vec::new(),
     };
     let (alo, ahi) = split(a);
@@ -197,6 +202,7 @@ fn fault_constants(f: ShaderFault) -> Vec<(&'static str, f64)> {
         ("FAULT_B_HI", bhi),
         ("FAULT_BIT", f64::from(bit)),
         ("FAULT_VALUE", f64::from(value)),
+        ("FAULT_EVERY", f64::from(every)),
     ]
 }
 
