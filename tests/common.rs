@@ -160,3 +160,11 @@ pub fn signalled(
     let trace = read_json(&dir.path().join("trace.json"));
     (dir, doc, trace)
 }
+
+/// A stdout whose reader has already gone: the first write fails with EPIPE, whenever
+/// it comes (closing the read end after the spawn would race the child's first line).
+pub fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer.into()
+}

@@ -168,15 +168,12 @@ fn two_canaries_at_once_keep_their_outputs_apart() {
 fn a_reader_that_goes_away_does_not_end_the_measurement() {
     // `gpu-canary run | head -1`: stdout's reader is gone before the first line.
     let dir = tempfile::tempdir().unwrap();
-    let mut child = process()
+    let out = process()
         .args(["run", "--kernel", "reduce-f32", "--out"])
         .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdout(closed_pipe())
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The whole suite ran and its files are whole; the lost output is exit 3.
     assert_eq!(out.status.code(), Some(3), "{stderr}");

@@ -260,7 +260,7 @@ fn json_on_a_full_or_closed_stdout_is_an_error_not_a_silent_exit_0() {
         assert!(err.contains("No space left on device"), "{args:?}: {err}");
     }
     // A reader that has gone: the pipe is closed before the document is written.
-    let mut child = process()
+    let out = process()
         .args([
             "run",
             "--kernel",
@@ -269,12 +269,9 @@ fn json_on_a_full_or_closed_stdout_is_an_error_not_a_silent_exit_0() {
             "64x64x64",
             "--json",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdout(closed_pipe())
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("stdout (--json)"), "{err}");

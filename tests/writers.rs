@@ -169,14 +169,7 @@ fn every_commands_stdout_that_fails_is_exit_3() {
             "{args:?}: {err}"
         );
         // A reader that has gone before the first line.
-        let mut c = process()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(c.stdout.take());
-        let o = c.wait_with_output().unwrap();
+        let o = process().args(args).stdout(closed_pipe()).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(3), "{args:?} | (closed): {err}");
         assert!(err.contains("Broken pipe"), "{args:?}: {err}");
