@@ -1155,3 +1155,47 @@ fn the_table_checker_is_a_real_check() {
     assert!(md_tables_whole("a \x1b b").is_err());
     assert!(md_tables_whole("a <b> c").is_err());
 }
+
+#[test]
+fn an_adapter_all_metrics_file_is_pushed_with_every_cards_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("m.prom");
+    let o = bin()
+        .args(["preflight", "--adapter", "all", "--out"])
+        .arg(dir.path().join("all"))
+        .arg("--export-metrics")
+        .arg(&metrics)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let g = gateway();
+    let p = push(&g, "gpu-canary-preflight", "honey", &metrics);
+    let said = String::from_utf8_lossy(&p.stderr);
+    assert!(p.status.success(), "{said}");
+    assert!(said.contains("grouping by job and lane"), "{said}");
+    let served = get(&format!("{}/metrics", g.url)).unwrap();
+    let verdicts: Vec<&str> = served
+        .lines()
+        .filter(|l| {
+            l.starts_with("gpu_canary_run_verdict{")
+                && l.contains("verdict=\"pass\"")
+                && l.ends_with(" 1")
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 2, "both cards' verdicts served: {served}");
+    assert!(
+        verdicts
+            .iter()
+            .any(|l| l.contains("card=\"vulkan llvmpipe")),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.iter().any(|l| l.contains("card=\"gl llvmpipe")),
+        "{verdicts:?}"
+    );
+}

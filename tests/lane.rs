@@ -220,3 +220,45 @@ fn runner_pods_are_guaranteed_their_cpu_and_memory() {
         assert!(doc.contains(needle), "docs/lane.md lacks {needle}");
     }
 }
+
+#[test]
+fn every_lane_job_runs_the_preflight_first() {
+    for vendor in ["nvidia", "amd"] {
+        let image =
+            std::fs::read_to_string(root().join(format!("docker/runner-{vendor}.Dockerfile")))
+                .unwrap();
+        // The binary and the hook in the image, outside the runner's own directory.
+        for copy in [
+            "COPY --chmod=0755 gpu-canary /usr/local/bin/gpu-canary",
+            "COPY --chmod=0755 gpu-canary-job-started.sh /opt/gpu-canary/job-started.sh",
+            "COPY --chmod=0755 push-metrics /opt/gpu-canary/push-metrics",
+        ] {
+            assert!(image.contains(copy), "{vendor}: {copy}");
+        }
+        let v = values(vendor);
+        let env = v["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap();
+        let get = |name: &str| {
+            env.iter()
+                .find(|e| e["name"] == name)
+                .and_then(|e| e["value"].as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            get("ACTIONS_RUNNER_HOOK_JOB_STARTED").as_deref(),
+            Some("/opt/gpu-canary/job-started.sh"),
+            "{vendor}"
+        );
+        let args = get("GPU_CANARY_PREFLIGHT_ARGS").unwrap();
+        assert!(
+            args.contains("--require-hardware")
+                && args.contains(&format!("--expect-vendor {vendor}")),
+            "{vendor}: {args}"
+        );
+    }
+    // The build puts the binary and the push script into the images' context.
+    let wf = std::fs::read_to_string(root().join(".github/workflows/runner-images.yml")).unwrap();
+    assert!(wf.contains("cp target/release/gpu-canary scripts/push-metrics docker/"));
+    assert!(root().join("docker/gpu-canary-job-started.sh").exists());
+}
