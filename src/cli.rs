@@ -42,7 +42,7 @@ fn whole<T: std::str::FromStr>(
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "gpu-canary", version, about = "A GPU canary: deterministic WGSL kernels on a headless wgpu adapter, verified against CPU references, timed, with artifacts CI can act on.", after_help = EXIT_CODES)]
+#[command(name = "gpu-canary", version = env!("GPU_CANARY_LONG_VERSION"), about = "A GPU canary: deterministic WGSL kernels on a headless wgpu adapter, verified against CPU references, timed, with artifacts CI can act on.", after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -81,6 +81,16 @@ pub enum Command {
     /// do.
     #[command(after_help = REPRODUCE_EXIT_CODES)]
     Reproduce(ReproduceArgs),
+    /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `gpu-canary man > gpu-canary.1`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 pub const REPRODUCE_EXIT_CODES: &str = "\

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use gpu_canary::adapters::{self, AdaptersConfig};
 use gpu_canary::cli::{Cli, Command};
 use gpu_canary::compare::{self, CompareConfig, Finding};
@@ -51,6 +51,26 @@ fn command(c: Command) -> Result<i32> {
         // The run records its own exit code in result.json (`verdict::judge`).
         Command::Run(a) => ended(gpu_canary::cards::run_any(RunConfig::from_args(a)?)),
         Command::Burn(a) => ended(gpu_canary::cards::run_any(RunConfig::from_burn_args(a)?)),
+        Command::Completions(a) => {
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "gpu-canary", &mut out);
+            gpu_canary::console::try_bytes(&out).map_err(|e| {
+                gpu_canary::error::Error::io(format!("cannot write the completions to stdout: {e}"))
+            })?;
+            exit::OK
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| {
+                    gpu_canary::error::Error::io(format!("cannot render the man page: {e}"))
+                })?;
+            gpu_canary::console::try_bytes(&out).map_err(|e| {
+                gpu_canary::error::Error::io(format!("cannot write the man page to stdout: {e}"))
+            })?;
+            exit::OK
+        }
         Command::Reproduce(a) => {
             let rep =
                 gpu_canary::reproduce::run(&gpu_canary::reproduce::ReproduceConfig::from_args(a)?)?;

@@ -581,3 +581,81 @@ fn kernels_json_is_read_by_a_consumer() {
     }
     assert!(l.kernels.iter().any(|k| k.tunable) && l.kernels.iter().any(|k| !k.burns));
 }
+
+#[test]
+fn version_names_the_commit_and_completions_and_the_man_page_are_real() {
+    let o = bin().arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&o.stdout);
+    // "gpu-canary 0.1.0 (commit 0123456789[-dirty], built YYYY-MM-DD, wgpu 30.x.y)".
+    let commit = v.split("(commit ").nth(1).unwrap_or_default();
+    assert!(
+        commit.len() >= 10 && commit[..10].chars().all(|c| c.is_ascii_hexdigit()),
+        "{v}"
+    );
+    assert!(v.contains(", built 20") && v.contains(", wgpu 30."), "{v}");
+    // result.json names the same commit.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        bin()
+            .args(["run", "--kernel", "reduce-f32", "--size", "3", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let doc = crate::common::read_json(&dir.path().join("result.json"));
+    assert!(
+        doc["tool"]["git_commit"]
+            .as_str()
+            .unwrap()
+            .starts_with(&commit[..10])
+    );
+    // bash parses the completions; each shell gets a script naming the subcommands.
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = bin().args(["completions", shell]).output().unwrap();
+        assert!(o.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("preflight") && text.contains("reproduce"),
+            "{shell}"
+        );
+        if shell == "bash" {
+            let f = dir.path().join("c.bash");
+            std::fs::write(&f, &o.stdout).unwrap();
+            let n = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert!(n.status.success(), "{}", String::from_utf8_lossy(&n.stderr));
+        }
+    }
+    assert_eq!(
+        bin()
+            .args(["completions", "tcsh"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    // The man page renders with man -l.
+    let o = bin().arg("man").output().unwrap();
+    let page = dir.path().join("gpu-canary.1");
+    std::fs::write(&page, &o.stdout).unwrap();
+    let m = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&m.stdout);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    assert!(
+        text.contains("NAME") && text.contains("gpu-canary") && text.contains("preflight"),
+        "{text}"
+    );
+}
