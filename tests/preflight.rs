@@ -452,3 +452,60 @@ fn the_node_is_labelled_in_dry_run_and_npd_reads_the_mapped_exit_codes() {
         assert!(said.trim_end().chars().count() <= 200, "{said}");
     }
 }
+
+#[test]
+fn a_signal_reaches_every_cards_process_and_the_combined_result_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all");
+    let mut child = process()
+        .args([
+            "run",
+            "--adapter",
+            "all",
+            "--kernel",
+            "matmul-u32",
+            "--size",
+            "512x512x512",
+        ])
+        .args(["--iterations", "3000", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the first card's run has written its first result.
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_dir(&out)
+        .map(|d| d.flatten().any(|e| e.path().join("result.json").exists()))
+        .unwrap_or(false)
+    {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let doc = read_json(&out.join("result.json"));
+    assert_schema_valid(&doc);
+    assert_eq!(
+        (&doc["verdict"], &doc["exit_code"]),
+        (&"cancelled".into(), &143.into())
+    );
+    let cards = doc["cards"].as_array().unwrap();
+    assert_eq!(
+        cards[0]["verdict"], "cancelled",
+        "the running card was passed the signal"
+    );
+    assert_eq!(cards[0]["exit_code"], 143);
+    // The next card never started, and says so.
+    assert_eq!(cards[1]["verdict"], "error");
+    assert!(
+        doc["artifact_errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("not started: the run was cancelled")
+    );
+    assert_eq!(doc["diagnosis"]["action"], "rerun");
+}
