@@ -90,14 +90,21 @@ fn run_all(cfg: RunConfig) -> RunOutcome {
             })
         };
     }
+    let json = cfg.json;
     let spawn = |c: &CardRef, dir: &Path| -> std::io::Result<Child> {
         let by = if c.info.device_pci_bus_id.is_empty() {
             c.info.name.clone()
         } else {
             c.info.device_pci_bus_id.clone()
         };
-        Command::new(&exe)
-            .args(&base)
+        let mut cmd = Command::new(&exe);
+        // Under --json, stdout is the combined document alone: the cards' lines go to
+        // stderr.
+        if json {
+            use std::os::fd::AsFd;
+            cmd.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
+        }
+        cmd.args(&base)
             .arg("--adapter")
             .arg(by)
             .arg("--backend")
@@ -121,7 +128,14 @@ fn run_all(cfg: RunConfig) -> RunOutcome {
             spawn_error: None,
         })
         .collect();
-    crate::console::line(&format!(
+    let say = |l: &str| {
+        if json {
+            crate::console::err(l)
+        } else {
+            crate::console::line(l)
+        }
+    };
+    say(&format!(
         "cards: {} ({}), {}",
         runs.len(),
         runs.iter()

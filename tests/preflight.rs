@@ -268,6 +268,15 @@ fn every_card_once_with_a_combined_result() {
             .len(),
         2
     );
+    // Under --json, stdout is the combined document alone.
+    let o = bin()
+        .args(["preflight", "--adapter", "all", "--json", "--out"])
+        .arg(dir.path().join("json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["cards"].as_array().unwrap().len(), 2);
     // --adapter all needs --out.
     let o = bin().args(["run", "--adapter", "all"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
