@@ -17,6 +17,10 @@ fn main() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|c| !c.is_empty())
+        // A packaged crate (crates.io, `cargo package`) has no .git, but cargo wrote the
+        // commit it was packaged from into .cargo_vcs_info.json.
+        .or_else(vcs_info_commit)
         .unwrap_or_default();
     println!("cargo:rustc-env=GPU_CANARY_GIT_COMMIT={commit}");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
@@ -52,6 +56,18 @@ fn main() {
         std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
         civil_date(secs / 86400)
     );
+}
+
+/// The `git.sha1` of the .cargo_vcs_info.json that `cargo package` writes.
+fn vcs_info_commit() -> Option<String> {
+    let text = std::fs::read_to_string(".cargo_vcs_info.json").ok()?;
+    let at = text.find("\"sha1\"")?;
+    let sha: String = text[at + 6..]
+        .trim_start_matches([' ', ':', '"'])
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (sha.len() == 40).then_some(sha)
 }
 
 /// Days since 1970-01-01 as YYYY-MM-DD (Howard Hinnant's civil-from-days).

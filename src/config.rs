@@ -105,7 +105,7 @@ impl RunConfig {
                 "--require-tensor-cores needs {tc} among the kernels; drop --kernel or add {tc}"
             )));
         }
-        let fault = fault_arg(a.inject_fault.as_deref())?;
+        let fault = fault_arg(a.faults.inject_fault.as_deref())?;
         if fault == Some(Fault::Slowdown) {
             return Err(Error::usage(
                 "--inject-fault slowdown applies to `gpu-canary burn` only",
@@ -119,7 +119,7 @@ impl RunConfig {
                 f.name()
             )));
         }
-        let fault_dispatches = fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?;
+        let fault_dispatches = fault_dispatch_arg(fault, a.faults.fault_dispatch.as_deref())?;
         let tuning = tuning_arg(a.tuning)?;
         let out = out_arg(&a.output)?;
         // After --out exists: an export may go into it (`--out out --export-junit
@@ -226,7 +226,7 @@ impl RunConfig {
                 a.max_drift
             )));
         }
-        let fault = fault_arg(a.inject_fault.as_deref())?;
+        let fault = fault_arg(a.faults.inject_fault.as_deref())?;
         match fault {
             None
             | Some(
@@ -242,7 +242,7 @@ impl RunConfig {
         }
         let fault_dispatches = match fault {
             Some(Fault::Slowdown) => FaultDispatches::All,
-            f => fault_dispatch_arg(f, a.fault_dispatch.as_deref())?,
+            f => fault_dispatch_arg(f, a.faults.fault_dispatch.as_deref())?,
         };
         // Past the duration, a burn that has not finished is hung: the watchdog ends it
         // with what was measured.
@@ -306,9 +306,14 @@ impl RunConfig {
                 a.budget
             )));
         }
+        if let Some(n @ (0 | 1025..)) = a.expect_gpus {
+            return Err(Error::usage(format!(
+                "invalid --expect-gpus {n}: use 1 to 1024, the number of cards the job must see"
+            )));
+        }
         let budget = Duration::from_secs_f64(a.budget);
-        let fault = fault_arg(a.inject_fault.as_deref())?;
-        let fault_dispatches = fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?;
+        let fault = fault_arg(a.faults.inject_fault.as_deref())?;
+        let fault_dispatches = fault_dispatch_arg(fault, a.faults.fault_dispatch.as_deref())?;
         let out = out_arg(&a.output)?;
         exports_arg(&a.output)?;
         let filter = filter_arg(
@@ -795,7 +800,7 @@ impl TuneConfig {
                 a.iterations
             )));
         }
-        let fault = match fault_arg(a.inject_fault.as_deref())? {
+        let fault = match fault_arg(a.faults.inject_fault.as_deref())? {
             Some(f) if !f.every_case() => {
                 return Err(Error::usage(format!(
                     "tune: --inject-fault {}: only faults of the GPU's output apply to tune",
@@ -858,7 +863,7 @@ impl TuneConfig {
             expect_vendor: a.require.expect_vendor.filter(|s| !s.is_empty()),
             out: a.out,
             timeout: timeout_arg(a.timeout)?,
-            fault_dispatches: fault_dispatch_arg(fault, a.fault_dispatch.as_deref())?,
+            fault_dispatches: fault_dispatch_arg(fault, a.faults.fault_dispatch.as_deref())?,
             fault,
         })
     }

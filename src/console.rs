@@ -22,6 +22,25 @@ fn note(r: std::io::Result<()>) {
     }
 }
 
+/// The progress bar being drawn on the terminal, if any (`progress`): every write here
+/// clears it first and draws it again after, so no line shares its row.
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Registers the bar that is drawn now (`None` when it is gone).
+pub fn draw_bar(bar: Option<indicatif::ProgressBar>) {
+    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// Runs `f` (a write to stdout or stderr) with the bar cleared from the terminal.
+fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    // Cloned out, so that the lock is not held while writing.
+    let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match bar {
+        Some(bar) => bar.suspend(f),
+        None => f(),
+    }
+}
+
 /// `text` as is, flushed at once (a line may be all a watcher sees for minutes).
 pub fn text(text: &str) {
     bytes(crate::text::terminal(text).as_bytes());
@@ -29,14 +48,18 @@ pub fn text(text: &str) {
 
 /// `line` and a newline.
 pub fn line(line: &str) {
-    let mut out = std::io::stdout().lock();
     let line = crate::text::terminal(line);
-    note(writeln!(out, "{line}").and_then(|_| out.flush()));
+    suspend(|| {
+        let mut out = std::io::stdout().lock();
+        note(writeln!(out, "{line}").and_then(|_| out.flush()));
+    });
 }
 
 pub fn bytes(bytes: &[u8]) {
-    let mut out = std::io::stdout().lock();
-    note(out.write_all(bytes).and_then(|_| out.flush()));
+    suspend(|| {
+        let mut out = std::io::stdout().lock();
+        note(out.write_all(bytes).and_then(|_| out.flush()));
+    });
 }
 
 /// `bytes` where stdout is the artifact (`--json`): the caller learns that it was not
@@ -52,6 +75,9 @@ pub fn try_bytes(bytes: &[u8]) -> std::io::Result<()> {
 
 /// `line` and a newline on stderr: messages, warnings and errors.
 pub fn err(line: &str) {
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{}", crate::text::terminal(line));
+    let line = crate::text::terminal(line);
+    suspend(|| {
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "{line}");
+    });
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Exit codes, each meaning one thing (documented in the README and `--help`).
+/// Exit codes, each meaning one thing (documented in docs/guide.md and `--help`).
 pub mod exit {
     /// Every kernel verified (or, for `compare`, no regression).
     pub const OK: i32 = 0;

@@ -1,6 +1,9 @@
 //! The progress line a person sees on a terminal during long runs and `tune`: kernel,
-//! shape, phase, sample i/N and elapsed time, redrawn in place on stderr. Off when
-//! stderr is not a terminal and in `--json` mode, so CI logs stay clean.
+//! shape, phase, sample i/N and elapsed time, redrawn in place on stderr; for `burn` a
+//! bar with the time left, the dispatches verified and the current throughput. Off when
+//! stderr is not a terminal and in `--json` mode, so CI logs stay clean. Every line the
+//! console prints goes through `console::suspend`, so no line shares the terminal row with the
+//! bar.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -17,9 +20,16 @@ pub fn enabled(json: bool, stderr_is_terminal: bool) -> bool {
     !json && stderr_is_terminal
 }
 
-/// The line for `at`, e.g. `matmul-f32/4096x4096x4096 · dispatch · sample 12/50 · 3.4 s`.
+/// The line for `at`, e.g. `case 3/12 (9 left) · matmul-f32/4096x4096x4096 · dispatch ·
+/// sample 12/50 · 3.4 s`.
 pub fn line(at: &At) -> String {
+    if let Some(b) = &at.burn {
+        return burn_line(at, b);
+    }
     let mut parts: Vec<String> = Vec::new();
+    if let Some((i, n)) = at.case {
+        parts.push(format!("case {i}/{n} ({} left)", n.saturating_sub(i)));
+    }
     if let Some(c) = &at.context {
         parts.push(c.clone());
     }
@@ -32,6 +42,24 @@ pub fn line(at: &At) -> String {
     }
     if let Some(t) = at.since {
         parts.push(format!("{:.1} s", t.elapsed().as_secs_f64()));
+    }
+    parts.join(" · ")
+}
+
+/// The text beside burn's bar: `12 s of 60 s · ETA 48 s · 340 dispatches verified ·
+/// 1.2 TFLOP/s`.
+fn burn_line(at: &At, b: &crate::runner::BurnAt) -> String {
+    let left = (b.duration_s - b.elapsed_s).max(0.0);
+    let mut parts = vec![
+        format!("{:.0} s of {:.0} s", b.elapsed_s, b.duration_s),
+        format!("ETA {left:.0} s"),
+        format!("{} dispatches verified", b.verified),
+    ];
+    if let Some(r) = &b.throughput {
+        parts.push(r.clone());
+    }
+    if let Some(k) = &at.kernel {
+        parts.insert(0, k.clone());
     }
     parts.join(" · ")
 }
@@ -50,14 +78,30 @@ impl Display {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} {msg}").expect("a fixed template"),
-                );
+                let spinner =
+                    ProgressStyle::with_template("{spinner} {msg}").expect("a fixed template");
+                let barred = ProgressStyle::with_template("{spinner} [{bar:24}] {msg}")
+                    .expect("a fixed template")
+                    .progress_chars("=> ");
+                bar.set_style(spinner);
+                crate::console::draw_bar(Some(bar.clone()));
+                let mut styled = false;
                 while !stop.load(Ordering::Relaxed) {
-                    bar.set_message(line(&progress.get()));
+                    let at = progress.get();
+                    if let Some(b) = &at.burn {
+                        if !styled {
+                            bar.set_style(barred.clone());
+                            styled = true;
+                        }
+                        // Tenths of a second: the bar moves smoothly in a short burn.
+                        bar.set_length((b.duration_s * 10.0).max(1.0) as u64);
+                        bar.set_position((b.elapsed_s.min(b.duration_s) * 10.0) as u64);
+                    }
+                    bar.set_message(line(&at));
                     bar.tick();
                     std::thread::sleep(Duration::from_millis(100));
                 }
+                crate::console::draw_bar(None);
                 bar.finish_and_clear();
             })
         });

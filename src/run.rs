@@ -351,6 +351,7 @@ fn worker(shared: &Shared) -> Result<()> {
     // that what was measured before it is kept (faults of the GPU's output hit all).
     let fault_at = skips.iter().rposition(Option::is_none);
     for (i, (case, skip)) in cfg.cases.iter().zip(&skips).enumerate() {
+        shared.progress.case(i + 1, cfg.cases.len());
         if let Some(reason) = skip {
             if let Some(line) = skip_line.get(&i) {
                 shared.print(line);

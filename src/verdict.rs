@@ -217,7 +217,7 @@ pub fn over_budget(j: Judgement) -> Judgement {
 }
 
 /// What the operator does next, from the verdict and its evidence: the one table of
-/// actions (README, "When the canary fails", holds the same table).
+/// actions (docs/guide.md, "When the canary fails", holds the same table).
 ///
 /// | evidence | action |
 /// |---|---|

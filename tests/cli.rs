@@ -34,6 +34,85 @@ fn help_documents_the_exit_codes() {
         .stdout(predicate::str::contains("inject").not());
 }
 
+/// `gpu-canary ARGS` on stdout, with the width clap falls back to off a terminal.
+fn help(args: &[&str]) -> String {
+    let out = bin().args(args).env_remove("COLUMNS").output().unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn short_help_is_a_line_a_flag_and_long_help_the_paragraphs() {
+    for cmd in ["run", "burn", "preflight", "tune"] {
+        let short = help(&[cmd, "-h"]);
+        let long = help(&[cmd, "--help"]);
+        assert!(
+            short.len() * 2 <= long.len(),
+            "{cmd}: -h is {} bytes, --help {}",
+            short.len(),
+            long.len()
+        );
+        // Every flag -h lists sits on one line: the next line is another flag, a
+        // heading or the end, never a continued paragraph.
+        let options = short
+            .split("\n\n")
+            .filter(|s| !s.starts_with("Usage:") && !s.starts_with("Exit codes:"))
+            .skip(1);
+        for section in options {
+            for l in section.lines().skip(1) {
+                assert!(
+                    l.trim_start().starts_with('-'),
+                    "{cmd} -h: a flag's help runs on: {l}"
+                );
+                assert!(l.chars().count() <= 100, "{cmd} -h: {l}");
+            }
+        }
+        for l in long.lines() {
+            assert!(l.chars().count() <= 100, "{cmd} --help wraps at 100: {l}");
+        }
+    }
+    // Flags under the headings, in the order a reader looks for them.
+    let long = help(&["run", "--help"]);
+    let at = |h: &str| {
+        long.find(&format!("\n{h}:\n"))
+            .unwrap_or_else(|| panic!("heading {h}: {long}"))
+    };
+    let order = [
+        "Adapter",
+        "Suite and shapes",
+        "Checks",
+        "Output and exports",
+        "Timing and limits",
+    ];
+    for w in order.windows(2) {
+        assert!(at(w[0]) < at(w[1]), "{w:?}");
+    }
+    let under = |flag: &str| {
+        let i = long.find(&format!("      {flag}")).unwrap();
+        *order.iter().rfind(|h| at(h) < i).unwrap()
+    };
+    assert_eq!(under("--adapter"), "Adapter");
+    assert_eq!(under("--kernel"), "Suite and shapes");
+    assert_eq!(under("--require-coverage"), "Checks");
+    assert_eq!(under("--export-junit"), "Output and exports");
+    assert_eq!(under("--timeout"), "Timing and limits");
+}
+
+#[test]
+fn the_exit_codes_are_listed_in_order() {
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let text = help(args);
+        let codes: Vec<u32> = text
+            .split("Exit codes:\n")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("  ")?.split(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130, 143], "{args:?}");
+    }
+}
+
 #[test]
 fn bad_values_are_refused_before_any_work() {
     usage_error(
@@ -357,7 +436,7 @@ fn a_negative_number_gets_the_range_not_unexpected_argument() {
         ),
         (
             vec!["run", "--iterations", "-3"],
-            "'-3' for '--iterations <ITERATIONS>': use a whole number from 1 to 100000",
+            "'-3' for '--iterations <N>': use a whole number from 1 to 100000",
         ),
         (
             vec!["run", "--warmup", "-1"],
@@ -388,24 +467,23 @@ fn a_negative_number_gets_the_range_not_unexpected_argument() {
             "tune: invalid --iterations 100001: use 1 to 100000",
         ),
         (vec!["tune", "--timeout", "-3"], "invalid --timeout -3"),
+        (
+            vec!["preflight", "--expect-gpus", "0"],
+            "invalid --expect-gpus 0: use 1 to 1024",
+        ),
+        (
+            vec!["preflight", "--expect-gpus", "1025"],
+            "invalid --expect-gpus 1025: use 1 to 1024",
+        ),
     ] {
         usage_error(&args, needle);
     }
 }
 
-/// The run option table's range column: `[a, b]` or `(a, b]`, as (flag, low, low
+/// The guide's run option table's range column: `[a, b]` or `(a, b]`, as (flag, low, low
 /// included, high).
 fn documented_ranges() -> Vec<(String, String, bool, String)> {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
-    let table = readme
-        .split("### `run`")
-        .nth(1)
-        .unwrap()
-        .split("Lane command")
-        .next()
-        .unwrap();
+    let table = guide_run_table();
     let mut out = Vec::new();
     for row in table.lines().filter(|l| l.starts_with("| `--")) {
         let cells: Vec<&str> = row.split(" | ").collect();

@@ -168,3 +168,19 @@ pub fn closed_pipe() -> std::process::Stdio {
     drop(reader);
     writer.into()
 }
+
+/// The guide's `run` option table (docs/guide.md, from "### `run`" to the lane command):
+/// the flags and ranges tests/docs.rs and tests/cli.rs hold against the binary.
+pub fn guide_run_table() -> String {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide.md"))
+            .unwrap();
+    guide
+        .split("### `run`")
+        .nth(1)
+        .unwrap()
+        .split("Lane command")
+        .next()
+        .unwrap()
+        .to_owned()
+}

@@ -743,12 +743,12 @@ fn junit_reports_parse_validate_and_carry_each_cases_outcome() {
 }
 
 #[test]
-fn the_readmes_promql_is_what_promtool_tests() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn the_guides_promql_is_what_promtool_tests() {
+    let guide = std::fs::read_to_string(root().join("docs/guide.md")).unwrap();
     let tests = std::fs::read_to_string(root().join("deploy/prometheus/gpu-canary.rules.test.yml"))
         .unwrap();
     let squash = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
-    let blocks: Vec<String> = readme
+    let blocks: Vec<String> = guide
         .split("```promql\n")
         .skip(1)
         .map(|b| squash(b.split("```").next().unwrap()))
@@ -769,7 +769,7 @@ fn the_readmes_promql_is_what_promtool_tests() {
     for b in &blocks {
         assert!(
             tested.contains(b),
-            "README's {b} is not among the tested {tested:#?}"
+            "the guide's {b} is not among the tested {tested:#?}"
         );
     }
 }
@@ -901,7 +901,7 @@ fn ready(url: &str, what: &str) {
 
 #[test]
 fn node_exporter_serves_a_failing_run_beside_a_passing_burn() {
-    // One textfile directory, as the README suggests for both commands: run's failure
+    // One textfile directory, as the guide suggests for both commands: run's failure
     // and burn's pass side by side; the real collector must serve the failure.
     let by = |name| exported().iter().find(|e| e.name == name).unwrap();
     assert_eq!(by("failed").code, 1);

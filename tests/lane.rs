@@ -259,6 +259,8 @@ fn every_lane_job_runs_the_preflight_first() {
     }
     // The build puts the binary and the push script into the images' context.
     let wf = std::fs::read_to_string(root().join(".github/workflows/runner-images.yml")).unwrap();
-    assert!(wf.contains("cp target/release/gpu-canary scripts/push-metrics docker/"));
+    assert!(wf.contains("cp target/release/gpu-canary docker/"));
+    assert!(wf.contains("scripts/install-release \"$RELEASE\" docker"));
+    assert!(wf.contains("cp scripts/push-metrics docker/"));
     assert!(root().join("docker/gpu-canary-job-started.sh").exists());
 }

@@ -1,4 +1,4 @@
-//! The layout the README promises: imports point down the flow (no module of `src/`
+//! The layout CONTRIBUTING.md promises: imports point down the flow (no module of `src/`
 //! reaches one that reaches it back), and only `main` turns outcomes into exit codes.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,5 @@
 //! The one integration-test binary. Every test runs on whatever adapter wgpu finds
-//! (lavapipe in CI); see README.md.
+//! (lavapipe in CI); see CONTRIBUTING.md.
 
 mod artifacts;
 mod burn;
@@ -9,6 +9,7 @@ mod common;
 mod compare;
 mod diagnosis;
 mod dispatches;
+mod docs;
 mod exports;
 mod faults;
 mod kernels;
@@ -16,10 +17,11 @@ mod lane;
 mod layout;
 mod memtest;
 mod preflight;
-mod readme;
+mod release;
 mod reliability;
 mod shaders;
 mod survival;
+mod terminal;
 mod tune;
 mod workflows;
 mod writers;

@@ -663,7 +663,7 @@ fn adapters_are_named_where_none_is_found_or_several_match() {
 #[test]
 fn burns_beside_a_load_exit_with_their_verdict_every_time() {
     // Teardown after a verdict must never abort: burns while another canary loads the
-    // same CPU (lavapipe), every exit code one the README documents.
+    // same CPU (lavapipe), every exit code one the guide documents.
     let mut load = process()
         .args(["run", "--iterations", "200"])
         .stdout(Stdio::null())

@@ -320,6 +320,7 @@ fn every_action_is_pinned_to_a_commit() {
         "lane-watchdog.yml",
         "ci.yml",
         "runner-images.yml",
+        "release.yml",
     ] {
         let (_, text) = load(name);
         // This repository's own reusable workflow is the commit's own.

@@ -282,8 +282,15 @@ pub fn burn(
             next_interval += r.interval_s;
         }
         let duration = s.duration.as_secs_f64();
-        rec.progress()
-            .sample(elapsed.min(duration) as u32, duration as u32);
+        rec.progress().burn(crate::runner::BurnAt {
+            elapsed_s: elapsed.min(duration),
+            duration_s: duration,
+            verified: books.report.dispatches_verified,
+            throughput: books
+                .done
+                .last()
+                .map(|d| format!("{:.1} {}", d.rate, books.report.unit)),
+        });
         if stop || elapsed >= duration {
             break;
         }

@@ -539,10 +539,13 @@ impl Burn<'_> {
                 self.next_interval += r.interval_s;
             }
             let duration = self.cx.s.duration.as_secs_f64();
-            self.cx
-                .rec
-                .progress()
-                .sample(elapsed.min(duration) as u32, duration as u32);
+            let rate = self.books.done.last().map(|d| d.rate);
+            self.cx.rec.progress().burn(crate::runner::BurnAt {
+                elapsed_s: elapsed.min(duration),
+                duration_s: duration,
+                verified: self.books.report.dispatches_verified,
+                throughput: rate.map(|r| format!("{r:.1} {}", self.cx.unit)),
+            });
         }
         Ok(())
     }

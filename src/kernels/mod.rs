@@ -274,7 +274,7 @@ pub struct CaseInput<'a> {
     pub fault: Option<fault::ShaderFault>,
 }
 
-/// A kernel: the only extension point. See the module docs and README "Adding a kernel".
+/// A kernel: the only extension point. See the module docs and CONTRIBUTING.md, "Adding a kernel".
 pub trait Kernel: Sync {
     fn id(&self) -> &'static str;
     fn describe(&self) -> &'static str;

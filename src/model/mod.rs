@@ -165,7 +165,7 @@ pub enum StepStatus {
     NotRead,
 }
 
-/// What to do next: the action, in a small vocabulary (README, "When the canary
+/// What to do next: the action, in a small vocabulary (docs/guide.md, "When the canary
 /// fails"), its reason in one line, and the card it is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -136,6 +136,20 @@ pub struct At {
     pub sample: Option<(u32, u32)>,
     /// When the current kernel started.
     pub since: Option<Instant>,
+    /// (case, cases) in `run`: the case in progress, counted from 1.
+    pub case: Option<(usize, usize)>,
+    /// Where a burn is, for its bar.
+    pub burn: Option<BurnAt>,
+}
+
+/// A burn's progress: time, dispatches verified and the current throughput.
+#[derive(Debug, Clone, Default)]
+pub struct BurnAt {
+    pub elapsed_s: f64,
+    pub duration_s: f64,
+    pub verified: u64,
+    /// The last submission's rate with its unit, e.g. `812.4 GFLOP/s`.
+    pub throughput: Option<String>,
 }
 
 impl Progress {
@@ -156,6 +170,12 @@ impl Progress {
     }
     pub fn sample(&self, i: u32, of: u32) {
         self.lock().sample = Some((i, of));
+    }
+    pub fn case(&self, i: usize, of: usize) {
+        self.lock().case = Some((i, of));
+    }
+    pub fn burn(&self, at: BurnAt) {
+        self.lock().burn = Some(at);
     }
     pub fn get(&self) -> At {
         self.lock().clone()

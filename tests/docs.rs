@@ -1,6 +1,6 @@
-//! The README against the binary: the synopses and the run table against `--help`, the
-//! sample comparisons against what `compare` prints, and each row of the exit-code
-//! table produced by the case it names.
+//! The docs against the binary: the guide's synopses and run table against `--help`,
+//! its sample comparisons against what `compare` prints, each row of the exit-code
+//! table produced by the case it names, and the README's shape and transcript.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -9,8 +9,12 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+fn doc(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+fn guide() -> String {
+    doc("docs/guide.md")
 }
 
 /// The `--flags` in `text`.
@@ -44,7 +48,7 @@ fn help_flags(cmd: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_synopses_and_the_run_table_are_what_help_lists() {
-    let text = readme();
+    let text = guide();
     let block = text
         .split("## Commands\n\n```text\n")
         .nth(1)
@@ -75,16 +79,10 @@ fn the_synopses_and_the_run_table_are_what_help_lists() {
         assert_eq!(
             flags(&synopsis),
             help_flags(cmd),
-            "{cmd}: README against --help"
+            "{cmd}: the guide against --help"
         );
     }
-    let table = text
-        .split("### `run`")
-        .nth(1)
-        .unwrap()
-        .split("Lane command")
-        .next()
-        .unwrap();
+    let table = guide_run_table();
     let rows: String = table
         .lines()
         .filter(|l| l.starts_with("| `--"))
@@ -107,7 +105,7 @@ fn masked(text: &str) -> String {
 
 #[test]
 fn the_sample_comparisons_are_what_compare_prints() {
-    let text = readme();
+    let text = guide();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut seen = 0;
     for block in text.split("```sh\ngpu-canary compare ").skip(1) {
@@ -245,4 +243,145 @@ fn each_documented_exit_code_comes_from_the_case_it_names() {
     );
     // 5 (burn drift), 130 and 143 (signals) are each caused for real in tests/burn.rs
     // and tests/reliability.rs.
+}
+
+/// A console line with its measurements masked: a number, and the unit after it, stand
+/// for any number of that kind (the transcript is real output; its figures are not the
+/// point, its lines are).
+fn shape_of(line: &str) -> String {
+    let unit = |t: &str| match t {
+        "ns" | "µs" | "ms" | "s" => Some("T"),
+        _ if t.ends_with("/s") => Some("R"),
+        "B" | "kB" | "MB" | "GB" | "TB" => Some("B"),
+        _ => None,
+    };
+    let mut out: Vec<String> = Vec::new();
+    for t in line.split_whitespace() {
+        let numeric = t.starts_with(|c: char| c.is_ascii_digit())
+            && t.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '%');
+        if let (Some(u), Some(prev)) = (unit(t), out.last_mut())
+            && prev == "#"
+        {
+            *prev = format!("#{u}");
+            continue;
+        }
+        out.push(if numeric {
+            "#".to_owned()
+        } else {
+            t.chars()
+                .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                .collect()
+        });
+    }
+    out.join(" ")
+}
+
+#[test]
+fn the_shape_of_a_line_keeps_its_words_and_masks_its_figures() {
+    assert_eq!(
+        shape_of("reduce-f32  1048579   pass  median 1.40 ms  min 980 µs   3.00 GB/s"),
+        shape_of("reduce-f32  1048579   pass  median 21.0 µs  min 1.2 s    70.2 kB/s")
+    );
+    assert_ne!(
+        shape_of("copy-f32 4MiB pass median 1.23 ms"),
+        shape_of("copy-f32 4MiB FAIL median 1.23 ms")
+    );
+    assert_ne!(shape_of("median 1.23 ms"), shape_of("median 1.23 GB/s"));
+}
+
+#[test]
+fn the_readme_is_an_introduction_with_a_real_transcript() {
+    let text = doc("README.md");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 250, "README.md: {} lines", lines.len());
+    // In the order a newcomer reads it.
+    let at = |h: &str| {
+        lines
+            .iter()
+            .position(|l| *l == h)
+            .unwrap_or_else(|| panic!("README has no {h}"))
+    };
+    let order = [
+        "## Install",
+        "## Quick start",
+        "## What a run prints",
+        "## Exit codes",
+        "## The lane",
+        "## Documentation",
+    ];
+    for w in order.windows(2) {
+        assert!(at(w[0]) < at(w[1]), "{w:?}");
+    }
+    let first: String = lines[..60.min(lines.len())].join("\n");
+    assert!(
+        first.contains("## Install") && first.contains("\nverdict: "),
+        "{first}"
+    );
+    // The install command names the crate's own repository.
+    let toml = doc("Cargo.toml");
+    let repo = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    assert!(text.contains(&format!("cargo install --git {repo} --locked")));
+    // Exit codes 0 to 3, one line each.
+    for c in 0..=3 {
+        assert!(text.contains(&format!("\n- **{c}** ")), "exit code {c}");
+    }
+    // Every link to a file of the repository resolves.
+    for part in text.split("](").skip(1) {
+        let target = part.split(')').next().unwrap();
+        if target.starts_with("http") {
+            continue;
+        }
+        let path = target.split('#').next().unwrap();
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(path).exists(),
+            "README links to {target}"
+        );
+    }
+    // The transcript is what the canary prints, line for line (its figures masked).
+    let block = text
+        .split("```text\n$ scripts/canary\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let (_, out, _) = suite_run();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    if !printed.contains("adapter: llvmpipe") {
+        eprintln!("skipped the transcript: the README's is lavapipe's, this adapter is not");
+        return;
+    }
+    let want: Vec<String> = block.lines().map(shape_of).collect();
+    let got: Vec<String> = printed.lines().map(shape_of).collect();
+    assert_eq!(want, got, "README transcript against `gpu-canary run`");
+}
+
+#[test]
+fn the_docs_link_to_files_that_exist() {
+    for d in [
+        "docs/guide.md",
+        "docs/verification.md",
+        "docs/lane.md",
+        "CONTRIBUTING.md",
+    ] {
+        let text = doc(d);
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(d)
+            .parent()
+            .unwrap()
+            .to_owned();
+        for part in text.split("](").skip(1) {
+            let target = part.split(')').next().unwrap();
+            if target.starts_with("http") || target.starts_with('#') {
+                continue;
+            }
+            let path = target.split('#').next().unwrap();
+            assert!(base.join(path).exists(), "{d} links to {target}");
+        }
+    }
 }
