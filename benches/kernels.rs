@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use gpu_canary::check::reference::{self, Dims};
 use gpu_canary::gpu::timing::Timestamps;
 use gpu_canary::gpu::{AdapterFilter, Gpu};
 use gpu_canary::inputs;
 use gpu_canary::kernels::golden::{self, Golden};
 use gpu_canary::kernels::{self, CaseInput, Prepared, Run, RuntimeChecks, Shape, Suite};
-use gpu_canary::verify::{self, Dims};
 use rayon::prelude::*;
 
 /// A case's input as the benches run it: seed 1, inputs within ±1, no fault.
@@ -99,7 +99,10 @@ fn gpu_kernels(c: &mut Criterion) {
             let prepared = k
                 .prepare(&gpu, &input(shape, None, RuntimeChecks::Checked))
                 .expect("prepare");
-            let (work, unit) = prepared.work();
+            let gpu_canary::kernels::Work {
+                per_dispatch: work,
+                unit,
+            } = prepared.work();
             // Criterion's "elements" are floating-point (or integer) operations here.
             group.throughput(if unit == "GB/s" {
                 Throughput::Bytes(work as u64)
@@ -200,7 +203,7 @@ fn matmul_variants(c: &mut Criterion, gpu: &Gpu) {
             let prepared = k
                 .prepare(gpu, &input(shape, Some(&params), checks))
                 .expect("prepare");
-            group.throughput(Throughput::Elements(prepared.work().0 as u64));
+            group.throughput(Throughput::Elements(prepared.work().per_dispatch as u64));
             group.bench_function(
                 BenchmarkId::new(format!("{io}-{}", checks.name()), shape),
                 |b| b.iter_custom(|iters| time(gpu, prepared.as_ref(), iters)),
@@ -221,12 +224,12 @@ fn cpu_references(c: &mut Criterion) {
     };
     for &(s, k) in sizes {
         let d = Dims { m: s, k, n: s };
-        let check = verify::MatmulCheck::for_shape(d, 1.0);
+        let check = reference::MatmulCheck::for_shape(d, 1.0);
         let values = |stream| match check {
-            verify::MatmulCheck::Full | verify::MatmulCheck::Probe => {
+            reference::MatmulCheck::Full | reference::MatmulCheck::Probe => {
                 inputs::f32_values(1, stream, s * k, 1.0)
             }
-            verify::MatmulCheck::ExactGrid(g) => inputs::grid_values(1, stream, s * k, g.q)
+            reference::MatmulCheck::ExactGrid(g) => inputs::grid_values(1, stream, s * k, g.q)
                 .into_iter()
                 .map(|i| g.value(i))
                 .collect(),
@@ -248,12 +251,12 @@ fn cpu_references(c: &mut Criterion) {
             .collect();
         group.throughput(Throughput::Elements((s * s) as u64));
         let name = match check {
-            verify::MatmulCheck::Full => "matmul-f32-check-full",
-            verify::MatmulCheck::ExactGrid(_) => "matmul-f32-check-exact",
-            verify::MatmulCheck::Probe => "matmul-f32-check-probe",
+            reference::MatmulCheck::Full => "matmul-f32-check-full",
+            reference::MatmulCheck::ExactGrid(_) => "matmul-f32-check-exact",
+            reference::MatmulCheck::Probe => "matmul-f32-check-probe",
         };
         group.bench_function(BenchmarkId::new(name, format!("{s}x{k}x{s}")), |bench| {
-            bench.iter(|| verify::float_matmul(&a, &b, &cmat, d, check, 1))
+            bench.iter(|| reference::float_matmul(&a, &b, &cmat, d, check, 1))
         });
     }
     let x = inputs::f32_values(1, inputs::stream::A, 1 << 22, 1.0);
@@ -263,7 +266,7 @@ fn cpu_references(c: &mut Criterion) {
         bench.iter(|| kernels::reduce_f32::simulate(&x, &p))
     });
     group.bench_function("reduce-f32-f64-sum/4Mi", |bench| {
-        bench.iter(|| verify::float_sum(&x, 0.0, 64))
+        bench.iter(|| reference::float_sum(&x, 0.0, 64))
     });
     group.finish();
 }

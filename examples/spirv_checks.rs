@@ -9,6 +9,9 @@
 //! unless the driver offers robustBufferAccess2 (`buffer: Unchecked` then, left to the
 //! hardware). `--unchecked` turns both off.
 
+#[path = "../tests/spirv.rs"]
+mod spirv;
+
 use std::collections::BTreeMap;
 
 const OP_EXT_INST_IMPORT: u32 = 11;
@@ -64,8 +67,8 @@ fn main() {
     for (name, src) in gpu_canary::kernels::shader_sources() {
         println!("{name}");
         for (mode, checked, robust) in modes {
-            let words = gpu_canary::kernels::to_spirv(&src, checked, robust)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let words =
+                spirv::to_spirv(&src, checked, robust).unwrap_or_else(|e| panic!("{name}: {e}"));
             let row: Vec<String> = count(&words)
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))

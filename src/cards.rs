@@ -124,7 +124,7 @@ fn run_all(cfg: RunConfig) -> RunOutcome {
             dir: out.dir.join(card.dir_name()),
             card,
             child: None,
-            code: crate::verdict::card_lost().1,
+            code: crate::check::verdict::card_lost().1,
             spawn_error: None,
         })
         .collect();
@@ -247,7 +247,7 @@ fn combine(
             backend: c.card.info.backend.to_str().to_owned(),
             verdict,
             exit_code: if c.spawn_error.is_some() {
-                crate::verdict::card_lost().1
+                crate::check::verdict::card_lost().1
             } else {
                 c.code
             },
@@ -268,7 +268,7 @@ fn combine(
         .iter()
         .map(|c| (c.verdict, c.exit_code))
         .collect();
-    let (verdict, code) = crate::verdict::combined(&judged, signal, false);
+    let (verdict, code) = crate::check::verdict::combined(&judged, signal, false);
     report.verdict = verdict;
     report.exit_code = code;
     report.status = RunStatus::Complete;
@@ -279,7 +279,7 @@ fn combine(
         .find(|c| (c.verdict, c.exit_code) == (verdict, code))
         .and_then(|c| read.iter().find(|(k, _)| *k == c.card))
         .and_then(|(_, r)| r.diagnosis.clone());
-    report.diagnosis = Some(worst.unwrap_or_else(|| crate::verdict::diagnose(&report)));
+    report.diagnosis = Some(worst.unwrap_or_else(|| crate::check::verdict::diagnose(&report)));
     // The card's artifacts the combined exports are made of.
     let cards: Vec<(&str, &RunReport)> = read.iter().map(|(k, r)| (k.as_str(), r)).collect();
     let mut wanted: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
@@ -304,7 +304,7 @@ fn combine(
             .push(format!("cannot write {}: {e}", out.summary().display()));
     }
     let fail_artifacts = |r: &mut RunReport| {
-        let (v, c) = crate::verdict::combined(
+        let (v, c) = crate::check::verdict::combined(
             &[(r.verdict, r.exit_code)],
             0,
             !r.artifact_errors.is_empty(),

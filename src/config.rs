@@ -23,7 +23,7 @@ use crate::kernels::{self, Kernel, RuntimeChecks, Shape, Suite};
 use crate::run::RunConfig;
 use crate::runner::{Case, Fault, FaultDispatches};
 use crate::tune::TuneConfig;
-use crate::tuning::Tuning;
+use crate::tune::file::Tuning;
 
 impl RunConfig {
     pub fn from_args(a: RunArgs) -> Result<RunConfig> {

@@ -58,7 +58,7 @@ pub fn f16_values(seed: u64, stream: u64, len: usize, scale: f32) -> Vec<half::f
 }
 
 /// Whole numbers uniform in [-q, q], as i32: the exact-grid inputs of a large matmul
-/// (see `verify::Grid`), scaled to f32 or f16 by the kernel.
+/// (see `check::reference::Grid`), scaled to f32 or f16 by the kernel.
 pub fn grid_values(seed: u64, stream: u64, len: usize, q: u32) -> Vec<i32> {
     let span = 2 * u64::from(q) + 1;
     (0..len as u64)

@@ -15,6 +15,7 @@
 pub mod adapters;
 pub mod burn;
 pub mod cards;
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -35,9 +36,6 @@ pub mod stats;
 pub mod telemetry;
 pub mod text;
 pub mod tune;
-pub mod tuning;
-pub mod verdict;
-pub mod verify;
 
 /// The JSON Schema of `result.json`, as published in `results-schema/`.
 pub fn result_schema() -> serde_json::Value {

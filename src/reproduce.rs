@@ -356,7 +356,7 @@ pub fn run(cfg: &ReproduceConfig) -> Result<Reproduction> {
         .diagnosis
         .as_ref()
         .and_then(|d| d.card.clone())
-        .or_else(|| crate::verdict::diagnose(&original).card);
+        .or_else(|| crate::check::verdict::diagnose(&original).card);
     let rep = Reproduction {
         tool: crate::model::TOOL_NAME.into(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::burn::{BurnCase, BurnSettings, Recorder};
+use crate::check::verdict::{self, Ending, Place};
 use crate::error::{EnvKind, Error, Result, panic_message};
 use crate::export::trace::{Counter, Extra, Window};
 use crate::export::{self, ExportManager, Exporter, OutDir};
@@ -20,8 +21,7 @@ use crate::model::*;
 use crate::progress;
 use crate::runner::{self, Case, CaseOptions, Fault, FaultDispatches, GpuEvent, Progress};
 use crate::telemetry::Monitor;
-use crate::tuning::Tuning;
-use crate::verdict::{self, Ending, Place};
+use crate::tune::file::Tuning;
 
 /// Everything a run needs, validated (`RunConfig::from_args` in `config`).
 #[derive(Debug, Clone)]

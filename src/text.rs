@@ -63,6 +63,20 @@ pub fn md(s: &str) -> String {
     out
 }
 
+/// A size as operators read a card's memory: decimal units (141.1 GB), one decimal.
+pub fn size_text(bytes: u64) -> String {
+    let b = bytes as f64;
+    let (v, unit) = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
+        .into_iter()
+        .find(|&(s, _)| b >= s)
+        .map_or((b, "B"), |(s, u)| (b / s, u));
+    if unit == "B" {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {unit}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ fn caught_at(kernel: &str, size: &str, fault: &str, row: u64, col: u64) -> Value
 
 /// The grid unit of C at inner dimension `k` (inputs within ±1).
 fn c_unit(k: usize) -> f64 {
-    let g = gpu_canary::verify::Grid::for_k(k, 1.0).unwrap();
+    let g = gpu_canary::check::reference::Grid::for_k(k, 1.0).unwrap();
     g.unit * g.unit
 }
 

@@ -205,7 +205,7 @@ fn matmul_u32_is_exact_and_its_checksum_is_the_cpu_one() {
             .collect();
         assert_eq!(
             v.checksum,
-            gpu_canary::verify::checksum(bytemuck::cast_slice(&c)),
+            gpu_canary::check::reference::checksum(bytemuck::cast_slice(&c)),
             "{s}"
         );
     }
@@ -274,7 +274,7 @@ fn reduce_f32_gives_the_simulated_bits_with_either_entry_point() {
             kernels::reduce_f32::simulate(&x, &kernels::reduce_f32::ReduceParams::default());
         assert_eq!(
             va.checksum,
-            gpu_canary::verify::checksum(&sum.to_le_bytes()),
+            gpu_canary::check::reference::checksum(&sum.to_le_bytes()),
             "n = {n}"
         );
     }

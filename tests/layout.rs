@@ -122,3 +122,89 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Inside each room (a directory of `src/`), the files a file names as `super::x`:
+/// siblings, not the room's `mod.rs`, which every file may use.
+fn room_graphs() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut rooms = BTreeMap::new();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let dir = e.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs") && !p.ends_with("mod.rs"))
+            .collect();
+        let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+        let names: BTreeSet<String> = files.iter().map(|p| stem(p)).collect();
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            let deps = graph.entry(stem(f)).or_default();
+            // `super::x` and `use super::{x, y::z}`.
+            for (i, _) in code.match_indices("super::") {
+                let rest = &code[i + 7..];
+                let list = if let Some(inner) = rest.strip_prefix('{') {
+                    inner.split('}').next().unwrap().to_owned()
+                } else {
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect()
+                };
+                for item in list.split(',') {
+                    let name = item.trim().split("::").next().unwrap().trim();
+                    if names.contains(name) && name != stem(f) {
+                        deps.insert(name.to_owned());
+                    }
+                }
+            }
+        }
+        rooms.insert(stem(&dir), graph);
+    }
+    rooms
+}
+
+#[test]
+fn no_room_has_an_import_circle_inside() {
+    let rooms = room_graphs();
+    assert!(rooms.contains_key("telemetry") && rooms.contains_key("kernels"));
+    // The readers of one source never import each other's files back: the shared file
+    // helpers are a leaf (telemetry/file.rs).
+    assert!(
+        rooms["telemetry"]["intel"].contains("file"),
+        "{:?}",
+        rooms["telemetry"]
+    );
+    for (room, g) in &rooms {
+        for (a, deps) in g {
+            for b in deps {
+                assert!(
+                    !g.get(b).is_some_and(|d| d.contains(a)),
+                    "{room}: {a} and {b} import each other"
+                );
+            }
+        }
+        // Longer circles: a depth-first search from every file.
+        fn reach(
+            g: &BTreeMap<String, BTreeSet<String>>,
+            from: &str,
+            to: &str,
+            seen: &mut BTreeSet<String>,
+        ) -> bool {
+            g.get(from)
+                .into_iter()
+                .flatten()
+                .any(|n| n == to || (seen.insert(n.clone()) && reach(g, n, to, seen)))
+        }
+        for a in g.keys() {
+            assert!(
+                !reach(g, a, a, &mut BTreeSet::new()),
+                "{room}: an import circle through {a}"
+            );
+        }
+    }
+}

@@ -20,6 +20,7 @@ mod preflight;
 mod release;
 mod reliability;
 mod shaders;
+mod spirv;
 mod survival;
 mod terminal;
 mod tune;

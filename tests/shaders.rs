@@ -1,6 +1,8 @@
 //! naga parses and validates every shader without a GPU, the cooperative-matrix one
 //! included, so a broken kernel fails CI even on an adapter that cannot run it.
 
+use crate::spirv;
+
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 fn validate(name: &str, src: &str) {
@@ -65,7 +67,7 @@ fn the_tiled_matmul_compiles_at_every_tuned_size() {
                 ("BK", f64::from(bk)),
                 ("STAGES", f64::from(stages)),
             ];
-            let (_, module) = gpu_canary::kernels::to_spirv_with(&src, true, false, &constants)
+            let (_, module) = spirv::to_spirv_with(&src, true, false, &constants)
                 .unwrap_or_else(|e| panic!("{wg_x}x{wg_y} BK {bk}: {e}"));
             assert_eq!(module.entry_points[0].workgroup_size, [wg_x, wg_y, 1]);
             assert_eq!(
@@ -91,7 +93,7 @@ fn the_staged_f16_matmul_compiles_at_every_tuned_size() {
             ("BK", f64::from(bk)),
         ];
         for checked in [true, false] {
-            let (_, module) = gpu_canary::kernels::to_spirv_with(src, checked, false, &constants)
+            let (_, module) = spirv::to_spirv_with(src, checked, false, &constants)
                 .unwrap_or_else(|e| panic!("{bm}x{bn}x{bk}: {e}"));
             assert_eq!(module.entry_points[0].workgroup_size, [wg, 1, 1]);
             assert_eq!(
@@ -129,7 +131,7 @@ fn every_shader_compiles_to_spirv() {
         .is_ok();
     for (name, src) in gpu_canary::kernels::shader_sources() {
         for (checked, robust) in [(true, false), (true, true), (false, false)] {
-            let words = gpu_canary::kernels::to_spirv(&src, checked, robust)
+            let words = spirv::to_spirv(&src, checked, robust)
                 .unwrap_or_else(|e| panic!("{name} (checked {checked}): {e}"));
             assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic");
             // spirv-val from Debian 12 (2023.1) predates SPV_KHR_cooperative_matrix.
@@ -163,8 +165,8 @@ fn bounds_checks_cost_clamps_that_unchecked_drops() {
     // The --unchecked module of the tiled matmul is strictly smaller: the checks are
     // really gone, not just recorded as gone.
     let src = gpu_canary::kernels::matmul::source("f32", true);
-    let checked = gpu_canary::kernels::to_spirv(&src, true, false).unwrap();
-    let unchecked = gpu_canary::kernels::to_spirv(&src, false, false).unwrap();
+    let checked = spirv::to_spirv(&src, true, false).unwrap();
+    let unchecked = spirv::to_spirv(&src, false, false).unwrap();
     assert!(
         unchecked.len() < checked.len(),
         "{} vs {}",
@@ -198,7 +200,7 @@ fn every_fault_switch_compiles_to_spirv() {
                 ("FAULT_ROW", 100.0),
                 ("FAULT_COL", 37.0),
             ];
-            gpu_canary::kernels::to_spirv_with(&src, true, false, &constants)
+            spirv::to_spirv_with(&src, true, false, &constants)
                 .unwrap_or_else(|e| panic!("{name} FAULT {c}: {e}"));
         }
     }
@@ -208,7 +210,7 @@ fn every_fault_switch_compiles_to_spirv() {
             ("VALUE", 0.5),
             ("MASK", 2147483648.0),
         ];
-        gpu_canary::kernels::to_spirv_with(
+        spirv::to_spirv_with(
             gpu_canary::kernels::fault::PLANTER_SHADER,
             true,
             false,
@@ -223,7 +225,7 @@ fn every_fault_switch_compiles_to_spirv() {
             for mode in 0..=2 {
                 for dead in [0.0, 1.0] {
                     let constants = [("MODE", f64::from(mode)), ("SLOTS", 4096.0), ("DEAD", dead)];
-                    gpu_canary::kernels::to_spirv_with(
+                    spirv::to_spirv_with(
                         &gpu_canary::kernels::golden::source(vec4, subgroups),
                         true,
                         false,
@@ -251,7 +253,7 @@ fn every_fault_switch_compiles_to_spirv() {
                 ("FAULT_BIT", 40.0),
                 ("FAULT_VALUE", 1.0),
             ];
-            gpu_canary::kernels::to_spirv_with(
+            spirv::to_spirv_with(
                 gpu_canary::kernels::memtest::SHADER,
                 true,
                 false,

@@ -70,9 +70,9 @@ impl Load {
         self.prepared
             .outputs()
             .into_iter()
-            .map(|(b, size)| {
-                let staging = gpu.staging("check readback", size)?;
-                enc.copy_buffer_to_buffer(b, 0, &staging, 0, size);
+            .map(|o| {
+                let staging = gpu.staging("check readback", o.bytes)?;
+                enc.copy_buffer_to_buffer(o.buffer, 0, &staging, 0, o.bytes);
                 Ok(staging)
             })
             .collect()

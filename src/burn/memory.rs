@@ -252,7 +252,12 @@ pub fn burn(
                     max_error: 0.0,
                     bound: 0.0,
                     max_error_ratio: 0.0,
-                    checksum: crate::verify::checksum(&pattern::bytes(run.pattern, run.key, 0, 8)),
+                    checksum: crate::check::reference::checksum(&pattern::bytes(
+                        run.pattern,
+                        run.key,
+                        0,
+                        8,
+                    )),
                     checksum_exact: false,
                     deterministic: true,
                     first_mismatch: None,

@@ -127,7 +127,10 @@ impl<'a> Ready<'a> {
             planter,
             stale: c.stale,
         };
-        let (work, unit) = load.prepared.work();
+        let crate::kernels::Work {
+            per_dispatch: work,
+            unit,
+        } = load.prepared.work();
         let report = BurnReport {
             kernel: key.clone(),
             duration_s: s.duration.as_secs_f64(),
@@ -669,10 +672,15 @@ impl Burn<'_> {
         let now = self.golden.read_goldens(self.cx.gpu)?;
         let mut base = 0;
         for (f, n) in self.first.iter().zip(&now) {
-            if let Some((w, count, e, a)) = golden::compare_words(f, n) {
+            if let Some(m) = golden::compare_words(f, n) {
                 self.golden_changed = true;
-                let (place, e, a, _) =
-                    crate::runner::wrong_word(&*self.cx.load.prepared, base + w, e, a);
+                let count = m.wrong_words;
+                let (place, e, a, _) = crate::runner::wrong_word(
+                    &*self.cx.load.prepared,
+                    base + m.word,
+                    m.expected,
+                    m.actual,
+                );
                 self.books.wrong(
                     Wrong {
                         at_s,

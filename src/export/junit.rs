@@ -54,7 +54,7 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
                 "action",
                 r.diagnosis
                     .as_ref()
-                    .map(|d| crate::verdict::action_name(d.action))
+                    .map(|d| crate::check::verdict::action_name(d.action))
                     .unwrap_or_default(),
             ),
             ("started_at", r.started_at.clone()),
@@ -291,7 +291,7 @@ fn suite(r: &RunReport, card: Option<&str>) -> TestSuite {
                     .as_ref()
                     .map(|d| format!(
                         "; action: {}: {}",
-                        crate::verdict::action_name(d.action),
+                        crate::check::verdict::action_name(d.action),
                         d.reason
                     ))
                     .unwrap_or_default()
@@ -309,7 +309,7 @@ fn with_action(r: &RunReport, message: String) -> String {
     match &r.diagnosis {
         Some(d) => format!(
             "{message} (action: {})",
-            crate::verdict::action_name(d.action)
+            crate::check::verdict::action_name(d.action)
         ),
         None => message,
     }

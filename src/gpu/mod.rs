@@ -4,6 +4,7 @@
 //! runner can turn them into a classified result instead of a panic.
 
 pub mod memory;
+pub mod pipeline;
 pub mod timing;
 
 use std::sync::{Arc, Mutex, OnceLock};

@@ -8,7 +8,7 @@
 //! - `readback`: device to host by a copy command into a mappable buffer, then map.
 //!
 //! The input is a counter-based pattern ([`inputs::pattern_words`]); the result must
-//! equal it bit for bit ([`verify::exact_words`]), so one wrong bit anywhere is certain
+//! equal it bit for bit ([`reference::exact_words`]), so one wrong bit anywhere is certain
 //! to fail. The copy commands are timed with timestamps written between commands where
 //! the device has `TIMESTAMP_QUERY_INSIDE_ENCODERS`, else on the host clock (recorded in
 //! the result). The transfers also report the host clock around the whole transfer
@@ -17,6 +17,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::check::reference;
 use crate::error::{EnvKind, Error, Result};
 use crate::gpu::{Gpu, Needs};
 use crate::inputs;
@@ -25,7 +26,6 @@ use crate::kernels::{
     golden,
 };
 use crate::model::Launch;
-use crate::verify;
 
 pub const SHADER: &str = include_str!("../../shaders/copy_f32.wgsl");
 
@@ -306,9 +306,9 @@ impl Kernel for CopyKernel {
                 input.checks,
                 input.fault,
             )?;
-            let p = kernels::params(gpu, &[n, 0, 0, 0]);
+            let p = crate::gpu::pipeline::params(gpu, &[n, 0, 0, 0]);
             let src = src.as_ref().expect("a source");
-            let bind = kernels::bind(gpu, &pipeline, &[src, &dst, &p])?;
+            let bind = crate::gpu::pipeline::bind(gpu, &pipeline, &[src, &dst, &p])?;
             shader = Some(ShaderCopy {
                 pipeline,
                 bind,
@@ -466,7 +466,7 @@ impl Prepared for Copy {
         // Only the shader copy is a compute pass; the others record commands in
         // `execute`.
         if let Some(s) = &self.shader {
-            kernels::encode_one(pass, &s.pipeline, &s.bind, [s.groups, 1, 1]);
+            crate::gpu::pipeline::encode_one(pass, &s.pipeline, &s.bind, [s.groups, 1, 1]);
         }
     }
 
@@ -550,7 +550,7 @@ impl Prepared for Copy {
         self.method == Method::Readback
     }
 
-    fn host_mismatch(&self, golden: &[Vec<u8>]) -> Option<(u64, u64, u32, u32)> {
+    fn host_mismatch(&self, golden: &[Vec<u8>]) -> Option<golden::Mismatch> {
         let host = self.host.lock().unwrap_or_else(|e| e.into_inner());
         golden::compare_words(&golden[0], &host)
     }
@@ -601,8 +601,11 @@ impl Prepared for Copy {
         }
     }
 
-    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)> {
-        vec![(&self.dst, self.size)]
+    fn outputs(&self) -> Vec<kernels::Output<'_>> {
+        vec![kernels::Output {
+            buffer: &self.dst,
+            bytes: self.size,
+        }]
     }
 
     /// One row of words: `add@0,I`, `xor@0,I,J` and `zero-row@0` plant into word I.
@@ -618,7 +621,7 @@ impl Prepared for Copy {
 
     fn verify(&self, outputs: &[Vec<u8>], _check_seed: u64) -> Checked {
         Checked {
-            tally: verify::exact_words(&self.pattern, &outputs[0]),
+            tally: reference::exact_words(&self.pattern, &outputs[0]),
             method: "exact-bytes",
             reference: "pattern",
             exact: true,
@@ -627,12 +630,15 @@ impl Prepared for Copy {
         }
     }
 
-    fn work(&self) -> (f64, &'static str) {
+    fn work(&self) -> kernels::Work {
         let moved = match self.method {
             // Read once and written once.
             Method::Shader | Method::Command => 2 * self.bytes,
             Method::Upload | Method::Readback => self.bytes,
         };
-        (moved as f64, "GB/s")
+        kernels::Work {
+            per_dispatch: moved as f64,
+            unit: "GB/s",
+        }
     }
 }

@@ -12,7 +12,7 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{self, RuntimeChecks, ShapeKind};
+use crate::kernels::{Output, RuntimeChecks, ShapeKind};
 
 pub use crate::gpu::POISON;
 pub const POISON_SHADER: &str = include_str!("../../shaders/poison.wgsl");
@@ -360,7 +360,7 @@ impl Planter {
             ("ADD", (value as i64).rem_euclid(1 << 32) as f64),
             ("BASE", (offset / 4) as f64),
         ];
-        let pipeline = kernels::compile_module(
+        let pipeline = crate::gpu::pipeline::compile_module(
             gpu,
             "fault-planter",
             PLANTER_SHADER,
@@ -376,7 +376,12 @@ impl Planter {
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        kernels::encode_one(pass, &self.pipeline, &self.bind_group, [self.groups, 1, 1]);
+        crate::gpu::pipeline::encode_one(
+            pass,
+            &self.pipeline,
+            &self.bind_group,
+            [self.groups, 1, 1],
+        );
     }
 }
 
@@ -414,12 +419,12 @@ pub struct Poisoner {
 impl Poisoner {
     /// Buffers larger than a storage binding may be (the copies' and transfers' on a
     /// small-limit adapter) are filled in bound pieces.
-    pub fn new(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Poisoner> {
+    pub fn new(gpu: &Gpu, buffers: &[Output<'_>]) -> Result<Poisoner> {
         let pipeline = poison_pipeline(gpu)?;
         let align = u64::from(gpu.limits.min_storage_buffer_offset_alignment).max(4);
         let piece = (gpu.limits.max_storage_buffer_binding_size / align * align).max(align);
         let mut fills = Vec::new();
-        for &(b, bytes) in buffers {
+        for &Output { buffer: b, bytes } in buffers {
             let bytes = bytes.div_ceil(4) * 4;
             let mut offset = 0;
             while offset < bytes.max(4) {
@@ -439,7 +444,7 @@ impl Poisoner {
             .get()
             .expect("compiled in Poisoner::new");
         for (bg, g) in &self.fills {
-            kernels::encode_one(pass, pipeline, bg, [*g, 1, 1]);
+            crate::gpu::pipeline::encode_one(pass, pipeline, bg, [*g, 1, 1]);
         }
     }
 }
@@ -448,7 +453,7 @@ fn poison_pipeline(gpu: &Gpu) -> Result<&wgpu::ComputePipeline> {
     match gpu.poison_pipeline.get() {
         Some(p) => Ok(p),
         None => {
-            let p = kernels::compile_module(
+            let p = crate::gpu::pipeline::compile_module(
                 gpu,
                 "poison",
                 POISON_SHADER,
@@ -461,7 +466,7 @@ fn poison_pipeline(gpu: &Gpu) -> Result<&wgpu::ComputePipeline> {
 }
 
 /// Fills every buffer with [`POISON`] and waits: one submission, outside any timed pass.
-pub fn poison(gpu: &Gpu, buffers: &[(&wgpu::Buffer, u64)]) -> Result<()> {
+pub fn poison(gpu: &Gpu, buffers: &[Output<'_>]) -> Result<()> {
     let _s = tracing::info_span!("poison").entered();
     let p = Poisoner::new(gpu, buffers)?;
     let mut enc = gpu.device.create_command_encoder(&Default::default());

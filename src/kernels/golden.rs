@@ -27,7 +27,7 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{self, RuntimeChecks, fault};
+use crate::kernels::{Output, RuntimeChecks, fault};
 
 pub const SHADER: &str = include_str!("../../shaders/golden.wgsl");
 
@@ -142,10 +142,20 @@ pub fn sentinel() -> (Vec<u32>, Vec<Planted>) {
     (golden, planted)
 }
 
+/// Where a result differs from the verified one: its first wrong 32-bit word, how many
+/// words are wrong, and the first one's two values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch {
+    pub word: u64,
+    pub wrong_words: u64,
+    pub expected: u32,
+    pub actual: u32,
+}
+
 /// The first differing word of `got` against `golden` and how many differ; `None` when
 /// they are bitwise equal. A shorter `got` counts its missing words as wrong, with
 /// `actual` the poison.
-pub fn compare_words(golden: &[u8], got: &[u8]) -> Option<(u64, u64, u32, u32)> {
+pub fn compare_words(golden: &[u8], got: &[u8]) -> Option<Mismatch> {
     if golden == got {
         return None;
     }
@@ -167,7 +177,12 @@ pub fn compare_words(golden: &[u8], got: &[u8]) -> Option<(u64, u64, u32, u32)> 
             ));
         }
     }
-    first.map(|(i, e, a)| (i, wrong, e, a))
+    first.map(|(word, expected, actual)| Mismatch {
+        word,
+        wrong_words: wrong,
+        expected,
+        actual,
+    })
 }
 
 struct Window {
@@ -228,12 +243,7 @@ impl Golden {
     /// passes recorded between two reads), the sentinel, and the bind groups of the
     /// check pass: each output in windows no larger than a storage binding. `dead`
     /// (tests only) compiles a compare step that returns at once.
-    pub fn new(
-        gpu: &Gpu,
-        outputs: &[(&wgpu::Buffer, u64)],
-        slots: u32,
-        dead: bool,
-    ) -> Result<Golden> {
+    pub fn new(gpu: &Gpu, outputs: &[Output<'_>], slots: u32, dead: bool) -> Result<Golden> {
         let _s = tracing::info_span!("golden_setup").entered();
         let slots = slots.max(1);
         let compiled = compiled(gpu, slots, dead)?;
@@ -244,10 +254,10 @@ impl Golden {
             gpu.scoped("allocating golden copies", || {
                 let goldens: Vec<wgpu::Buffer> = outputs
                     .iter()
-                    .map(|&(_, size)| gpu.output("golden", size))
+                    .map(|o| gpu.output("golden", o.bytes))
                     .collect();
                 let ledger = gpu.output("ledger", HEADER + SLOT * u64::from(slots));
-                let largest = outputs.iter().map(|o| o.1).max().unwrap_or(4);
+                let largest = outputs.iter().map(|o| o.bytes).max().unwrap_or(4);
                 let poison = gpu.output(
                     "poison source",
                     largest.clamp(SENTINEL_WORDS * 4, POISON_SOURCE),
@@ -269,7 +279,13 @@ impl Golden {
                     gpu.upload("sentinel golden", bytemuck::cast_slice(&sentinel_golden)),
                 )
             })?;
-        fault::poison(gpu, &[(&poison, poison.size())])?;
+        fault::poison(
+            gpu,
+            &[Output {
+                buffer: &poison,
+                bytes: poison.size(),
+            }],
+        )?;
         let mut init = vec![0u32; (ledger.size() / 4) as usize];
         for s in 0..slots as usize {
             let at = HEADER as usize / 4 + s * SLOT as usize / 4;
@@ -290,7 +306,7 @@ impl Golden {
                         is_sentinel: u32|
          -> Result<()> {
             let words = len / 4;
-            let uniform = kernels::params(gpu, &[first, words as u32, 0, 0]);
+            let uniform = crate::gpu::pipeline::params(gpu, &[first, words as u32, 0, 0]);
             fn window(b: &wgpu::Buffer, offset: u64, len: u64) -> wgpu::BindingResource<'_> {
                 wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b,
@@ -333,7 +349,14 @@ impl Golden {
             });
             Ok(())
         };
-        for (&(out, size), gold) in outputs.iter().zip(&goldens) {
+        for (
+            &Output {
+                buffer: out,
+                bytes: size,
+            },
+            gold,
+        ) in outputs.iter().zip(&goldens)
+        {
             let mut offset = 0;
             while offset < size {
                 let len = piece.min(size - offset);
@@ -353,14 +376,17 @@ impl Golden {
             base += size.div_ceil(4);
         }
         bind(&golden_sentinel, &sentinel, 0, sentinel_bytes, 0, 1)?;
-        let words = outputs.iter().map(|o| o.1 / 4).sum::<u64>() + SENTINEL_WORDS;
+        let words = outputs.iter().map(|o| o.bytes / 4).sum::<u64>() + SENTINEL_WORDS;
         if words >= u64::from(NONE) {
             return Err(crate::error::Error::usage(
                 "the outputs hold more than 2^32 words: too large to check; use a smaller --size",
             ));
         }
         Ok(Golden {
-            outputs: outputs.iter().map(|&(b, s)| (b.clone(), s)).collect(),
+            outputs: outputs
+                .iter()
+                .map(|o| (o.buffer.clone(), o.bytes))
+                .collect(),
             goldens,
             ledger,
             slots,
@@ -417,7 +443,7 @@ impl Golden {
         });
         let steps = &self.compiled.steps;
         for w in &self.windows {
-            kernels::encode_one(
+            crate::gpu::pipeline::encode_one(
                 &mut pass,
                 w.step(&steps.compare),
                 &w.bind_group,
@@ -426,7 +452,12 @@ impl Golden {
         }
         // The first wrong word's bits, while the outputs still hold them.
         for w in &self.windows {
-            kernels::encode_one(&mut pass, w.step(&steps.record), &w.bind_group, [1, 1, 1]);
+            crate::gpu::pipeline::encode_one(
+                &mut pass,
+                w.step(&steps.record),
+                &w.bind_group,
+                [1, 1, 1],
+            );
         }
     }
 
@@ -445,7 +476,7 @@ impl Golden {
                 timestamp_writes: None,
             });
             let sentinel = self.windows.last().expect("the sentinel's window");
-            kernels::encode_one(
+            crate::gpu::pipeline::encode_one(
                 &mut pass,
                 &self.compiled.steps.end,
                 &sentinel.bind_group,
@@ -716,7 +747,7 @@ fn pipelines(gpu: &Gpu, slots: u32, dead: bool) -> Result<(wgpu::BindGroupLayout
     let subgroups = gpu.features.contains(wgpu::Features::SUBGROUP) && !gpu.is_software();
     let sources = [source(false, subgroups), source(true, subgroups)];
     let one = |vec4: bool, mode: u32, sentinel: bool| {
-        kernels::compile_in(
+        crate::gpu::pipeline::compile_in(
             gpu,
             "golden check",
             &sources[usize::from(vec4)],
@@ -882,12 +913,18 @@ mod tests {
         let mut b = a.clone();
         b[4] ^= 1;
         b[8] ^= 0x80;
-        assert_eq!(compare_words(&a, &b), Some((1, 2, 2, 3)));
+        let m = |word, wrong_words, expected, actual| Mismatch {
+            word,
+            wrong_words,
+            expected,
+            actual,
+        };
+        assert_eq!(compare_words(&a, &b), Some(m(1, 2, 2, 3)));
         // +0 against -0 is a wrong bit.
         let z: Vec<u8> = bytemuck::cast_slice(&[0.0f32]).to_vec();
         let nz: Vec<u8> = bytemuck::cast_slice(&[-0.0f32]).to_vec();
         assert!(compare_words(&z, &nz).is_some());
         // A short result: its missing words are wrong.
-        assert_eq!(compare_words(&a, &a[..8]), Some((2, 1, 3, fault::POISON)));
+        assert_eq!(compare_words(&a, &a[..8]), Some(m(2, 1, 3, fault::POISON)));
     }
 }

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::reference::{self, Dims, MatmulCheck};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
-use crate::verify::{self, Dims, MatmulCheck};
 
 /// The tiled body; [`source`] puts the element type and an I/O file in front of it.
 pub const SHADER: &str = include_str!("../../shaders/matmul.wgsl");
@@ -233,7 +233,7 @@ impl Kernel for Tiled {
             // Tile-edge shapes around the default 128×128 tile, in both suites.
             Some(_) => vec![Shape::Matmul {
                 m: 130,
-                k: verify::PROBE_K,
+                k: reference::PROBE_K,
                 n: 131,
             }],
             None => suite(s),
@@ -252,12 +252,12 @@ impl Kernel for Tiled {
     /// Integer products are exact at any K; float ones need K within the exact grid;
     /// the probe's inputs are exact only at its own K.
     fn check_shape(&self, shape: Shape) -> std::result::Result<(), String> {
-        if self.probe.is_some() && dims(shape).k != verify::PROBE_K as usize {
+        if self.probe.is_some() && dims(shape).k != reference::PROBE_K as usize {
             return Err(format!(
                 "{} {shape}: the probe's sums are exact at K = {} only; use Mx{}xN",
                 self.id,
-                verify::PROBE_K,
-                verify::PROBE_K
+                reference::PROBE_K,
+                reference::PROBE_K
             ));
         }
         match self.elem {
@@ -373,8 +373,9 @@ impl TiledMatmul {
             let out_bytes = (d.m * d.n * 4) as u64;
             (abuf, bbuf, gpu.output("C", out_bytes), out_bytes)
         })?;
-        let uniform = kernels::params(gpu, &[d.m as u32, d.k as u32, d.n as u32, 0]);
-        let bind_group = kernels::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &uniform])?;
+        let uniform = crate::gpu::pipeline::params(gpu, &[d.m as u32, d.k as u32, d.n as u32, 0]);
+        let bind_group =
+            crate::gpu::pipeline::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &uniform])?;
         Ok(Box::new(TiledMatmul {
             pipeline,
             bind_group,
@@ -411,11 +412,14 @@ impl Prepared for TiledMatmul {
     }
 
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        kernels::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
+        crate::gpu::pipeline::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
     }
 
-    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)> {
-        vec![(&self.out, self.out_bytes)]
+    fn outputs(&self) -> Vec<kernels::Output<'_>> {
+        vec![kernels::Output {
+            buffer: &self.out,
+            bytes: self.out_bytes,
+        }]
     }
 
     fn layout(&self) -> fault::Layout {
@@ -430,7 +434,7 @@ impl Prepared for TiledMatmul {
     fn verify(&self, outputs: &[Vec<u8>], check_seed: u64) -> Checked {
         let c = &outputs[0];
         match &self.operands {
-            Operands::F32(a, b) => verify::float_matmul(
+            Operands::F32(a, b) => reference::float_matmul(
                 a,
                 b,
                 bytemuck::cast_slice(c),
@@ -439,13 +443,16 @@ impl Prepared for TiledMatmul {
                 check_seed,
             ),
             Operands::U32(a, b) => {
-                verify::u32_matmul(a, b, bytemuck::cast_slice(c), self.dims, check_seed)
+                reference::u32_matmul(a, b, bytemuck::cast_slice(c), self.dims, check_seed)
             }
         }
     }
 
-    fn work(&self) -> (f64, &'static str) {
-        (2.0 * self.dims.macs() as f64, "GFLOP/s")
+    fn work(&self) -> kernels::Work {
+        kernels::Work {
+            per_dispatch: 2.0 * self.dims.macs() as f64,
+            unit: "GFLOP/s",
+        }
     }
 }
 

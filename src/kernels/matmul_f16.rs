@@ -4,7 +4,7 @@
 //! Up to 2²⁷ multiply-adds the reference is f64 over the exact f16 inputs, with the f32
 //! bound (products of two f16 are exact in f32, so only the accumulation rounds); above
 //! that the inputs come from the exact grid (whole numbers up to 2¹¹, exact in f16) and
-//! the product is checked exactly (see `verify`).
+//! the product is checked exactly (see `check::reference`).
 //!
 //! Two implementations: `direct` (the default: fragments loaded straight from the
 //! storage buffers, 2×2 per subgroup) and `staged` (`STAGED=1`: the workgroup's tiles
@@ -13,12 +13,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::reference::{self, Dims, MatmulCheck};
 use crate::error::{Error, Result};
 use crate::gpu::{CoopShape, Gpu, Needs};
 use crate::inputs::{self, stream};
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
-use crate::verify::{self, Dims, MatmulCheck};
 
 pub const SHADER: &str = include_str!("../../shaders/matmul_f16.wgsl");
 /// Tiles staged in workgroup memory, double-buffered (`STAGED=1`).
@@ -331,8 +331,10 @@ impl Kernel for MatmulF16 {
                 gpu.output("C", (p.m * p.n * 4) as u64),
             )
         })?;
-        let uniform = kernels::params(gpu, &[p.m as u32, p.k as u32, p.n as u32, tiles_n]);
-        let bind_group = kernels::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &uniform])?;
+        let uniform =
+            crate::gpu::pipeline::params(gpu, &[p.m as u32, p.k as u32, p.n as u32, tiles_n]);
+        let bind_group =
+            crate::gpu::pipeline::bind(gpu, &pipeline, &[&abuf, &bbuf, &out, &uniform])?;
         Ok(Box::new(CoopMatmul {
             pipeline,
             bind_group,
@@ -381,11 +383,14 @@ impl Prepared for CoopMatmul {
     }
 
     fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        kernels::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
+        crate::gpu::pipeline::encode_one(pass, &self.pipeline, &self.bind_group, self.groups);
     }
 
-    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)> {
-        vec![(&self.out, (self.padded.m * self.padded.n * 4) as u64)]
+    fn outputs(&self) -> Vec<kernels::Output<'_>> {
+        vec![kernels::Output {
+            buffer: &self.out,
+            bytes: (self.padded.m * self.padded.n * 4) as u64,
+        }]
     }
 
     fn layout(&self) -> fault::Layout {
@@ -404,11 +409,14 @@ impl Prepared for CoopMatmul {
             self.dims.n,
             self.padded.n,
         );
-        verify::float_matmul(&self.a, &self.b, &c, self.dims, self.check, check_seed)
+        reference::float_matmul(&self.a, &self.b, &c, self.dims, self.check, check_seed)
     }
 
-    fn work(&self) -> (f64, &'static str) {
-        (2.0 * self.dims.macs() as f64, "GFLOP/s")
+    fn work(&self) -> kernels::Work {
+        kernels::Work {
+            per_dispatch: 2.0 * self.dims.macs() as f64,
+            unit: "GFLOP/s",
+        }
     }
 }
 
@@ -469,7 +477,7 @@ mod tests {
             }
             let corner = unpad(&c, d.m, d.n, p.n);
             let full = MatmulCheck::Full;
-            let t = verify::float_matmul(&a, &b, &corner, d, full, 3).tally;
+            let t = reference::float_matmul(&a, &b, &corner, d, full, 3).tally;
             assert!(
                 t.first_mismatch.is_none(),
                 "{d:?} {tile:?}: {:?}",
@@ -478,7 +486,7 @@ mod tests {
             let mut bad = corner.clone();
             bad[d.m * d.n - 1] += 0.25;
             assert!(
-                verify::float_matmul(&a, &b, &bad, d, full, 3)
+                reference::float_matmul(&a, &b, &bad, d, full, 3)
                     .tally
                     .first_mismatch
                     .is_some()

@@ -1,11 +1,11 @@
 //! `matmul-f32`: C = A·B in f32. Checked element by element against an f64 reference
 //! within γ_K(2⁻²³)·Σ|a·b| up to 2²⁷ multiply-adds (fractional inputs); above that, on
-//! inputs from an exact grid, exactly (see `verify`).
+//! inputs from an exact grid, exactly (see `check::reference`).
 
+use crate::check::reference::{Dims, MatmulCheck};
 use crate::inputs::{self, stream};
 use crate::kernels::CaseInput;
 use crate::kernels::matmul::{Operands, Tiled};
-use crate::verify::{Dims, MatmulCheck};
 
 pub static MATMUL_F32: Tiled = Tiled {
     id: "matmul-f32",
@@ -17,7 +17,7 @@ pub static MATMUL_F32: Tiled = Tiled {
 
 /// The precision probe of `matmul-f32` (its tiled kernel, its launch parameters): inputs
 /// whose exact f32 products and sums give one bit pattern and every reduced format
-/// another (`verify::probe_values`), run in both suites, in `burn` with its first
+/// another (`check::reference::probe_values`), run in both suites, in `burn` with its first
 /// check and in `tune` with every configuration.
 pub static PRECISION_F32: Tiled = Tiled {
     id: "precision-f32",
@@ -29,8 +29,8 @@ pub static PRECISION_F32: Tiled = Tiled {
 
 fn probe_operands(_input: &CaseInput, d: Dims, _check: MatmulCheck) -> Operands {
     Operands::F32(
-        crate::verify::probe_values(d.m * d.k, 0),
-        crate::verify::probe_values(d.k * d.n, 1),
+        crate::check::reference::probe_values(d.m * d.k, 0),
+        crate::check::reference::probe_values(d.k * d.n, 1),
     )
 }
 
@@ -41,7 +41,7 @@ fn operands(input: &CaseInput, d: Dims, check: MatmulCheck) -> Operands {
             .into_iter()
             .map(|i| g.value(i))
             .collect(),
-        MatmulCheck::Probe => crate::verify::probe_values(len, s as usize),
+        MatmulCheck::Probe => crate::check::reference::probe_values(len, s as usize),
     };
     Operands::F32(values(stream::A, d.m * d.k), values(stream::B, d.k * d.n))
 }

@@ -1,10 +1,10 @@
 //! `matmul-u32`: the same tiled product in wrapping u32 arithmetic. Exact, so its
 //! checksum is identical on every correct device and run.
 
+use crate::check::reference::{Dims, MatmulCheck};
 use crate::inputs::{self, stream};
 use crate::kernels::CaseInput;
 use crate::kernels::matmul::{Operands, Tiled};
-use crate::verify::{Dims, MatmulCheck};
 
 pub static MATMUL_U32: Tiled = Tiled {
     id: "matmul-u32",

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
+use crate::check::reference;
 use crate::error::Result;
 use crate::gpu::{Gpu, Needs};
 use crate::inputs::{self, stream};
 use crate::kernels::{self, CaseInput, Checked, Kernel, Prepared, Shape, ShapeKind, Suite, fault};
 use crate::model::Launch;
-use crate::verify;
 
 /// The body shared by both entry points: bindings, loads, the invocation's own sum and
 /// the workgroup tree.
@@ -237,10 +237,10 @@ impl Kernel for ReduceF32 {
                 gpu.output("sum", 4),
             )
         })?;
-        let p1 = kernels::params(gpu, &[n4, n, 0, 0]);
-        let p2 = kernels::params(gpu, &[g.div_ceil(4), g, 0, 0]);
-        let bind1 = kernels::bind(gpu, &pipeline, &[&xbuf, &partials, &p1])?;
-        let bind2 = kernels::bind(gpu, &pipeline, &[&partials, &out, &p2])?;
+        let p1 = crate::gpu::pipeline::params(gpu, &[n4, n, 0, 0]);
+        let p2 = crate::gpu::pipeline::params(gpu, &[g.div_ceil(4), g, 0, 0]);
+        let bind1 = crate::gpu::pipeline::bind(gpu, &pipeline, &[&xbuf, &partials, &p1])?;
+        let bind2 = crate::gpu::pipeline::bind(gpu, &pipeline, &[&partials, &out, &p2])?;
         Ok(Box::new(Reduce {
             pipeline,
             bind1,
@@ -288,10 +288,16 @@ impl Prepared for Reduce {
         pass.dispatch_workgroups(1, 1, 1);
     }
 
-    fn outputs(&self) -> Vec<(&wgpu::Buffer, u64)> {
+    fn outputs(&self) -> Vec<kernels::Output<'_>> {
         vec![
-            (&self.out, 4),
-            (&self.partials, u64::from(self.groups.div_ceil(4)) * 16),
+            kernels::Output {
+                buffer: &self.out,
+                bytes: 4,
+            },
+            kernels::Output {
+                buffer: &self.partials,
+                bytes: u64::from(self.groups.div_ceil(4)) * 16,
+            },
         ]
     }
 
@@ -311,15 +317,15 @@ impl Prepared for Reduce {
         // Index 0 is the sum, 1 + i partial i; a wrong partial is named first, as the
         // place the fault happened.
         let g = self.groups;
-        let mut t = verify::Tally::default();
+        let mut t = reference::Tally::default();
         for (i, (&want, &got)) in want_partials.iter().zip(partials).enumerate() {
             let at = format!("partial {i} of {g} (pass 1, workgroup {i})");
             t.record_bits(1 + i as u64, Some(&at), want, got);
         }
-        let mut s = verify::Tally::default();
+        let mut s = reference::Tally::default();
         s.record_bits(0, Some("the sum (pass 2)"), want_sum, sum);
         // The simulation's own sanity: its sum within the derived bound of the f64 sum.
-        let s = s.merge(verify::float_sum(
+        let s = s.merge(reference::float_sum(
             &self.x,
             sum,
             self.params.depth(self.x.len() as u32),
@@ -339,8 +345,11 @@ impl Prepared for Reduce {
         }
     }
 
-    fn work(&self) -> (f64, &'static str) {
-        (self.x.len() as f64 * 4.0, "GB/s")
+    fn work(&self) -> kernels::Work {
+        kernels::Work {
+            per_dispatch: self.x.len() as f64 * 4.0,
+            unit: "GB/s",
+        }
     }
 }
 
@@ -425,7 +434,7 @@ mod tests {
                 let x = inputs::f32_values(11, stream::A, n as usize, 1.0);
                 let (partials, sum) = simulate(&x, &p);
                 assert_eq!(partials.len() as u32, p.groups(n.div_ceil(4)));
-                let t = verify::float_sum(&x, sum, p.depth(n));
+                let t = reference::float_sum(&x, sum, p.depth(n));
                 assert!(
                     t.first_mismatch.is_none(),
                     "{p:?} n={n}: {:?}",

@@ -4,15 +4,15 @@
 //! environment failure is returned for the caller to classify.
 
 pub mod memtest;
+mod plan;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{EnvKind, Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
-use crate::inputs;
-use crate::kernels::fault::{self, Planter, ShaderFault};
+use crate::kernels::fault::{self, Planter};
 use crate::kernels::golden::{self, Golden};
 use crate::kernels::{self, CaseInput, Kernel, Params, Plant, Run, RuntimeChecks, Shape, Stamp};
 use crate::model::{
@@ -20,88 +20,7 @@ use crate::model::{
 };
 use crate::stats;
 
-/// Faults injected to prove the verdicts (tests only, `--inject-fault`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fault {
-    /// One element of the host's copy of the output flipped, after readback.
-    CorruptOutput,
-    Stall,
-    DeviceLost,
-    SoftwareAdapter,
-    /// The last timed dispatch never reaches the GPU: the poisoned outputs are read.
-    Stale,
-    /// Planted on the GPU, by the kernel's shader or right after it.
-    Shader(ShaderFault),
-    /// burn only: once the fault is due, every dispatch is recorded eight times, so the
-    /// GPU's throughput falls to an eighth with no throttle to explain it.
-    Slowdown,
-    /// The GPU's check pass compares nothing (its compare step returns at once), as a
-    /// dropped or miscompiled check would.
-    DeadCheck,
-    /// The poisoning before the chosen dispatches is left out; with `stale`, those
-    /// dispatches never reach the GPU either.
-    SkipRepoison {
-        stale: bool,
-    },
-    /// Word 0 of the golden copy on the device overwritten before the check of the
-    /// chosen dispatches.
-    CorruptGolden,
-}
-
-impl Fault {
-    pub fn parse(s: &str) -> std::result::Result<Fault, String> {
-        Ok(match s {
-            "corrupt-output" => Fault::CorruptOutput,
-            "stall" => Fault::Stall,
-            "device-lost" => Fault::DeviceLost,
-            "software-adapter" => Fault::SoftwareAdapter,
-            "stale" => Fault::Stale,
-            "slowdown" => Fault::Slowdown,
-            "dead-check" => Fault::DeadCheck,
-            "skip-repoison" => Fault::SkipRepoison { stale: false },
-            "skip-repoison+stale" => Fault::SkipRepoison { stale: true },
-            "corrupt-golden" => Fault::CorruptGolden,
-            _ => match ShaderFault::parse(s) {
-                Some(f) => Fault::Shader(f?),
-                None => {
-                    return Err(format!(
-                        "invalid --inject-fault '{s}'; use corrupt-output, stall, device-lost, software-adapter, stale, slowdown (burn), dead-check, skip-repoison, skip-repoison+stale, corrupt-golden, or a shader fault: {}",
-                        fault::FORMS
-                    ));
-                }
-            },
-        })
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            Fault::CorruptOutput => "corrupt-output".into(),
-            Fault::Stall => "stall".into(),
-            Fault::DeviceLost => "device-lost".into(),
-            Fault::SoftwareAdapter => "software-adapter".into(),
-            Fault::Stale => "stale".into(),
-            Fault::Slowdown => "slowdown".into(),
-            Fault::DeadCheck => "dead-check".into(),
-            Fault::SkipRepoison { stale: false } => "skip-repoison".into(),
-            Fault::SkipRepoison { stale: true } => "skip-repoison+stale".into(),
-            Fault::CorruptGolden => "corrupt-golden".into(),
-            Fault::Shader(f) => f.name(),
-        }
-    }
-
-    /// Faults of the GPU's output hit every case (a planted position fires where the
-    /// output has it); the others hit the last case that runs.
-    pub fn every_case(&self) -> bool {
-        matches!(
-            self,
-            Fault::Stale
-                | Fault::Shader(_)
-                | Fault::DeadCheck
-                | Fault::SkipRepoison { .. }
-                | Fault::CorruptGolden
-        )
-    }
-}
+pub use plan::{CheckFault, DispatchFault, Fault, FaultDispatches, FaultPlan};
 
 #[derive(Clone, Copy)]
 pub struct Case {
@@ -238,92 +157,6 @@ pub fn skipped(case: &Case, seed: u64, reason: String) -> KernelResult {
     }
 }
 
-/// Flips one element's high bits: the smallest change a verifier must catch.
-fn corrupt(output: &mut [u8], seed: u64) -> usize {
-    let words = output.len() / 4;
-    let i = (inputs::word(seed, inputs::stream::CORRUPT, 0) % words as u64) as usize;
-    output[i * 4 + 3] ^= 0x40;
-    i
-}
-
-/// Which dispatches a planted fault fires on (tests only, `--fault-dispatch`).
-/// Dispatches are numbered from 1 (the first, untimed execution), then the rest of the
-/// warmup, then the timed samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FaultDispatches {
-    /// Every dispatch (`stale`: the last one).
-    #[default]
-    All,
-    /// Dispatch N.
-    Number(u64),
-    /// The Nth timed sample.
-    Timed(u64),
-    /// Every Kth dispatch: K, 2K, ...
-    Every(u64),
-    /// Every Kth dispatch from dispatch P: P, P + K, ... (`every:K+P`; `reproduce`
-    /// moves P on by one each rerun: a fault whose first dispatch varies).
-    EveryFrom(u64, u64),
-    /// Dispatches A to B, both included.
-    Range(u64, u64),
-}
-
-impl FaultDispatches {
-    pub const FORMS: &'static str = "all, N (the Nth dispatch; 1 is the first), A-B (dispatches A to B), timed:N (the Nth timed sample), every:K, every:K+P (from dispatch P)";
-
-    pub fn parse(s: &str) -> std::result::Result<FaultDispatches, String> {
-        let bad = || format!("invalid --fault-dispatch '{s}'; use {}", Self::FORMS);
-        let num = |v: &str| {
-            v.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(bad)
-        };
-        if s == "all" {
-            return Ok(FaultDispatches::All);
-        }
-        match s.split_once(':') {
-            Some(("timed", n)) => num(n).map(FaultDispatches::Timed),
-            Some(("every", k)) => match k.split_once('+') {
-                Some((k, p)) => Ok(FaultDispatches::EveryFrom(num(k)?, num(p)?)),
-                None => num(k).map(FaultDispatches::Every),
-            },
-            Some(_) => Err(bad()),
-            None => match s.split_once('-') {
-                Some((a, b)) => match (num(a)?, num(b)?) {
-                    (a, b) if a <= b => Ok(FaultDispatches::Range(a, b)),
-                    _ => Err(bad()),
-                },
-                None => num(s).map(FaultDispatches::Number),
-            },
-        }
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            FaultDispatches::All => "all".into(),
-            FaultDispatches::Number(n) => n.to_string(),
-            FaultDispatches::Timed(n) => format!("timed:{n}"),
-            FaultDispatches::Every(k) => format!("every:{k}"),
-            FaultDispatches::EveryFrom(k, p) => format!("every:{k}+{p}"),
-            FaultDispatches::Range(a, b) => format!("{a}-{b}"),
-        }
-    }
-
-    /// Whether dispatch `d` (from 1) is hit, `untimed` dispatches running before the
-    /// timed samples.
-    pub fn fires(&self, d: u64, untimed: u64) -> bool {
-        match *self {
-            FaultDispatches::All => true,
-            FaultDispatches::Number(n) => d == n,
-            FaultDispatches::Timed(n) => d == untimed + n,
-            FaultDispatches::Every(k) => d.is_multiple_of(k),
-            FaultDispatches::EveryFrom(k, p) => d >= p && (d - p).is_multiple_of(k),
-            FaultDispatches::Range(a, b) => (a..=b).contains(&d),
-        }
-    }
-}
-
 /// Where dispatch `d` of a case lies: "dispatch 12 of 32 (timed sample 10 of 30)".
 pub fn dispatch_name(d: u64, untimed: u64, total: u64) -> String {
     let what = if d == 1 {
@@ -369,7 +202,7 @@ pub fn wrong_word(
     actual: u32,
 ) -> (String, String, String, crate::model::Mismatch) {
     let layout = prepared.layout();
-    let sizes: Vec<u64> = prepared.outputs().iter().map(|o| o.1).collect();
+    let sizes: Vec<u64> = prepared.outputs().iter().map(|o| o.bytes).collect();
     let (rc, place) = word_place(word, &sizes, layout);
     let float = layout.float && place.contains("of the result");
     let value = |b: u32| {
@@ -408,15 +241,6 @@ pub fn bits_text(bits: u32, float: bool) -> String {
 
 /// Wrong dispatches listed in a result; the rest are counted.
 const LISTED: usize = 16;
-
-/// What the GPU's check of one dispatch is to do besides checking (tests only).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CheckFault {
-    /// The pass leaves out its poisoning (as a dropped re-poison would).
-    pub drop_poison: bool,
-    /// Word 0 of the golden copy overwritten before the pass.
-    pub corrupt_golden: bool,
-}
 
 /// Every dispatch of one case compared with the first: on the GPU against the golden
 /// copy, by a check pass whose own report is checked (the sentinel, the words compared
@@ -510,8 +334,8 @@ impl<'a> DispatchChecker<'a> {
             // (kernels::copy), so a copy that never ran reads back wrong in every bit.
             let found = self.prepared.host_mismatch(self.first);
             self.compared += 1;
-            if let Some((word, n, e, a)) = found {
-                self.found(d, n, word, e, a);
+            if let Some(m) = found {
+                self.found(d, m.wrong_words, m.word, m.expected, m.actual);
                 // A copy that went wrong may have left bytes of the parity the next
                 // one expects: poison the staging, so a next copy that never runs
                 // reads back poison.
@@ -584,8 +408,10 @@ impl<'a> DispatchChecker<'a> {
         let now = g.read_goldens(gpu)?;
         let mut base = 0u64;
         for (f, n) in self.first.iter().zip(&now) {
-            if let Some((w, count, e, a)) = golden::compare_words(f, n) {
-                let (place, e, a, _) = wrong_word(self.prepared, base + w, e, a);
+            if let Some(m) = golden::compare_words(f, n) {
+                let count = m.wrong_words;
+                let (place, e, a, _) =
+                    wrong_word(self.prepared, base + m.word, m.expected, m.actual);
                 self.golden_fault = Some(format!(
                     "the verified copy on the device changed (found {}): memory fault in {count} word{} of the golden copy, the first {place}: it holds {a} where the verified output is {e}; the dispatches compared with it are not blamed",
                     if d == 0 {
@@ -640,6 +466,9 @@ impl<'a> DispatchChecker<'a> {
     }
 }
 
+/// One case: prepare, poison, the golden first dispatch, warm up, time, verify,
+/// report, each a step of [`Steps`]. The memory test runs pass by pass instead
+/// (`memtest`).
 pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome> {
     if case.kernel.memory_test() {
         let none = memtest::MemoryContext::default();
@@ -648,253 +477,317 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
     let key = format!("{}/{}", case.kernel.id(), case.shape);
     let span = tracing::info_span!("kernel", kernel = %key);
     let _g = span.enter();
-    let phase = |p: &str| opt.progress.set(Some(&key), p);
+    let steps = Steps::prepare(gpu, case, opt, key)?;
+    let first = steps.golden()?;
+    let mut checker = steps.checker(&first)?;
+    steps.warm_up(&mut checker)?;
+    let timed = steps.time(&mut checker)?;
+    let checked = steps.verify(&first, checker)?;
+    Ok(steps.report(timed, checked))
+}
 
-    phase("prepare");
-    let shader_fault = match opt.fault {
-        Some(Fault::Shader(f)) => Some(f),
-        _ => None,
-    };
-    let input = CaseInput {
-        shape: case.shape,
-        seed: opt.seed,
-        input_scale: opt.input_scale,
-        checks: opt.checks,
-        params: opt.params,
-        fault: shader_fault,
-    };
-    let prepared = {
-        let _s = tracing::info_span!("prepare").entered();
-        case.kernel.prepare(gpu, &input)?
-    };
-    let planter = match shader_fault {
-        Some(f) => Planter::new(gpu, f, prepared.fault_target(), prepared.layout())?,
-        None => None,
-    };
-    let plant = |pass: &mut wgpu::ComputePass<'_>| {
-        if let Some(p) = &planter {
-            p.encode(pass);
-        }
-    };
-    let plant: Plant<'_> = planter.as_ref().map(|_| &plant as _);
-    // Dispatches: the first (untimed, on poisoned outputs, kept as the golden copy),
-    // the rest of the warmup, then the timed samples; each after the first is compared
-    // with it.
-    let untimed = u64::from(opt.warmup.max(1));
-    let total = untimed + u64::from(opt.iterations);
-    let hit = |d: u64| match (opt.fault, opt.fault_dispatches) {
-        (
-            Some(Fault::Stale | Fault::SkipRepoison { .. } | Fault::CorruptGolden),
-            FaultDispatches::All,
-        ) => d == total,
-        (
-            Some(
-                Fault::Stale | Fault::Shader(_) | Fault::SkipRepoison { .. } | Fault::CorruptGolden,
-            ),
-            at,
-        ) => at.fires(d, untimed),
-        _ => false,
-    };
-    let dropped = |d: u64| {
-        hit(d)
-            && matches!(
-                opt.fault,
-                Some(Fault::Stale | Fault::SkipRepoison { stale: true })
-            )
-    };
-    let run = |d: u64, ts: Stamp<'_>| {
-        let planted = hit(d) && matches!(opt.fault, Some(Fault::Shader(_)));
-        prepared.execute(
+/// What the steps of one case share: the prepared kernel, its fault planter and plan
+/// (tests only; no-ops otherwise), and how its dispatches are numbered.
+struct Steps<'a> {
+    gpu: &'a Gpu,
+    case: &'a Case,
+    opt: &'a CaseOptions<'a>,
+    key: String,
+    prepared: Box<dyn kernels::Prepared>,
+    planter: Option<Planter>,
+    plan: FaultPlan,
+    /// Dispatches: the first (untimed, on poisoned outputs, kept as the golden copy),
+    /// the rest of the warmup (`untimed` in all), then the timed samples (`total`).
+    untimed: u64,
+    total: u64,
+}
+
+/// The timed samples: host times, the GPU's timestamps where it wrote them.
+struct Timed {
+    wall: Vec<Duration>,
+    timestamps: Option<Vec<(u64, u64)>>,
+    gpu_timed: bool,
+}
+
+/// The last output against the CPU reference and every dispatch against the first.
+struct Verified {
+    first: Vec<Vec<u8>>,
+    last: Vec<Vec<u8>>,
+    verification: crate::model::Verification,
+    dispatches: DispatchCheck,
+    fingerprint: Option<crate::model::Fingerprint>,
+}
+
+impl<'a> Steps<'a> {
+    /// Prepare: buffers uploaded, pipeline compiled (with the planted shader fault, if
+    /// any), the planter ready.
+    fn prepare(
+        gpu: &'a Gpu,
+        case: &'a Case,
+        opt: &'a CaseOptions<'a>,
+        key: String,
+    ) -> Result<Steps<'a>> {
+        opt.progress.set(Some(&key), "prepare");
+        let untimed = u64::from(opt.warmup.max(1));
+        let total = untimed + u64::from(opt.iterations);
+        let plan = FaultPlan::new(opt.fault, opt.fault_dispatches, untimed, total);
+        let input = CaseInput {
+            shape: case.shape,
+            seed: opt.seed,
+            input_scale: opt.input_scale,
+            checks: opt.checks,
+            params: opt.params,
+            fault: plan.shader(),
+        };
+        let prepared = {
+            let _s = tracing::info_span!("prepare").entered();
+            case.kernel.prepare(gpu, &input)?
+        };
+        let planter = match plan.shader() {
+            Some(f) => Planter::new(gpu, f, prepared.fault_target(), prepared.layout())?,
+            None => None,
+        };
+        Ok(Steps {
             gpu,
+            case,
+            opt,
+            key,
+            prepared,
+            planter,
+            plan,
+            untimed,
+            total,
+        })
+    }
+
+    fn phase(&self, p: &str) {
+        self.opt.progress.set(Some(&self.key), p);
+    }
+
+    /// Dispatch `d`, timestamped into `ts` when given.
+    fn execute(&self, d: u64, ts: Stamp<'_>) -> Result<Duration> {
+        let at = self.plan.before_dispatch(d);
+        let plant = |pass: &mut wgpu::ComputePass<'_>| {
+            if let Some(p) = &self.planter {
+                p.encode(pass);
+            }
+        };
+        let plant: Plant<'_> = (at.planted && self.planter.is_some()).then_some(&plant as _);
+        self.prepared.execute(
+            self.gpu,
             Run {
-                plant: plant.filter(|_| planted),
+                plant,
                 ts,
-                dropped: dropped(d),
+                dropped: at.dropped,
             },
         )
-    };
-    // What the check after dispatch `d` is to do besides checking (tests only): leave
-    // out the poisoning the next dispatch starts from, or find the golden copy changed.
-    let check_fault = |d: u64| CheckFault {
-        drop_poison: matches!(opt.fault, Some(Fault::SkipRepoison { .. })) && hit(d + 1),
-        corrupt_golden: opt.fault == Some(Fault::CorruptGolden) && hit(d),
-    };
-
-    // First execution, untimed, on poisoned outputs: compared bit for bit with the last.
-    phase("warmup");
-    prepared.poison(gpu)?;
-    {
-        let _s = tracing::info_span!("warmup", runs = untimed).entered();
-        run(1, None)?;
-    }
-    phase("readback");
-    let first = prepared.read(gpu)?;
-    let mut checker = DispatchChecker::new(
-        gpu,
-        &*prepared,
-        &first,
-        (untimed, total),
-        opt.fault == Some(Fault::DeadCheck),
-    )?;
-    phase("warmup");
-    for d in 2..=untimed {
-        run(d, None)?;
-        checker.check(gpu, d, true, check_fault(d))?;
     }
 
-    // Copies outside a pass need timestamps inside encoders; without them the host
-    // clock is the sample, and the result says so.
-    let gpu_timed = prepared.gpu_timed(gpu);
-    let ts = if gpu_timed {
-        Timestamps::new(gpu, opt.iterations)
-    } else {
-        None
-    };
-    let mut wall = Vec::with_capacity(opt.iterations as usize);
-    for i in 0..opt.iterations {
-        let d = untimed + u64::from(i) + 1;
-        let last = d == total;
-        if last && prepared.result_on_host() {
-            // The verified run starts from poison too, outside the timed pass (on the
-            // device, the outputs are poisoned again after every check).
-            prepared.poison(gpu)?;
-        }
-        phase("dispatch");
-        opt.progress.sample(i + 1, opt.iterations);
-        if opt.fault == Some(Fault::Stall) {
-            // A hung wait, as a driver that never signals would give: only the
-            // watchdog ends it.
-            phase("wait");
-            let _s = tracing::info_span!("dispatch", kernel = %key, sample = i).entered();
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
-        }
+    /// Poison, then the golden dispatch: the first execution, untimed, on poisoned
+    /// outputs, read back; every later one is compared with it.
+    fn golden(&self) -> Result<Vec<Vec<u8>>> {
+        self.phase("warmup");
+        self.prepared.poison(self.gpu)?;
         {
-            let _s = tracing::info_span!("dispatch", kernel = %key, sample = i).entered();
-            wall.push(run(d, ts.as_ref().map(|t| (t, i)))?);
+            let _s = tracing::info_span!("warmup", runs = self.untimed).entered();
+            self.execute(1, None)?;
         }
-        if opt.fault == Some(Fault::DeviceLost) {
-            gpu.device.destroy();
-            // Destruction is reported through the device-lost callback on the next poll.
-            let _ = gpu.device.poll(wgpu::PollType::Poll);
-            gpu.sink.check()?;
-            return Err(Error::env(EnvKind::DeviceLost, "device lost (injected)"));
-        }
-        phase("check");
-        checker.check(gpu, d, !last, check_fault(d))?;
+        self.phase("readback");
+        self.prepared.read(self.gpu)
     }
 
-    phase("readback");
-    let timestamps = match &ts {
-        Some(t) => {
-            let _s = tracing::info_span!("read_timestamps").entered();
-            Some(t.read(gpu, opt.iterations)?)
-        }
-        None => None,
-    };
-    let mut last = prepared.read(gpu)?;
-    if opt.fault == Some(Fault::CorruptOutput) {
-        let i = corrupt(&mut last[0], opt.seed);
-        tracing::warn!(index = i, "injected corruption");
+    /// The golden copy kept on the device, and the check of every later dispatch.
+    fn checker<'c>(&'c self, first: &'c [Vec<u8>]) -> Result<DispatchChecker<'c>> {
+        DispatchChecker::new(
+            self.gpu,
+            &*self.prepared,
+            first,
+            (self.untimed, self.total),
+            self.plan.dead_check(),
+        )
     }
 
-    phase("verify");
-    let checked = {
-        let _s = tracing::info_span!("verify").entered();
-        prepared.verify(&last, opt.check_seed)
-    };
-    let deterministic = first == last;
-    let dispatches = checker.finish(gpu, deterministic)?;
-    let fingerprint = output_fingerprint(&*prepared, &checked.tally, &dispatches, &first, &last);
-    let mut verification = checked.into_verification(&last[0], deterministic);
-    verification.passed &= dispatches.wrong_dispatches == 0
-        && dispatches.dispatches_verified == dispatches.dispatches_total
-        && dispatches.golden_fault.is_none();
+    /// Warm up: the rest of the untimed dispatches, each checked.
+    fn warm_up(&self, checker: &mut DispatchChecker<'_>) -> Result<()> {
+        self.phase("warmup");
+        for d in 2..=self.untimed {
+            self.execute(d, None)?;
+            checker.check(self.gpu, d, true, self.plan.check(d))?;
+        }
+        Ok(())
+    }
 
-    let sampled_on_gpu = gpu_timed && gpu.timing == TimingMethod::GpuTimestamps;
-    let (samples_ns, gpu_events): (Vec<u64>, Vec<GpuEvent>) = match timestamps {
-        Some(stamps) if sampled_on_gpu => {
-            let ev = stamps
-                .iter()
-                .enumerate()
-                .map(|(i, &(b, e))| GpuEvent {
-                    key: key.clone(),
-                    sample: i as u32,
-                    begin_ns: b,
-                    end_ns: e.max(b),
-                })
-                .collect::<Vec<_>>();
-            (ev.iter().map(|e| e.end_ns - e.begin_ns).collect(), ev)
+    /// Time: the timed samples, each checked (the last is left unpoisoned for the
+    /// readback), then the timestamps read.
+    fn time(&self, checker: &mut DispatchChecker<'_>) -> Result<Timed> {
+        let (gpu, opt) = (self.gpu, self.opt);
+        // Copies outside a pass need timestamps inside encoders; without them the host
+        // clock is the sample, and the result says so.
+        let gpu_timed = self.prepared.gpu_timed(gpu);
+        let ts = if gpu_timed {
+            Timestamps::new(gpu, opt.iterations)
+        } else {
+            None
+        };
+        let mut wall = Vec::with_capacity(opt.iterations as usize);
+        for i in 0..opt.iterations {
+            let d = self.untimed + u64::from(i) + 1;
+            let last = d == self.total;
+            if last && self.prepared.result_on_host() {
+                // The verified run starts from poison too, outside the timed pass (on
+                // the device, the outputs are poisoned again after every check).
+                self.prepared.poison(gpu)?;
+            }
+            self.phase("dispatch");
+            opt.progress.sample(i + 1, opt.iterations);
+            self.plan.before_wait(opt.progress, &self.key, i);
+            {
+                let _s = tracing::info_span!("dispatch", kernel = %self.key, sample = i).entered();
+                wall.push(self.execute(d, ts.as_ref().map(|t| (t, i)))?);
+            }
+            self.plan.after_dispatch(gpu)?;
+            self.phase("check");
+            checker.check(gpu, d, !last, self.plan.check(d))?;
         }
-        _ => (
-            wall.iter().map(|d| d.as_nanos() as u64).collect(),
-            Vec::new(),
-        ),
-    };
-    let st = stats::summarize(&samples_ns);
-    let (work, unit) = prepared.work();
-    let rate_of = |s: &crate::model::Stats| {
-        let rate = |ns: f64| if ns > 0.0 { work / ns } else { 0.0 }; // work/ns = G·work/s
-        Throughput {
-            unit: unit.to_owned(),
-            work_per_run: work,
-            median: rate(s.median_ns),
-            low: rate(s.median_ci_high_ns),
-            high: rate(s.median_ci_low_ns),
-        }
-    };
-    let throughput = st.as_ref().map(rate_of);
-    let timing = (!gpu_timed && gpu.timing == TimingMethod::GpuTimestamps)
-        .then_some(TimingMethod::WallClock);
-    // Beside the GPU's time for the copy, the host's for the whole transfer (when the
-    // samples are already host time, that is them).
-    let host = prepared
-        .host_timed()
-        .filter(|_| sampled_on_gpu)
-        .map(|spans| {
-            let samples: Vec<u64> = wall.iter().map(|d| d.as_nanos() as u64).collect();
-            let stats = stats::summarize(&samples);
-            HostTiming {
-                spans: spans.to_owned(),
-                throughput: stats.as_ref().map(rate_of),
-                samples_ns: samples,
-                stats,
+        self.phase("readback");
+        let timestamps = match &ts {
+            Some(t) => {
+                let _s = tracing::info_span!("read_timestamps").entered();
+                Some(t.read(gpu, opt.iterations)?)
+            }
+            None => None,
+        };
+        Ok(Timed {
+            wall,
+            timestamps,
+            gpu_timed,
+        })
+    }
+
+    /// Verify: the last output read back and checked against the CPU reference, bitwise
+    /// equal to the first, and every dispatch's check accounted for.
+    fn verify(&self, first: &[Vec<u8>], checker: DispatchChecker<'_>) -> Result<Verified> {
+        let mut last = self.prepared.read(self.gpu)?;
+        self.plan.after_readback(&mut last, self.opt.seed);
+        self.phase("verify");
+        let checked = {
+            let _s = tracing::info_span!("verify").entered();
+            self.prepared.verify(&last, self.opt.check_seed)
+        };
+        let deterministic = first == last.as_slice();
+        let dispatches = checker.finish(self.gpu, deterministic)?;
+        let fingerprint =
+            output_fingerprint(&*self.prepared, &checked.tally, &dispatches, first, &last);
+        let mut verification = checked.into_verification(&last[0], deterministic);
+        verification.passed &= dispatches.wrong_dispatches == 0
+            && dispatches.dispatches_verified == dispatches.dispatches_total
+            && dispatches.golden_fault.is_none();
+        Ok(Verified {
+            first: first.to_vec(),
+            last,
+            verification,
+            dispatches,
+            fingerprint,
+        })
+    }
+
+    /// Report: the samples (the GPU's, else the host's), their statistics and
+    /// throughput, the host's time for a transfer, and the status with its reason.
+    fn report(&self, timed: Timed, v: Verified) -> CaseOutcome {
+        let (gpu, key) = (self.gpu, &self.key);
+        let sampled_on_gpu = timed.gpu_timed && gpu.timing == TimingMethod::GpuTimestamps;
+        let wall_ns = || -> Vec<u64> { timed.wall.iter().map(|d| d.as_nanos() as u64).collect() };
+        let (samples_ns, gpu_events): (Vec<u64>, Vec<GpuEvent>) = match &timed.timestamps {
+            Some(stamps) if sampled_on_gpu => {
+                let ev = stamps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(b, e))| GpuEvent {
+                        key: key.clone(),
+                        sample: i as u32,
+                        begin_ns: b,
+                        end_ns: e.max(b),
+                    })
+                    .collect::<Vec<_>>();
+                (ev.iter().map(|e| e.end_ns - e.begin_ns).collect(), ev)
+            }
+            _ => (wall_ns(), Vec::new()),
+        };
+        let st = stats::summarize(&samples_ns);
+        let crate::kernels::Work {
+            per_dispatch: work,
+            unit,
+        } = self.prepared.work();
+        let rate_of = |s: &crate::model::Stats| {
+            let rate = |ns: f64| if ns > 0.0 { work / ns } else { 0.0 }; // work/ns = G·work/s
+            Throughput {
+                unit: unit.to_owned(),
+                work_per_run: work,
+                median: rate(s.median_ns),
+                low: rate(s.median_ci_high_ns),
+                high: rate(s.median_ci_low_ns),
+            }
+        };
+        let throughput = st.as_ref().map(rate_of);
+        let timing = (!timed.gpu_timed && gpu.timing == TimingMethod::GpuTimestamps)
+            .then_some(TimingMethod::WallClock);
+        // Beside the GPU's time for the copy, the host's for the whole transfer (when
+        // the samples are already host time, that is them).
+        let host = self
+            .prepared
+            .host_timed()
+            .filter(|_| sampled_on_gpu)
+            .map(|spans| {
+                let samples = wall_ns();
+                let stats = stats::summarize(&samples);
+                HostTiming {
+                    spans: spans.to_owned(),
+                    throughput: stats.as_ref().map(rate_of),
+                    samples_ns: samples,
+                    stats,
+                }
+            });
+        let passed = v.verification.passed;
+        let reason = (!passed).then(|| {
+            let r = dispatch_reason(
+                key,
+                &v.verification,
+                &v.dispatches,
+                &v.first,
+                &v.last,
+                &*self.prepared,
+            )
+            .unwrap_or_else(|| failure_reason(key, &v.verification));
+            match loop_cap_note(&gpu.info, self.case.shape) {
+                Some(note) => format!("{r}; {note}"),
+                None => r,
             }
         });
-    let status = if verification.passed {
-        KernelStatus::Pass
-    } else {
-        KernelStatus::Fail
-    };
-    let reason = (!verification.passed).then(|| {
-        let r = dispatch_reason(&key, &verification, &dispatches, &first, &last, &*prepared)
-            .unwrap_or_else(|| failure_reason(&key, &verification));
-        match loop_cap_note(&gpu.info, case.shape) {
-            Some(note) => format!("{r}; {note}"),
-            None => r,
+        CaseOutcome {
+            result: KernelResult {
+                id: self.case.kernel.id().to_owned(),
+                shape: self.case.shape.to_string(),
+                seed: self.opt.seed,
+                status: if passed {
+                    KernelStatus::Pass
+                } else {
+                    KernelStatus::Fail
+                },
+                reason,
+                launch: Some(self.prepared.launch()),
+                verification: Some(v.verification),
+                samples_ns,
+                stats: st,
+                throughput,
+                timing,
+                host,
+                dispatch_check: Some(v.dispatches),
+                fingerprint: v.fingerprint,
+            },
+            gpu_events,
+            coverage: None,
         }
-    });
-    Ok(CaseOutcome {
-        result: KernelResult {
-            id: case.kernel.id().to_owned(),
-            shape: case.shape.to_string(),
-            seed: opt.seed,
-            status,
-            reason,
-            launch: Some(prepared.launch()),
-            verification: Some(verification),
-            samples_ns,
-            stats: st,
-            throughput,
-            timing,
-            host,
-            dispatch_check: Some(dispatches),
-            fingerprint,
-        },
-        gpu_events,
-        coverage: None,
-    })
+    }
 }
 
 /// A wrong result's fingerprint, made on the host from what the checks already hold:
@@ -904,7 +797,7 @@ pub fn run_case(gpu: &Gpu, case: &Case, opt: &CaseOptions) -> Result<CaseOutcome
 /// wrong.
 fn output_fingerprint(
     prepared: &dyn kernels::Prepared,
-    tally: &crate::verify::Tally,
+    tally: &crate::check::reference::Tally,
     dc: &DispatchCheck,
     first: &[Vec<u8>],
     last: &[Vec<u8>],
@@ -941,8 +834,8 @@ fn output_fingerprint(
                 .map(|&(i, e, a)| {
                     word(
                         i,
-                        crate::verify::word_bits(e, float),
-                        crate::verify::word_bits(a, float),
+                        crate::check::reference::word_bits(e, float),
+                        crate::check::reference::word_bits(a, float),
                         Some(total),
                     )
                 })
@@ -969,7 +862,7 @@ fn output_fingerprint(
                     for (b, c) in counts.iter_mut().enumerate() {
                         *c += u64::from(x >> b & 1);
                     }
-                    if words.len() < crate::verify::WRONG_LISTED {
+                    if words.len() < crate::check::reference::WRONG_LISTED {
                         words.push(word(base + i as u64, lw, fw, Some(1)));
                     }
                 }
@@ -1108,8 +1001,8 @@ fn dispatch_reason(
     if first != last {
         let (mut base, mut at) = (0u64, None);
         for (f, l) in first.iter().zip(last) {
-            if let Some((w, n, e, a)) = golden::compare_words(l, f) {
-                at = Some((base + w, n, e, a));
+            if let Some(m) = golden::compare_words(l, f) {
+                at = Some((base + m.word, m.wrong_words, m.expected, m.actual));
                 break;
             }
             base += f.len().max(l.len()) as u64 / 4;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Class;
-use super::sysfs::read_num;
+use super::file::read_num;
 
 /// Intel's throttle reasons, as i915 and xe name their files (without the prefix), each
 /// reported as `intel_<name>`. Thermal ones (RATL is the running-average thermal limit)

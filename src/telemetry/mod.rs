@@ -13,6 +13,7 @@
 
 mod amdgpu;
 mod card;
+mod file;
 mod intel;
 mod nvml;
 mod pcie;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::sysfs::read_num;
+use super::file::read_num;
 
 /// A PCI function's directory in sysfs (it has a `vendor` file; a root bus does not).
 fn is_pci_function(dir: &Path) -> bool {

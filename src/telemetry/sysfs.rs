@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use super::file::read_num;
 use super::{Reader, amdgpu, intel, pcie, pick};
 use crate::gpu::{bus_id_text, parse_bus_id};
 use crate::model::{GpuIdentity, GpuSnapshot, MemoryHolder, MemoryReading};
@@ -43,16 +44,6 @@ fn pci_address(dir: &Path) -> Option<String> {
     let real = std::fs::canonicalize(dir).ok()?;
     let name = real.file_name()?.to_str()?;
     parse_bus_id(name).map(bus_id_text)
-}
-
-/// A number from a sysfs file (first word; `0x` hex allowed).
-pub fn read_num(p: &Path) -> Option<f64> {
-    let t = std::fs::read_to_string(p).ok()?;
-    let w = t.split_whitespace().next()?;
-    match w.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok().map(|v| v as f64),
-        None => w.parse().ok(),
-    }
 }
 
 impl SysfsGpu {

@@ -281,7 +281,7 @@ impl Tester {
         let compile = |mode: u32, extra: &[(&str, f64)]| {
             let mut c = vec![("MODE", f64::from(mode)), ("WG", f64::from(wg))];
             c.extend_from_slice(extra);
-            kernels::compile_in(
+            crate::gpu::pipeline::compile_in(
                 gpu,
                 "memtest",
                 super::SHADER,
@@ -305,13 +305,15 @@ impl Tester {
         let (ledger, run, sentinel) = gpu.scoped("allocating the memtest ledger", || {
             (
                 gpu.output("memtest ledger", init.len() as u64 * 4),
-                kernels::params(gpu, &[0, 0, 0, 0]),
+                crate::gpu::pipeline::params(gpu, &[0, 0, 0, 0]),
                 gpu.output("memtest sentinel", SENTINEL_WORDS * 8),
             )
         })?;
         let bind = |buffer: &wgpu::Buffer, offset: u64, words: u64, base: u64, slot: u32| {
-            let place =
-                kernels::params(gpu, &[base as u32, (base >> 32) as u32, words as u32, slot]);
+            let place = crate::gpu::pipeline::params(
+                gpu,
+                &[base as u32, (base >> 32) as u32, words as u32, slot],
+            );
             let groups = (words / 2).div_ceil(u64::from(wg)).clamp(
                 1,
                 u64::from(MAX_GROUPS.min(gpu.limits.max_compute_workgroups_per_dimension)),
@@ -415,7 +417,12 @@ impl Tester {
             });
             if !dropped {
                 for w in &self.windows {
-                    kernels::encode_one(&mut p, write, &w.bind_group, [w.groups, 1, 1]);
+                    crate::gpu::pipeline::encode_one(
+                        &mut p,
+                        write,
+                        &w.bind_group,
+                        [w.groups, 1, 1],
+                    );
                 }
             }
         }
@@ -426,13 +433,23 @@ impl Tester {
             });
             // The sentinel first, so its planted word is the first listed.
             for w in std::iter::once(&self.sentinel_bound).chain(&self.windows) {
-                kernels::encode_one(&mut p, &self.compare, &w.bind_group, [w.groups, 1, 1]);
+                crate::gpu::pipeline::encode_one(
+                    &mut p,
+                    &self.compare,
+                    &w.bind_group,
+                    [w.groups, 1, 1],
+                );
             }
             // A window's recording walks it again only where it had wrong words; a
             // smaller grid keeps the clean windows' empty launches cheap.
             for w in std::iter::once(&self.sentinel_bound).chain(&self.windows) {
                 let groups = w.groups.min(RECORD_GROUPS);
-                kernels::encode_one(&mut p, &self.record, &w.bind_group, [groups, 1, 1]);
+                crate::gpu::pipeline::encode_one(
+                    &mut p,
+                    &self.record,
+                    &w.bind_group,
+                    [groups, 1, 1],
+                );
             }
         }
         let staging = gpu.staging("memtest ledger readback", self.ledger.size())?;

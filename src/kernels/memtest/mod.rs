@@ -101,19 +101,8 @@ impl MemoryTarget {
     }
 }
 
-/// A size as operators read a card's memory: decimal units (141.1 GB), one decimal.
-pub fn size_text(bytes: u64) -> String {
-    let b = bytes as f64;
-    let (v, unit) = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
-        .into_iter()
-        .find(|&(s, _)| b >= s)
-        .map_or((b, "B"), |(s, u)| (b / s, u));
-    if unit == "B" {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {unit}")
-    }
-}
+/// Sizes as the memory test reports them (`crate::text`).
+pub use crate::text::size_text;
 
 /// Passes a suite runs: in the quick suite a cycle of the four patterns and the address
 /// pair again with a new key (six: enough samples for `compare` to judge one run

@@ -1,7 +1,7 @@
 //! `gpu-canary tune`: a small sweep of launch parameters on the adapter at hand. Each
 //! configuration is verified exactly as `run` verifies (a fast wrong one is not a
 //! candidate) and timed like a canary case; the fastest is written, with the adapter's
-//! fingerprint, to a tuning file (`tuning`) that `run --tuning` applies only on the same
+//! fingerprint, to a tuning file (`file`) that `run --tuning` applies only on the same
 //! adapter and driver, recording the choice in each kernel's launch configuration.
 //!
 //! What is swept is each kernel's own business ([`Kernel::candidates`]): today the tiled
@@ -10,6 +10,8 @@
 //! (workgroup size, vec4s per invocation, subgroup or workgroup-tree entry point) and,
 //! where the adapter has cooperative matrices, `matmul-f16` (direct, or staged with its
 //! tile and K step).
+
+pub mod file;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use crate::kernels::{self, Kernel, Params, RuntimeChecks, Shape, Suite};
 use crate::model::KernelStatus;
 use crate::progress;
 use crate::runner::{self, Case, CaseOptions, Fault, FaultDispatches, Progress};
-use crate::tuning::{FORMAT, Trial, Tuning};
+use file::{FORMAT, Trial, Tuning};
 
 /// What to sweep (`TuneConfig::from_args` in `config`).
 #[derive(Debug, Clone)]

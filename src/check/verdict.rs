@@ -172,7 +172,7 @@ pub fn shortfall(required: Option<f64>, coverage: Option<&MemoryCoverage>) -> Op
         return Some(format!(
             "--require-coverage {}: the device's memory could not be read, so the share covered is unknown ({} tested)",
             pct(need),
-            crate::kernels::memtest::size_text(c.tested_bytes)
+            crate::text::size_text(c.tested_bytes)
         ));
     };
     if c.passes_verified < c.passes || c.passes == 0 {
@@ -195,7 +195,7 @@ pub fn shortfall(required: Option<f64>, coverage: Option<&MemoryCoverage>) -> Op
     Some(format!(
         "covered {} of {} ({} required): {}",
         pct(got),
-        crate::kernels::memtest::size_text(c.device_bytes.unwrap_or(0)),
+        crate::text::size_text(c.device_bytes.unwrap_or(0)),
         pct(need),
         why.join("; ")
     ))
