@@ -60,118 +60,18 @@ pub fn compare(
     let comparable = !window.is_empty();
     let suspect = c.hygiene.as_ref().is_some_and(|h| h.timing_suspect())
         || newest.is_some_and(|(_, b)| b.hygiene.as_ref().is_some_and(|h| h.timing_suspect()));
-    let mut kernels = Vec::new();
-    for ck in &c.kernels {
-        let key = ck.key();
-        // The newest baseline run that has this kernel: for correctness, the single-run
-        // method and the launch note.
-        let pool: &[&(String, RunReport)] = if comparable { &window } else { &sorted };
-        let Some((bk, b)) = pool
-            .iter()
-            .rev()
-            .find_map(|(_, r)| r.kernels.iter().find(|k| k.key() == key).map(|k| (k, r)))
-        else {
-            continue;
-        };
-        let mut kc = KernelComparison {
-            key: key.clone(),
-            correctness: correctness(bk, ck, b.config.input_scale == c.config.input_scale),
-            verdict: PerfVerdict::Inconclusive,
-            method: Method::SingleRun,
-            baseline_median_ns: median_ns(bk),
-            current_median_ns: median_ns(ck),
-            ratio: None,
-            ratio_ci: None,
-            window: None,
-            note: None,
-        };
-        // The window for this kernel: verified runs with its launch configuration.
-        let runs: Vec<(&RunReport, &KernelResult)> = window
-            .iter()
-            .filter_map(|(_, r)| {
-                r.kernels
-                    .iter()
-                    .find(|k| {
-                        k.key() == key
-                            && k.status == KernelStatus::Pass
-                            && k.samples_ns.len() >= MIN_SAMPLES
-                            && launch_change(k, ck).is_none()
-                    })
-                    .map(|k| (r, k))
-            })
-            .collect();
-        if !comparable {
-            kc.verdict = PerfVerdict::NotComparable;
-            kc.note = Some(match left_out.last() {
-                Some(l) if !l.why.starts_with("another adapter") => l.why.clone(),
-                _ => "different adapters".into(),
-            });
-        } else if ck.status != KernelStatus::Pass {
-            kc.note = Some("not verified in the current run: timing not compared".into());
-        } else if ck.samples_ns.len() < MIN_SAMPLES {
-            kc.note = Some(format!("too few samples (need {MIN_SAMPLES})"));
-        } else if runs.len() >= MIN_WINDOW {
-            let minima: Vec<f64> = runs.iter().filter_map(|(_, k)| min_ns(k)).collect();
-            let cur = min_ns(ck).unwrap_or_default();
-            let p = Prediction::of(&minima);
-            let (verdict, ratio) = p.verdict(cur, t);
-            let Prediction { mean, spread, half } = p;
-            kc.method = Method::Window;
-            kc.current_median_ns = Some(cur);
-            kc.verdict = verdict;
-            kc.ratio = Some(ratio);
-            kc.baseline_median_ns = Some(mean.exp());
-            kc.window = Some(WindowStats {
-                runs: runs.len(),
-                from: runs
-                    .first()
-                    .map(|r| r.0.started_at.clone())
-                    .unwrap_or_default(),
-                to: runs
-                    .last()
-                    .map(|r| r.0.started_at.clone())
-                    .unwrap_or_default(),
-                spread,
-                z: if spread > 0.0 {
-                    (cur.ln() - mean) / spread
-                } else {
-                    0.0
-                },
-                percentile: 100.0 * minima.iter().filter(|&&m| m < cur).count() as f64
-                    / minima.len() as f64,
-                limit: half.exp(),
-                minima_ns: minima,
-                current_min_ns: cur,
-            });
-        } else if bk.status != KernelStatus::Pass {
-            kc.note = Some("not verified in the baseline: timing not compared".into());
-        } else if bk.samples_ns.len() < MIN_SAMPLES {
-            kc.note = Some(format!("too few samples (need {MIN_SAMPLES} in each run)"));
-        } else {
-            let (r, ci) = ratio_ci(&bk.samples_ns, &ck.samples_ns, &key);
-            kc.ratio = Some(r);
-            kc.ratio_ci = Some(ci);
-            kc.verdict = perf_verdict(ci, t);
-            if base.len() > 1 {
-                kc.note = Some(format!(
-                    "single run: {} comparable runs in the window (needs {MIN_WINDOW})",
-                    runs.len()
-                ));
-            }
-        }
-        if suspect && matches!(kc.verdict, PerfVerdict::Slower | PerfVerdict::Faster) {
-            kc.verdict = PerfVerdict::Inconclusive;
-            kc.note =
-                Some("a run flagged its GPU busy, throttled or on a degraded PCIe link".into());
-        }
-        if let Some(change) = launch_change(bk, ck) {
-            kc.note = Some(match kc.note.take() {
-                Some(n) => format!("{n}; {change}"),
-                None => change,
-            });
-        }
-        kernels.push(kc);
-    }
+    let judge = Judge {
+        c,
+        sorted: &sorted,
+        window: &window,
+        left_out: &left_out,
+        comparable,
+        suspect,
+        base_runs: base.len(),
+        t,
+    };
+    let mut kernels: Vec<KernelComparison> =
+        c.kernels.iter().filter_map(|ck| judge.kernel(ck)).collect();
     // Wrong results first, then slower, then the rest in suite order.
     kernels.sort_by_key(|k| (!k.correctness.is_wrong(), k.verdict != PerfVerdict::Slower));
     // One statement per kernel: compared (in `kernels`), or only in the current run
@@ -195,15 +95,7 @@ pub fn compare(
         .map(KernelResult::key)
         .collect();
     let incomplete = incomplete(c).map(|why| format!("the current run is no evidence: {why}"));
-    let finding = if !wrong_now.is_empty() || kernels.iter().any(|k| k.correctness.is_wrong()) {
-        Finding::Wrong
-    } else if incomplete.is_some() {
-        Finding::Inconclusive
-    } else if kernels.iter().any(|k| k.verdict == PerfVerdict::Slower) {
-        Finding::Slower
-    } else {
-        Finding::Ok
-    };
+    let finding = finding_of(&wrong_now, &kernels, incomplete.is_some());
     Comparison {
         baseline: match base {
             [(name, _)] => name.clone(),
@@ -231,4 +123,164 @@ pub fn compare(
         kernels,
         finding,
     }
+}
+
+/// The comparison's finding: a wrong result wins, then a current run that is no
+/// evidence, then a slower kernel.
+fn finding_of(wrong_now: &[String], kernels: &[KernelComparison], incomplete: bool) -> Finding {
+    if !wrong_now.is_empty() || kernels.iter().any(|k| k.correctness.is_wrong()) {
+        Finding::Wrong
+    } else if incomplete {
+        Finding::Inconclusive
+    } else if kernels.iter().any(|k| k.verdict == PerfVerdict::Slower) {
+        Finding::Slower
+    } else {
+        Finding::Ok
+    }
+}
+
+/// What each kernel of one comparison is judged with.
+struct Judge<'a> {
+    c: &'a RunReport,
+    /// The baseline runs in time order.
+    sorted: &'a [&'a (String, RunReport)],
+    /// Those that may stand beside the current run.
+    window: &'a [&'a (String, RunReport)],
+    left_out: &'a [LeftOut],
+    comparable: bool,
+    /// A run flagged its GPU busy, throttled or on a degraded link.
+    suspect: bool,
+    base_runs: usize,
+    /// The practical threshold, as a fraction.
+    t: f64,
+}
+
+impl Judge<'_> {
+    /// One kernel of the current run against the newest baseline run that has it, and
+    /// by the window method where enough comparable runs have it; `None` where no
+    /// baseline run has it.
+    fn kernel(&self, ck: &KernelResult) -> Option<KernelComparison> {
+        let key = ck.key();
+        // The newest baseline run that has this kernel: for correctness, the single-run
+        // method and the launch note.
+        let pool: &[&(String, RunReport)] = if self.comparable {
+            self.window
+        } else {
+            self.sorted
+        };
+        let (bk, b) = pool
+            .iter()
+            .rev()
+            .find_map(|(_, r)| r.kernels.iter().find(|k| k.key() == key).map(|k| (k, r)))?;
+        let mut kc = KernelComparison {
+            key: key.clone(),
+            correctness: correctness(bk, ck, b.config.input_scale == self.c.config.input_scale),
+            verdict: PerfVerdict::Inconclusive,
+            method: Method::SingleRun,
+            baseline_median_ns: median_ns(bk),
+            current_median_ns: median_ns(ck),
+            ratio: None,
+            ratio_ci: None,
+            window: None,
+            note: None,
+        };
+        // The window for this kernel: verified runs with its launch configuration.
+        let runs: Vec<(&RunReport, &KernelResult)> = self
+            .window
+            .iter()
+            .filter_map(|(_, r)| {
+                r.kernels
+                    .iter()
+                    .find(|k| {
+                        k.key() == key
+                            && k.status == KernelStatus::Pass
+                            && k.samples_ns.len() >= MIN_SAMPLES
+                            && launch_change(k, ck).is_none()
+                    })
+                    .map(|k| (r, k))
+            })
+            .collect();
+        if !self.comparable {
+            kc.verdict = PerfVerdict::NotComparable;
+            kc.note = Some(match self.left_out.last() {
+                Some(l) if !l.why.starts_with("another adapter") => l.why.clone(),
+                _ => "different adapters".into(),
+            });
+        } else if ck.status != KernelStatus::Pass {
+            kc.note = Some("not verified in the current run: timing not compared".into());
+        } else if ck.samples_ns.len() < MIN_SAMPLES {
+            kc.note = Some(format!("too few samples (need {MIN_SAMPLES})"));
+        } else if runs.len() >= MIN_WINDOW {
+            by_window(&mut kc, &runs, ck, self.t);
+        } else if bk.status != KernelStatus::Pass {
+            kc.note = Some("not verified in the baseline: timing not compared".into());
+        } else if bk.samples_ns.len() < MIN_SAMPLES {
+            kc.note = Some(format!("too few samples (need {MIN_SAMPLES} in each run)"));
+        } else {
+            let (r, ci) = ratio_ci(&bk.samples_ns, &ck.samples_ns, &key);
+            kc.ratio = Some(r);
+            kc.ratio_ci = Some(ci);
+            kc.verdict = perf_verdict(ci, self.t);
+            if self.base_runs > 1 {
+                kc.note = Some(format!(
+                    "single run: {} comparable runs in the window (needs {MIN_WINDOW})",
+                    runs.len()
+                ));
+            }
+        }
+        if self.suspect && matches!(kc.verdict, PerfVerdict::Slower | PerfVerdict::Faster) {
+            kc.verdict = PerfVerdict::Inconclusive;
+            kc.note =
+                Some("a run flagged its GPU busy, throttled or on a degraded PCIe link".into());
+        }
+        if let Some(change) = launch_change(bk, ck) {
+            kc.note = Some(match kc.note.take() {
+                Some(n) => format!("{n}; {change}"),
+                None => change,
+            });
+        }
+        Some(kc)
+    }
+}
+
+/// The window method: the current run's fastest sample against the prediction
+/// interval of the window's.
+fn by_window(
+    kc: &mut KernelComparison,
+    runs: &[(&RunReport, &KernelResult)],
+    ck: &KernelResult,
+    t: f64,
+) {
+    let minima: Vec<f64> = runs.iter().filter_map(|(_, k)| min_ns(k)).collect();
+    let cur = min_ns(ck).unwrap_or_default();
+    let p = Prediction::of(&minima);
+    let (verdict, ratio) = p.verdict(cur, t);
+    let Prediction { mean, spread, half } = p;
+    kc.method = Method::Window;
+    kc.current_median_ns = Some(cur);
+    kc.verdict = verdict;
+    kc.ratio = Some(ratio);
+    kc.baseline_median_ns = Some(mean.exp());
+    kc.window = Some(WindowStats {
+        runs: runs.len(),
+        from: runs
+            .first()
+            .map(|r| r.0.started_at.clone())
+            .unwrap_or_default(),
+        to: runs
+            .last()
+            .map(|r| r.0.started_at.clone())
+            .unwrap_or_default(),
+        spread,
+        z: if spread > 0.0 {
+            (cur.ln() - mean) / spread
+        } else {
+            0.0
+        },
+        percentile: 100.0 * minima.iter().filter(|&&m| m < cur).count() as f64
+            / minima.len() as f64,
+        limit: half.exp(),
+        minima_ns: minima,
+        current_min_ns: cur,
+    });
 }

@@ -221,13 +221,52 @@ pub fn render_cards(cards: &[(&str, &RunReport)]) -> Vec<u8> {
 
 fn render_for(r: &RunReport, card: Option<&str>) -> Vec<u8> {
     let mut reg = registry_of(command_of(r), card);
+    run_series(r, &mut reg);
+    kernel_series(r, &mut reg);
+    if let Some(h) = &r.hygiene {
+        hygiene_series(h, &mut reg);
+    }
+    if let Some(c) = &r.coverage {
+        memory_series(&c.memory, &mut reg);
+    }
+    if let Some(b) = &r.burn {
+        burn_series(b, &mut reg);
+    }
+    if let Some(d) = &r.diagnosis {
+        let mut action = Series::new(
+            "gpu_canary_action",
+            None,
+            "What the operator does next (1 for the run's action, 0 for the others): none, rerun, fix_lane_config, reset_gpu, reboot_host, drain_and_inspect, service_required, check_cooling_power",
+        );
+        action.states(&Vec::new(), "action", &crate::model::Action::ALL, &d.action);
+        action.register(&mut reg);
+    }
+    if let Some(e) = &r.errors {
+        let mut grown = Series::new(
+            "gpu_canary_error_counter_increase",
+            None,
+            "How much each of the card's error counters grew during the run (PCIe AER of the card and its upstream port, ECC); a counter that could not be read is absent",
+        );
+        for c in &e.counters {
+            grown.set(
+                vec![("counter", c.name.replace(' ', "_"))],
+                c.after.saturating_sub(c.before) as f64,
+            );
+        }
+        grown.register(&mut reg);
+    }
+    text(&reg)
+}
+
+/// The run as a whole: tool, host and card, start, wall time, exit code, verdict.
+fn run_series(r: &RunReport, reg: &mut Registry) {
     let mut info = Series::new(
         "gpu_canary_info",
         None,
         "The run's tool, host and card (value 1); join with dcgm-exporter on UUID or pci_bus_id, with AMD's exporter on serial_number",
     );
     info.set(identity(r), 1.0);
-    info.register(&mut reg);
+    info.register(reg);
     let mut started = Series::new(
         "gpu_canary_run_start_timestamp",
         Some(Unit::Seconds),
@@ -238,21 +277,21 @@ fn render_for(r: &RunReport, card: Option<&str>) -> Vec<u8> {
     {
         started.set(Vec::new(), d.as_secs_f64());
     }
-    started.register(&mut reg);
+    started.register(reg);
     let mut duration = Series::new(
         "gpu_canary_run_duration",
         Some(Unit::Seconds),
         "The run's wall time",
     );
     duration.set(Vec::new(), r.duration_s);
-    duration.register(&mut reg);
+    duration.register(reg);
     let mut exit = Series::new(
         "gpu_canary_run_exit_code",
         None,
         "The run's exit code (0 pass, 1 wrong result, 2 usage, 3 environment, 5 drift, 130/143 signals)",
     );
     exit.set(Vec::new(), f64::from(r.exit_code));
-    exit.register(&mut reg);
+    exit.register(reg);
     let mut verdict = Series::new(
         "gpu_canary_run_verdict",
         None,
@@ -272,8 +311,11 @@ fn render_for(r: &RunReport, card: Option<&str>) -> Vec<u8> {
         ],
         &r.verdict,
     );
-    verdict.register(&mut reg);
+    verdict.register(reg);
+}
 
+/// Each case: status, timing, throughput, dispatches verified, miss probability.
+fn kernel_series(r: &RunReport, reg: &mut Registry) {
     let mut status = Series::new(
         "gpu_canary_kernel_status",
         None,
@@ -350,136 +392,109 @@ fn render_for(r: &RunReport, card: Option<&str>) -> Vec<u8> {
     for s in [
         status, median, min, flops, bytes, dispatches, verified, miss,
     ] {
-        s.register(&mut reg);
+        s.register(reg);
     }
+}
 
-    if let Some(h) = &r.hygiene {
-        let mut throttled = Series::new(
-            "gpu_canary_throttled",
-            None,
-            "1 when the card reported thermal or power throttling at the end of the run",
-        );
-        let mut busy = Series::new(
-            "gpu_canary_busy_at_start",
-            None,
-            "1 when another process used the GPU as the run started",
-        );
-        let mut degraded = Series::new(
-            "gpu_canary_pcie_link_degraded",
-            None,
-            "1 when the PCIe link ran below its maximum generation or width during the run",
-        );
-        // A 1 is a reading whatever else the source lacks; a 0 only from a source
-        // that reads what the flag is made of: absent otherwise.
-        let reads =
-            |what: &str| h.source != "unavailable" && !h.unreadable.iter().any(|u| u == what);
-        if h.throttled_at_end || (reads("throttle_reasons") && h.after.is_some()) {
-            throttled.set(Vec::new(), f64::from(u8::from(h.throttled_at_end)));
-        }
-        let utilization = h.before.as_ref().and_then(|b| b.utilization_percent);
-        if h.busy_at_start || (reads("other_processes") && utilization.is_some()) {
-            busy.set(Vec::new(), f64::from(u8::from(h.busy_at_start)));
-        }
-        let mut generation = Series::new(
-            "gpu_canary_pcie_link_generation",
-            None,
-            "PCIe generation: the best seen during the run and the card's maximum",
-        );
-        let mut width = Series::new(
-            "gpu_canary_pcie_link_width",
-            None,
-            "PCIe lanes: the most seen during the run and the card's maximum",
-        );
-        if let Some(p) = &h.pcie {
-            degraded.set(Vec::new(), f64::from(u8::from(h.link_degraded)));
-            generation.set(vec![("which", "current".into())], f64::from(p.gen_seen));
-            generation.set(vec![("which", "max".into())], f64::from(p.gen_max));
-            width.set(vec![("which", "current".into())], f64::from(p.width_seen));
-            width.set(vec![("which", "max".into())], f64::from(p.width_max));
-        }
-        let mut ecc = Series::new(
-            "gpu_canary_ecc_uncorrected_errors",
-            None,
-            "Volatile uncorrected ECC errors the card reported at the end of the run",
-        );
-        if let Some(n) = h.after.as_ref().and_then(|s| s.ecc_uncorrected_volatile) {
-            ecc.set(Vec::new(), n as f64);
-        }
-        for s in [throttled, busy, degraded, generation, width, ecc] {
-            s.register(&mut reg);
-        }
+/// The card's state: throttling, a busy GPU, the PCIe link, ECC errors; a flag whose
+/// source could not read it is absent.
+fn hygiene_series(h: &crate::model::Hygiene, reg: &mut Registry) {
+    let mut throttled = Series::new(
+        "gpu_canary_throttled",
+        None,
+        "1 when the card reported thermal or power throttling at the end of the run",
+    );
+    let mut busy = Series::new(
+        "gpu_canary_busy_at_start",
+        None,
+        "1 when another process used the GPU as the run started",
+    );
+    let mut degraded = Series::new(
+        "gpu_canary_pcie_link_degraded",
+        None,
+        "1 when the PCIe link ran below its maximum generation or width during the run",
+    );
+    // A 1 is a reading whatever else the source lacks; a 0 only from a source
+    // that reads what the flag is made of: absent otherwise.
+    let reads = |what: &str| h.source != "unavailable" && !h.unreadable.iter().any(|u| u == what);
+    if h.throttled_at_end || (reads("throttle_reasons") && h.after.is_some()) {
+        throttled.set(Vec::new(), f64::from(u8::from(h.throttled_at_end)));
     }
+    let utilization = h.before.as_ref().and_then(|b| b.utilization_percent);
+    if h.busy_at_start || (reads("other_processes") && utilization.is_some()) {
+        busy.set(Vec::new(), f64::from(u8::from(h.busy_at_start)));
+    }
+    let mut generation = Series::new(
+        "gpu_canary_pcie_link_generation",
+        None,
+        "PCIe generation: the best seen during the run and the card's maximum",
+    );
+    let mut width = Series::new(
+        "gpu_canary_pcie_link_width",
+        None,
+        "PCIe lanes: the most seen during the run and the card's maximum",
+    );
+    if let Some(p) = &h.pcie {
+        degraded.set(Vec::new(), f64::from(u8::from(h.link_degraded)));
+        generation.set(vec![("which", "current".into())], f64::from(p.gen_seen));
+        generation.set(vec![("which", "max".into())], f64::from(p.gen_max));
+        width.set(vec![("which", "current".into())], f64::from(p.width_seen));
+        width.set(vec![("which", "max".into())], f64::from(p.width_max));
+    }
+    let mut ecc = Series::new(
+        "gpu_canary_ecc_uncorrected_errors",
+        None,
+        "Volatile uncorrected ECC errors the card reported at the end of the run",
+    );
+    if let Some(n) = h.after.as_ref().and_then(|s| s.ecc_uncorrected_volatile) {
+        ecc.set(Vec::new(), n as f64);
+    }
+    for s in [throttled, busy, degraded, generation, width, ecc] {
+        s.register(reg);
+    }
+}
 
-    if let Some(c) = &r.coverage {
-        memory_series(&c.memory, &mut reg);
-    }
-
-    if let Some(b) = &r.burn {
-        let mut checks = Series::new(
-            "gpu_canary_burn_checks",
-            None,
-            "Checks against the CPU reference",
-        );
-        let mut errors = Series::new("gpu_canary_burn_errors", None, "Wrong results found");
-        let mut disp = Series::new(
-            "gpu_canary_burn_dispatches",
-            None,
-            "Dispatches the burn ran",
-        );
-        let mut disp_ok = Series::new(
-            "gpu_canary_burn_dispatches_verified",
-            None,
-            "Dispatches compared bit for bit with the verified output",
-        );
-        let mut drift = Series::new(
-            "gpu_canary_burn_drift_ratio",
-            None,
-            "Throughput of the last stretch against the first, minus 1 (negative is slower)",
-        );
-        let mut thr = Series::new(
-            "gpu_canary_burn_throttled",
-            None,
-            "1 when thermal or power throttling was recorded during the burn",
-        );
-        checks.set(Vec::new(), b.checks as f64);
-        errors.set(Vec::new(), b.errors.len() as f64);
-        disp.set(Vec::new(), b.dispatches as f64);
-        disp_ok.set(Vec::new(), b.dispatches_verified as f64);
-        if let Some(d) = &b.drift {
-            drift.set(Vec::new(), d.change_pct / 100.0);
-            if !b.telemetry.missing.iter().any(|m| m == "throttle_reasons") {
-                thr.set(Vec::new(), f64::from(u8::from(d.throttled)));
-            }
-        }
-        for s in [checks, errors, disp, disp_ok, drift, thr] {
-            s.register(&mut reg);
+/// A burn: checks, errors, dispatches verified, drift and throttling.
+fn burn_series(b: &crate::model::BurnReport, reg: &mut Registry) {
+    let mut checks = Series::new(
+        "gpu_canary_burn_checks",
+        None,
+        "Checks against the CPU reference",
+    );
+    let mut errors = Series::new("gpu_canary_burn_errors", None, "Wrong results found");
+    let mut disp = Series::new(
+        "gpu_canary_burn_dispatches",
+        None,
+        "Dispatches the burn ran",
+    );
+    let mut disp_ok = Series::new(
+        "gpu_canary_burn_dispatches_verified",
+        None,
+        "Dispatches compared bit for bit with the verified output",
+    );
+    let mut drift = Series::new(
+        "gpu_canary_burn_drift_ratio",
+        None,
+        "Throughput of the last stretch against the first, minus 1 (negative is slower)",
+    );
+    let mut thr = Series::new(
+        "gpu_canary_burn_throttled",
+        None,
+        "1 when thermal or power throttling was recorded during the burn",
+    );
+    checks.set(Vec::new(), b.checks as f64);
+    errors.set(Vec::new(), b.errors.len() as f64);
+    disp.set(Vec::new(), b.dispatches as f64);
+    disp_ok.set(Vec::new(), b.dispatches_verified as f64);
+    if let Some(d) = &b.drift {
+        drift.set(Vec::new(), d.change_pct / 100.0);
+        if !b.telemetry.missing.iter().any(|m| m == "throttle_reasons") {
+            thr.set(Vec::new(), f64::from(u8::from(d.throttled)));
         }
     }
-
-    if let Some(d) = &r.diagnosis {
-        let mut action = Series::new(
-            "gpu_canary_action",
-            None,
-            "What the operator does next (1 for the run's action, 0 for the others): none, rerun, fix_lane_config, reset_gpu, reboot_host, drain_and_inspect, service_required, check_cooling_power",
-        );
-        action.states(&Vec::new(), "action", &crate::model::Action::ALL, &d.action);
-        action.register(&mut reg);
+    for s in [checks, errors, disp, disp_ok, drift, thr] {
+        s.register(reg);
     }
-    if let Some(e) = &r.errors {
-        let mut grown = Series::new(
-            "gpu_canary_error_counter_increase",
-            None,
-            "How much each of the card's error counters grew during the run (PCIe AER of the card and its upstream port, ECC); a counter that could not be read is absent",
-        );
-        for c in &e.counters {
-            grown.set(
-                vec![("counter", c.name.replace(' ', "_"))],
-                c.after.saturating_sub(c.before) as f64,
-            );
-        }
-        grown.register(&mut reg);
-    }
-    text(&reg)
 }
 
 /// The memory test's coverage: bytes tested, the device's bytes and the share, each
