@@ -334,18 +334,18 @@ fn combine(
     if !cfg.json {
         crate::console::line(&format!(
             "verdict: {} (exit {}) over {} cards: {}",
-            export::markdown::verdict_word(report.verdict),
+            export::lines::verdict_word(report.verdict),
             report.exit_code,
             report.cards.len(),
             report
                 .cards
                 .iter()
-                .map(|c| format!("{} {}", c.card, export::markdown::verdict_word(c.verdict)))
+                .map(|c| format!("{} {}", c.card, export::lines::verdict_word(c.verdict)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
         if let Some(d) = &report.diagnosis {
-            crate::console::line(&export::markdown::action_line(d));
+            crate::console::line(&export::lines::action_line(d));
         }
     }
     RunOutcome {
@@ -360,7 +360,7 @@ fn summary(r: &RunReport, runs: &[Card]) -> String {
     use crate::text::md;
     let mut s = format!(
         "### gpu-canary: {} (exit {}) over {} cards\n\n| card | adapter | backend | verdict | result |\n|---|---|---|---|---|\n",
-        export::markdown::verdict_word(r.verdict),
+        export::lines::verdict_word(r.verdict),
         r.exit_code,
         r.cards.len()
     );
@@ -370,7 +370,7 @@ fn summary(r: &RunReport, runs: &[Card]) -> String {
             md(&c.card),
             md(&c.adapter),
             c.backend,
-            export::markdown::verdict_word(c.verdict),
+            export::lines::verdict_word(c.verdict),
             c.exit_code,
             md(&c.result)
         ));

@@ -375,7 +375,7 @@ pub fn run(cfg: &ReproduceConfig) -> Result<Reproduction> {
     let path = cfg.out.join("reproduce.json");
     crate::export::write_atomic(&path, json.as_bytes())
         .map_err(|e| Error::io(format!("cannot write {}: {e}", path.display())))?;
-    crate::console::line(&crate::export::markdown::action_line(&rep.diagnosis));
+    crate::console::line(&crate::export::lines::action_line(&rep.diagnosis));
     crate::console::line(&format!("wrote {}", path.display()));
     Ok(rep)
 }

@@ -281,7 +281,7 @@ fn worker(shared: &Shared) -> Result<()> {
         None => None,
     };
     lock(&shared.report).adapter = Some(fp.clone());
-    shared.print(&format!("adapter: {}", export::markdown::adapter_line(&fp)));
+    shared.print(&format!("adapter: {}", export::lines::adapter_line(&fp)));
     let bus = gpu.info.device_pci_bus_id.clone();
     let (found, missing) = crate::telemetry::aer_counters(std::path::Path::new("/sys"), Some(&bus));
     *lock(&shared.aer_before) = Some((bus, found, missing));
@@ -402,10 +402,10 @@ fn worker(shared: &Shared) -> Result<()> {
                     });
                     step(shared, &format!("{}/{}", r.id, r.shape), status, detail);
                 } else {
-                    shared.print(&export::markdown::kernel_line(&outcome.result));
+                    shared.print(&export::lines::kernel_line(&outcome.result));
                 }
                 if let Some(c) = outcome.coverage {
-                    shared.print(&format!("memory: {}", export::markdown::coverage_line(&c)));
+                    shared.print(&format!("memory: {}", export::lines::coverage_line(&c)));
                     lock(&shared.report).coverage = Some(Coverage { memory: c });
                 }
                 lock(&shared.events).extend(outcome.gpu_events);
@@ -415,7 +415,7 @@ fn worker(shared: &Shared) -> Result<()> {
             Err(e) => {
                 let mut r = runner::skipped(case, cfg.seed, e.to_string());
                 r.status = KernelStatus::Error;
-                shared.print(&export::markdown::kernel_line(&r));
+                shared.print(&export::lines::kernel_line(&r));
                 shared.push(r);
                 return Err(e);
             }
@@ -698,7 +698,7 @@ fn memory_context(cfg: &RunConfig, monitor: &Monitor) -> runner::memtest::Memory
 /// The adapter's telemetry source, and the card it reads named on the console.
 fn open_monitor(shared: &Shared, gpu: &Gpu) -> Arc<Monitor> {
     let monitor = Arc::new(Monitor::open(&gpu.info));
-    if let Some(card) = monitor.identity().and_then(export::markdown::identity_line) {
+    if let Some(card) = monitor.identity().and_then(export::lines::identity_line) {
         shared.print(&format!("card: {card}"));
     }
     monitor
@@ -931,7 +931,7 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
             crate::console::err(&format!("error: {reason}"));
         }
         if let Some(f) = &k.fingerprint {
-            crate::console::err(&export::markdown::fingerprint_line(
+            crate::console::err(&export::lines::fingerprint_line(
                 &format!("{}/{}", k.id, k.shape),
                 f,
             ));
@@ -974,16 +974,16 @@ fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
         let memory = report
             .coverage
             .as_ref()
-            .map(|c| format!(", memory {}", export::markdown::coverage_line(&c.memory)))
+            .map(|c| format!(", memory {}", export::lines::coverage_line(&c.memory)))
             .unwrap_or_default();
         crate::console::line(&format!(
             "verdict: {} (exit {}){memory}{}",
-            export::markdown::verdict_word(report.verdict),
+            export::lines::verdict_word(report.verdict),
             report.exit_code,
             skipped_note(&report.kernels)
         ));
         if let Some(d) = &report.diagnosis {
-            crate::console::line(&export::markdown::action_line(d));
+            crate::console::line(&export::lines::action_line(d));
         }
     }
     RunOutcome {
@@ -1151,7 +1151,7 @@ mod tests {
             "{}",
             d.reason
         );
-        assert!(export::markdown::action_line(&d).contains("aer_dev_correctable grew by 3"));
+        assert!(export::lines::action_line(&d).contains("aer_dev_correctable grew by 3"));
         // A fatal error on the upstream port: the host is rebooted.
         aer_tree(dir.path(), 5, 1);
         let (later, _) = crate::telemetry::aer_counters(dir.path(), bus);

@@ -400,8 +400,8 @@ pub(super) fn closing_lines(report: &BurnReport, elapsed: f64) -> Vec<String> {
         lines.push(format!(
             "burn: throughput {:+.1} % (last {} s against the first){}",
             d.change_pct,
-            crate::export::markdown::secs(d.window_s),
-            crate::export::markdown::drift_note(d, &report.telemetry)
+            crate::export::lines::secs(d.window_s),
+            crate::export::lines::drift_note(d, &report.telemetry)
         ));
     }
     lines.push(format!(

@@ -120,7 +120,7 @@ pub fn run_gate(b: &RunReport, c: &RunReport, allow_different_adapter: bool) -> 
     if !matches!(b.verdict, Verdict::Pass | Verdict::Drift) {
         return Some(format!(
             "its verdict was {}: not a baseline",
-            crate::export::markdown::verdict_word(b.verdict)
+            crate::export::lines::verdict_word(b.verdict)
         ));
     }
     None

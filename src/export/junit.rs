@@ -106,7 +106,7 @@ fn new_suite(r: &RunReport, card: Option<&str>) -> TestSuite {
         }
     }
     if let Some(id) = r.hygiene.as_ref().and_then(|h| h.identity.as_ref())
-        && let Some(card) = super::markdown::identity_line(id)
+        && let Some(card) = super::lines::identity_line(id)
     {
         props.push(("card", card));
     }
@@ -267,7 +267,7 @@ fn burn_case(r: &RunReport, b: &crate::model::BurnReport) -> TestCase {
                 format!(
                     "throughput {:+.1} % over the burn{}",
                     d.change_pct,
-                    super::markdown::drift_note(d, &b.telemetry)
+                    super::lines::drift_note(d, &b.telemetry)
                 ),
             ));
             s
@@ -300,7 +300,7 @@ fn coverage_case(r: &RunReport, c: &crate::model::Coverage) -> TestCase {
     case.set_classname("gpu-canary.memtest");
     case.set_system_out(format!(
         "memory {}; {} of {} passes verified",
-        super::markdown::coverage_line(m),
+        super::lines::coverage_line(m),
         m.passes_verified,
         m.passes
     ));

@@ -8,6 +8,7 @@ pub mod bmf;
 pub mod comparison;
 pub mod json;
 pub mod junit;
+pub mod lines;
 pub mod markdown;
 pub mod metrics;
 pub mod trace;
@@ -460,7 +461,7 @@ mod tests {
             serial: None,
         };
         assert_eq!(
-            markdown::identity_line(&id).as_deref(),
+            lines::identity_line(&id).as_deref(),
             Some("PCI 0000:17:00.0 · GPU-5c1e3a2b")
         );
         let none = GpuIdentity {
@@ -468,7 +469,7 @@ mod tests {
             uuid: None,
             serial: None,
         };
-        assert_eq!(markdown::identity_line(&none), None);
+        assert_eq!(lines::identity_line(&none), None);
     }
 
     #[test]

@@ -818,96 +818,20 @@ fn output_fingerprint(
     };
     // Every dispatch compared equal to the first: if the last is wrong, so is each.
     let all_alike = first == last && dc.wrong.is_empty() && dc.dispatches_verified == total;
-    let (words, count, or, counts): (Vec<WrongWord>, u64, u32, Vec<u64>) = if tally.wrong_count > 0
-    {
+    let (words, count, or, counts) = if tally.wrong_count > 0 {
         // The last output, as the CPU check found it.
         if all_alike {
             dispatches.extend(1..=total.min(64));
         }
         dispatches.push(total);
-        let k = usize::from(float);
-        let mut listed = tally.wrong.clone();
-        listed.sort_by_key(|w| w.0);
-        (
-            listed
-                .iter()
-                .map(|&(i, e, a)| {
-                    word(
-                        i,
-                        crate::check::reference::word_bits(e, float),
-                        crate::check::reference::word_bits(a, float),
-                        Some(total),
-                    )
-                })
-                .collect(),
-            tally.wrong_count,
-            tally.bits_or[k],
-            tally.bit_counts[k].to_vec(),
-        )
+        cpu_words(tally, float, total, &word)
     } else if first != last {
         // The first output against the verified last, word for word.
         dispatches.insert(0, 1);
-        let (mut words, mut count, mut or, mut counts) = (Vec::new(), 0u64, 0u32, vec![0u64; 32]);
-        let mut base = 0u64;
-        for (f, l) in first.iter().zip(last) {
-            for (i, (fw, lw)) in f.chunks_exact(4).zip(l.chunks_exact(4)).enumerate() {
-                let (fw, lw) = (
-                    u32::from_le_bytes(fw.try_into().expect("4 bytes")),
-                    u32::from_le_bytes(lw.try_into().expect("4 bytes")),
-                );
-                if fw != lw {
-                    count += 1;
-                    let x = fw ^ lw;
-                    or |= x;
-                    for (b, c) in counts.iter_mut().enumerate() {
-                        *c += u64::from(x >> b & 1);
-                    }
-                    if words.len() < crate::check::reference::WRONG_LISTED {
-                        words.push(word(base + i as u64, lw, fw, Some(1)));
-                    }
-                }
-            }
-            base += f.len().max(l.len()) as u64 / 4;
-        }
-        (words, count, or, counts)
+        first_against_last(first, last, &word)
     } else if !dc.wrong.is_empty() {
         // Only the GPU's check saw it: each wrong dispatch's first word.
-        let parse = |h: &str| {
-            u32::from_str_radix(
-                h.split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("0x"),
-                16,
-            )
-            .unwrap_or(0)
-        };
-        let mut counts = vec![0u64; 32];
-        let mut or = 0u32;
-        let words: Vec<WrongWord> = dc
-            .wrong
-            .iter()
-            .map(|w| {
-                let x = parse(&w.expected) ^ parse(&w.actual);
-                or |= x;
-                for (b, c) in counts.iter_mut().enumerate() {
-                    *c += u64::from(x >> b & 1);
-                }
-                WrongWord {
-                    word: w.word,
-                    place: w.place.clone(),
-                    expected: w.expected.clone(),
-                    actual: w.actual.clone(),
-                    dispatch: Some(w.dispatch),
-                }
-            })
-            .collect();
-        (
-            words,
-            dc.wrong.iter().map(|w| w.wrong_words).sum(),
-            or,
-            counts,
-        )
+        gpu_words(dc)
     } else {
         return None;
     };
@@ -950,6 +874,110 @@ fn output_fingerprint(
         dispatches,
         words,
     })
+}
+
+/// A fingerprint's words: those listed, how many are wrong, the failing bits (OR) and
+/// a count per bit.
+type Words = (Vec<crate::model::WrongWord>, u64, u32, Vec<u64>);
+
+/// The wrong words as the CPU check of the last output found them.
+fn cpu_words(
+    tally: &crate::check::reference::Tally,
+    float: bool,
+    total: u64,
+    word: &dyn Fn(u64, u32, u32, Option<u64>) -> crate::model::WrongWord,
+) -> Words {
+    let k = usize::from(float);
+    let mut listed = tally.wrong.clone();
+    listed.sort_by_key(|w| w.0);
+    (
+        listed
+            .iter()
+            .map(|&(i, e, a)| {
+                word(
+                    i,
+                    crate::check::reference::word_bits(e, float),
+                    crate::check::reference::word_bits(a, float),
+                    Some(total),
+                )
+            })
+            .collect(),
+        tally.wrong_count,
+        tally.bits_or[k],
+        tally.bit_counts[k].to_vec(),
+    )
+}
+
+/// The first output against the verified last, word for word.
+fn first_against_last(
+    first: &[Vec<u8>],
+    last: &[Vec<u8>],
+    word: &dyn Fn(u64, u32, u32, Option<u64>) -> crate::model::WrongWord,
+) -> Words {
+    let (mut words, mut count, mut or, mut counts) = (Vec::new(), 0u64, 0u32, vec![0u64; 32]);
+    let mut base = 0u64;
+    for (f, l) in first.iter().zip(last) {
+        for (i, (fw, lw)) in f.chunks_exact(4).zip(l.chunks_exact(4)).enumerate() {
+            let (fw, lw) = (
+                u32::from_le_bytes(fw.try_into().expect("4 bytes")),
+                u32::from_le_bytes(lw.try_into().expect("4 bytes")),
+            );
+            if fw != lw {
+                count += 1;
+                let x = fw ^ lw;
+                or |= x;
+                for (b, c) in counts.iter_mut().enumerate() {
+                    *c += u64::from(x >> b & 1);
+                }
+                if words.len() < crate::check::reference::WRONG_LISTED {
+                    words.push(word(base + i as u64, lw, fw, Some(1)));
+                }
+            }
+        }
+        base += f.len().max(l.len()) as u64 / 4;
+    }
+    (words, count, or, counts)
+}
+
+/// Each wrong dispatch's first word, as the GPU's check reported it.
+fn gpu_words(dc: &DispatchCheck) -> Words {
+    use crate::model::WrongWord;
+    let parse = |h: &str| {
+        u32::from_str_radix(
+            h.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("0x"),
+            16,
+        )
+        .unwrap_or(0)
+    };
+    let mut counts = vec![0u64; 32];
+    let mut or = 0u32;
+    let words: Vec<WrongWord> = dc
+        .wrong
+        .iter()
+        .map(|w| {
+            let x = parse(&w.expected) ^ parse(&w.actual);
+            or |= x;
+            for (b, c) in counts.iter_mut().enumerate() {
+                *c += u64::from(x >> b & 1);
+            }
+            WrongWord {
+                word: w.word,
+                place: w.place.clone(),
+                expected: w.expected.clone(),
+                actual: w.actual.clone(),
+                dispatch: Some(w.dispatch),
+            }
+        })
+        .collect();
+    (
+        words,
+        dc.wrong.iter().map(|w| w.wrong_words).sum(),
+        or,
+        counts,
+    )
 }
 /// The known cause of a matmul's FAIL on llvmpipe at a large K: it ends a shader's loops
 /// after about 65535 iterations in all, so the sum over K stops short (the same wrong

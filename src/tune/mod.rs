@@ -204,7 +204,7 @@ pub fn run(cfg: &TuneConfig) -> Result<TuneOutcome> {
     let check_seed = crate::inputs::fresh_seed();
     crate::console::line(&format!(
         "adapter: {}",
-        crate::export::markdown::adapter_line(&fp)
+        crate::export::lines::adapter_line(&fp)
     ));
     crate::console::line(&format!("check seed: {check_seed}"));
     let progress = Arc::new(Progress::default());

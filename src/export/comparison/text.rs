@@ -1,7 +1,7 @@
 //! The comparison for the console: a header, the method, and a table.
 
 use super::{cells, method_lines};
-use crate::export::markdown::adapter_line;
+use crate::export::lines::adapter_line;
 use crate::model::RunReport;
 use crate::model::comparison::Comparison;
 
