@@ -6,8 +6,20 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
+    println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=Cargo.lock");
-    // Whether the tree is dirty changes with the sources.
+    // Whether the tree is dirty changes with any tracked file, not the sources alone
+    // (`-dirty` after an edit of the README too).
+    let tracked = Command::new("git")
+        .args(["ls-files", "-z"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    for f in tracked.split(|&b| b == 0).filter(|f| !f.is_empty()) {
+        println!("cargo:rerun-if-changed={}", String::from_utf8_lossy(f));
+    }
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=shaders");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");

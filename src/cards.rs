@@ -91,6 +91,9 @@ fn run_all(cfg: RunConfig) -> RunOutcome {
         };
     }
     let json = cfg.json;
+    // Cards at once share one terminal: none draws a progress line, which would share
+    // its row with another card's (each draws its own only when they run in turn).
+    let quiet = cfg.filter.concurrent;
     let spawn = |c: &CardRef, dir: &Path| -> std::io::Result<Child> {
         let by = if c.info.device_pci_bus_id.is_empty() {
             c.info.name.clone()
@@ -115,8 +118,11 @@ fn run_all(cfg: RunConfig) -> RunOutcome {
             // The combined summary is the step summary's; the flags above pick the card.
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("WGPU_ADAPTER_NAME")
-            .env_remove("WGPU_BACKEND")
-            .spawn()
+            .env_remove("WGPU_BACKEND");
+        if quiet {
+            cmd.env(crate::progress::OFF_ENV, "off");
+        }
+        cmd.spawn()
     };
     let mut runs: Vec<Card> = cards
         .into_iter()

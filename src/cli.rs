@@ -97,8 +97,14 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Print a shell's completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
-    /// Print the man page (roff), e.g. `gpu-canary man > gpu-canary.1`.
-    Man,
+    /// Print a man page (roff): gpu-canary's, or a command's (`gpu-canary man run`).
+    Man(ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// The command whose page to print (gpu-canary-COMMAND(1)); default: gpu-canary(1).
+    pub command: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -59,13 +59,32 @@ fn command(c: Command) -> Result<i32> {
             })?;
             exit::OK
         }
-        Command::Man => {
+        Command::Man(a) => {
             let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|e| {
-                    gpu_canary::error::Error::io(format!("cannot render the man page: {e}"))
-                })?;
+            let top = Cli::command();
+            let page = match &a.command {
+                None => top,
+                Some(name) => {
+                    let names: Vec<String> = top
+                        .get_subcommands()
+                        .map(|s| s.get_name().to_owned())
+                        .collect();
+                    let Some(sub) = top.find_subcommand(name).cloned() else {
+                        return Err(gpu_canary::error::Error::usage(format!(
+                            "no command '{name}'; use one of: {}",
+                            names.join(", ")
+                        )));
+                    };
+                    // Named as man(1) finds it: gpu-canary-run(1).
+                    // clap names are 'static; one page is printed and the process ends.
+                    let page_name: &'static str =
+                        Box::leak(format!("gpu-canary-{name}").into_boxed_str());
+                    sub.name(page_name).version(env!("GPU_CANARY_LONG_VERSION"))
+                }
+            };
+            clap_mangen::Man::new(page).render(&mut out).map_err(|e| {
+                gpu_canary::error::Error::io(format!("cannot render the man page: {e}"))
+            })?;
             gpu_canary::console::try_bytes(&out).map_err(|e| {
                 gpu_canary::error::Error::io(format!("cannot write the man page to stdout: {e}"))
             })?;

@@ -15,9 +15,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::runner::{At, Progress};
 
-/// Whether to draw: a person at a terminal, and stdout not reserved for a document.
+/// Set (to `off`) for processes that share a terminal with others drawing: the cards of
+/// `--adapter all --concurrent`.
+pub const OFF_ENV: &str = "GPU_CANARY_PROGRESS";
+
+/// Whether to draw: a person at a terminal, stdout not reserved for a document, and no
+/// other process drawing on the same terminal.
 pub fn enabled(json: bool, stderr_is_terminal: bool) -> bool {
-    !json && stderr_is_terminal
+    !json && stderr_is_terminal && std::env::var_os(OFF_ENV).is_none_or(|v| v != "off")
 }
 
 /// The line for `at`, e.g. `case 3/12 (9 left) · matmul-f32/4096x4096x4096 · dispatch ·

@@ -361,27 +361,77 @@ fn the_readme_is_an_introduction_with_a_real_transcript() {
     assert_eq!(want, got, "README transcript against `gpu-canary run`");
 }
 
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped but `-` and
+/// `_`, spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every link of `doc` to a file of the repository: the file exists, and an anchor is
+/// one of its headings.
+fn links_resolve(doc_path: &str) {
+    let text = doc(doc_path);
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(doc_path)
+        .parent()
+        .unwrap()
+        .to_owned();
+    for part in text.split("](").skip(1) {
+        let target = part.split(')').next().unwrap();
+        if target.starts_with("http") {
+            continue;
+        }
+        let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+        let file = if path.is_empty() {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(doc_path)
+        } else {
+            base.join(path)
+        };
+        assert!(file.exists(), "{doc_path} links to {target}");
+        if !anchor.is_empty() {
+            let headings: Vec<String> = std::fs::read_to_string(&file)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.strip_prefix('#'))
+                .map(|l| slug(l.trim_start_matches('#')))
+                .collect();
+            assert!(
+                headings.iter().any(|h| h == anchor),
+                "{doc_path} links to {target}: no such heading in {}",
+                file.display()
+            );
+        }
+    }
+}
+
 #[test]
-fn the_docs_link_to_files_that_exist() {
+fn a_heading_anchor_is_what_github_makes() {
+    assert_eq!(
+        slug(" Every card the job sees: `--adapter all`"),
+        "every-card-the-job-sees---adapter-all"
+    );
+    assert_eq!(
+        slug(" Prometheus, Pushgateway and JUnit"),
+        "prometheus-pushgateway-and-junit"
+    );
+}
+
+#[test]
+fn the_docs_link_to_files_and_headings_that_exist() {
     for d in [
+        "README.md",
         "docs/guide.md",
         "docs/verification.md",
         "docs/lane.md",
         "CONTRIBUTING.md",
+        "CHANGELOG.md",
     ] {
-        let text = doc(d);
-        let base = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(d)
-            .parent()
-            .unwrap()
-            .to_owned();
-        for part in text.split("](").skip(1) {
-            let target = part.split(')').next().unwrap();
-            if target.starts_with("http") || target.starts_with('#') {
-                continue;
-            }
-            let path = target.split('#').next().unwrap();
-            assert!(base.join(path).exists(), "{d} links to {target}");
-        }
+        links_resolve(d);
     }
 }

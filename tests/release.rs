@@ -73,6 +73,27 @@ fn the_release_archive_holds_a_stripped_binary_its_docs_completions_and_man_page
     .iter()
     .map(|f| format!("{name}/{f}"))
     .collect();
+    // And a man page per command --help lists.
+    let help = ok(&bin().arg("--help").output().unwrap());
+    let commands: Vec<String> = help
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+    let mut want = want;
+    want.extend(
+        commands
+            .iter()
+            .map(|c| format!("{name}/doc/gpu-canary-{c}.1")),
+    );
+    want.sort();
     assert_eq!(files, want);
     // The sum beside it checks, and fails for an archive changed by one byte.
     let check = || {
@@ -118,6 +139,19 @@ fn the_release_archive_holds_a_stripped_binary_its_docs_completions_and_man_page
         man.contains(".TH gpu-canary"),
         "{}",
         &man[..200.min(man.len())]
+    );
+    // A command's page, as man(1) renders it: its flags and their paragraphs.
+    let run = ok(&Command::new("man")
+        .arg("-l")
+        .arg(x.join(&name).join("doc/gpu-canary-run.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap());
+    assert!(run.contains("gpu-canary-run"), "{run}");
+    assert!(
+        run.contains("--require-coverage") && run.contains("never a pass"),
+        "{run}"
     );
     // The same inputs give the same archive (sorted, owner 0, fixed times).
     let again = tempfile::tempdir().unwrap();
@@ -249,10 +283,10 @@ fn a_release_installs_only_with_its_checksum() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is v98.0.0 released"));
 }
 
-#[test]
-fn the_runbooks_install_by_hand_works_against_a_mirror() {
-    let m = tempfile::tempdir().unwrap();
-    mirror(m.path());
+/// The runbook's install-by-hand commands, as written, with the mirror `m` for GitHub
+/// and `dest` for /usr/local/bin, run by a plain shell (no `set -e`, as pasted): the
+/// exit code.
+fn by_hand(m: &Path, dest: &Path) -> Option<i32> {
     let doc = std::fs::read_to_string(root().join("docs/lane.md")).unwrap();
     let block = doc
         .split("# or by hand")
@@ -261,35 +295,61 @@ fn the_runbooks_install_by_hand_works_against_a_mirror() {
         .split("```")
         .next()
         .unwrap();
-    let dest = tempfile::tempdir().unwrap();
-    // The runbook's commands as written, with the mirror for GitHub and a directory for
-    // /usr/local/bin.
     let v = version();
-    let script_text = block
+    // The runbook downloads from the crate's own repository.
+    let toml = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let repo = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    assert!(
+        block.contains(&format!("base={repo}/releases/download/v$v\n")),
+        "{block}"
+    );
+    let text = block
         .lines()
         .skip(1)
         .map(|l| {
             if l.starts_with("base=") {
-                format!("base=file://{}", m.path().display())
-            } else if l.starts_with("v=") {
-                l.replacen(&l["v=".len()..l.find(' ').unwrap()], &v, 1)
+                format!("base=file://{}", m.display())
+            } else if let Some(rest) = l.strip_prefix("v=") {
+                format!("v={v}{}", &rest[rest.find(' ').unwrap()..])
             } else {
-                l.replace("/usr/local/bin/", &format!("{}/", dest.path().display()))
+                l.replace("/usr/local/bin/", &format!("{}/", dest.display()))
             }
         })
         .collect::<Vec<_>>()
         .join("\n");
     let work = tempfile::tempdir().unwrap();
-    ok(&Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script_text])
+    Command::new("bash")
+        .args(["-c", &text])
         .current_dir(work.path())
         .output()
-        .unwrap());
+        .unwrap()
+        .status
+        .code()
+}
+
+#[test]
+fn the_runbooks_install_by_hand_installs_only_with_its_checksum() {
+    let m = tempfile::tempdir().unwrap();
+    let tgz = mirror(m.path());
+    let dest = tempfile::tempdir().unwrap();
+    assert_eq!(by_hand(m.path(), dest.path()), Some(0));
     let shown = ok(&Command::new(dest.path().join("gpu-canary"))
         .arg("--version")
         .output()
         .unwrap());
     assert!(shown.contains("(commit "), "{shown}");
+    // A replaced archive: the chain stops at the sum, nothing is installed.
+    let mut bytes = std::fs::read(&tgz).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&tgz, bytes).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    assert_ne!(by_hand(m.path(), dest.path()), Some(0));
+    assert!(!dest.path().join("gpu-canary").exists());
 }
 
 #[test]

@@ -12,9 +12,8 @@ fn spinner(c: char) -> bool {
     ('\u{2801}'..='\u{28ff}').contains(&c)
 }
 
-/// What `gpu-canary ARGS` writes to a pseudo-terminal (stdout and stderr both), or
-/// `None` where `script` is missing.
-fn on_a_terminal(args: &[&str]) -> Option<String> {
+/// What `gpu-canary ARGS` writes to a pseudo-terminal (stdout and stderr both).
+fn on_a_terminal(args: &[&str]) -> String {
     let quoted: Vec<String> = std::iter::once(bin_path().display().to_string())
         .chain(args.iter().map(|a| a.to_string()))
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
@@ -25,17 +24,16 @@ fn on_a_terminal(args: &[&str]) -> Option<String> {
         .env("COLUMNS", "160")
         .env("LINES", "50")
         .output();
-    let Ok(out) = out else {
-        eprintln!("skipped: no `script` (util-linux) here");
-        return None;
-    };
+    // `script` is util-linux's (bsdutils on Debian, which is essential): a machine
+    // without it cannot run these tests, and says so by failing.
+    let out = out.expect("`script` from util-linux runs the pseudo-terminal tests");
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8(out.stdout).expect("the console writes UTF-8"))
+    String::from_utf8(out.stdout).expect("the console writes UTF-8")
 }
 
 /// A terminal just capable enough for what indicatif and the console write: text,
@@ -166,15 +164,13 @@ fn the_screen_model_sees_a_line_written_over_the_bar() {
 #[test]
 fn on_a_terminal_no_line_shares_a_row_with_the_spinner() {
     // Two kernels, enough samples that the bar is drawn for seconds while lines print.
-    let Some(out) = on_a_terminal(&[
+    let out = on_a_terminal(&[
         "run",
         "--kernel",
         "matmul-u32,reduce-f32",
         "--iterations",
         "60",
-    ]) else {
-        return;
-    };
+    ]);
     assert!(out.chars().any(spinner), "the spinner was drawn: {out:?}");
     // Each kernel's shapes are cases: the first names how many are left, the last none.
     let n: usize = out
@@ -202,7 +198,7 @@ fn on_a_terminal_no_line_shares_a_row_with_the_spinner() {
 
 #[test]
 fn burn_draws_a_bar_with_its_eta_and_the_dispatches_verified() {
-    let Some(out) = on_a_terminal(&[
+    let out = on_a_terminal(&[
         "burn",
         "--kernel",
         "reduce-f32",
@@ -212,9 +208,7 @@ fn burn_draws_a_bar_with_its_eta_and_the_dispatches_verified() {
         "4s",
         "--interval",
         "1s",
-    ]) else {
-        return;
-    };
+    ]);
     let screen = Screen::render(&out);
     assert!(garbled(&screen).is_empty(), "{:?}", garbled(&screen));
     // The bar as drawn at some point: `[====>   ] … s of 4 s · ETA … · N dispatches verified`.
@@ -226,6 +220,14 @@ fn burn_draws_a_bar_with_its_eta_and_the_dispatches_verified() {
         .max()
         .unwrap_or(0);
     assert!(verified > 0, "{out:?}");
+    // And the current throughput, in the kernel's unit, after the dispatches verified.
+    assert!(
+        out.split(" dispatches verified · ").skip(1).any(|s| s
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|u| u.ends_with("B/s"))),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -242,4 +244,29 @@ fn off_a_terminal_nothing_is_drawn() {
             "{name}: {s:?}"
         );
     }
+}
+
+#[test]
+fn cards_at_once_draw_no_progress_over_each_other() {
+    // lavapipe's Vulkan and GL adapters are two cards; at once, neither draws a bar
+    // (they share the terminal), and their lines arrive whole.
+    let dir = tempfile::tempdir().unwrap();
+    let out = on_a_terminal(&[
+        "run",
+        "--adapter",
+        "all",
+        "--concurrent",
+        "--kernel",
+        "reduce-f32",
+        "--size",
+        "1048579",
+        "--iterations",
+        "40",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let screen = Screen::render(&out);
+    assert!(garbled(&screen).is_empty(), "{:?}", garbled(&screen));
+    assert!(!out.chars().any(spinner), "{out:?}");
+    assert!(out.contains("verdict: "), "{out:?}");
 }
