@@ -68,6 +68,8 @@ struct Card {
     spawn_error: Option<String>,
 }
 
+// Long (about 140 lines): the cards' processes, the signal flag they share and the order
+// they start in are one sequence; its closures borrow the same flag and directory.
 fn run_all(cfg: RunConfig) -> RunOutcome {
     let started = Instant::now();
     let out = cfg
@@ -220,46 +222,7 @@ fn combine(
 ) -> RunOutcome {
     let mut report = crate::run::new_report(cfg);
     report.preflight = None;
-    let mut read: Vec<(String, RunReport)> = Vec::new();
-    for c in runs {
-        let path = c.dir.join("result.json");
-        let rel = format!("{}/result.json", c.card.dir_name());
-        let (verdict, why) = match crate::model::read_report(&path) {
-            Ok(r) => {
-                let v = r.verdict;
-                read.push((c.card.key.clone(), r));
-                (v, None)
-            }
-            Err(e) => (Verdict::Error, Some(e)),
-        };
-        let verdict = match (&c.spawn_error, why) {
-            (Some(e), _) => {
-                report
-                    .artifact_errors
-                    .push(format!("card {}: {e}", c.card.key));
-                Verdict::Error
-            }
-            (None, Some(e)) => {
-                report
-                    .artifact_errors
-                    .push(format!("card {}: no result ({e})", c.card.key));
-                Verdict::Error
-            }
-            (None, None) => verdict,
-        };
-        report.cards.push(CardOutcome {
-            card: c.card.key.clone(),
-            adapter: c.card.info.name.clone(),
-            backend: c.card.info.backend.to_str().to_owned(),
-            verdict,
-            exit_code: if c.spawn_error.is_some() {
-                crate::check::verdict::card_lost().1
-            } else {
-                c.code
-            },
-            result: rel,
-        });
-    }
+    let read = card_outcomes(runs, &mut report);
     if report.cards.is_empty() {
         report.stopped = Some(Stop {
             reason: "no-adapter".into(),
@@ -338,26 +301,77 @@ fn combine(
         ));
     }
     if !cfg.json {
-        crate::console::line(&format!(
-            "verdict: {} (exit {}) over {} cards: {}",
-            export::lines::verdict_word(report.verdict),
-            report.exit_code,
-            report.cards.len(),
-            report
-                .cards
-                .iter()
-                .map(|c| format!("{} {}", c.card, export::lines::verdict_word(c.verdict)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        if let Some(d) = &report.diagnosis {
-            crate::console::line(&export::lines::action_line(d));
-        }
+        say(&report);
     }
     RunOutcome {
         verdict: report.verdict,
         exit_code: report.exit_code,
         abandoned: false,
+    }
+}
+
+/// Each card's outcome in the combined report (a card that left no result is an error
+/// named in `artifact_errors`), and the results that were read, by card.
+fn card_outcomes(runs: &[Card], report: &mut RunReport) -> Vec<(String, RunReport)> {
+    let mut read: Vec<(String, RunReport)> = Vec::new();
+    for c in runs {
+        let path = c.dir.join("result.json");
+        let rel = format!("{}/result.json", c.card.dir_name());
+        let (verdict, why) = match crate::model::read_report(&path) {
+            Ok(r) => {
+                let v = r.verdict;
+                read.push((c.card.key.clone(), r));
+                (v, None)
+            }
+            Err(e) => (Verdict::Error, Some(e)),
+        };
+        let verdict = match (&c.spawn_error, why) {
+            (Some(e), _) => {
+                report
+                    .artifact_errors
+                    .push(format!("card {}: {e}", c.card.key));
+                Verdict::Error
+            }
+            (None, Some(e)) => {
+                report
+                    .artifact_errors
+                    .push(format!("card {}: no result ({e})", c.card.key));
+                Verdict::Error
+            }
+            (None, None) => verdict,
+        };
+        report.cards.push(CardOutcome {
+            card: c.card.key.clone(),
+            adapter: c.card.info.name.clone(),
+            backend: c.card.info.backend.to_str().to_owned(),
+            verdict,
+            exit_code: if c.spawn_error.is_some() {
+                crate::check::verdict::card_lost().1
+            } else {
+                c.code
+            },
+            result: rel,
+        });
+    }
+    read
+}
+
+/// The combined verdict line, each card's verdict named, and the action.
+fn say(report: &RunReport) {
+    crate::console::line(&format!(
+        "verdict: {} (exit {}) over {} cards: {}",
+        export::lines::verdict_word(report.verdict),
+        report.exit_code,
+        report.cards.len(),
+        report
+            .cards
+            .iter()
+            .map(|c| format!("{} {}", c.card, export::lines::verdict_word(c.verdict)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if let Some(d) = &report.diagnosis {
+        crate::console::line(&export::lines::action_line(d));
     }
 }
 

@@ -26,6 +26,8 @@ use crate::tune::TuneConfig;
 use crate::tune::file::Tuning;
 
 impl RunConfig {
+    // Long (about 140 lines): one flag after another into its field, each flag's check
+    // beside it; read top to bottom, it holds no state across parts to split on.
     pub fn from_args(a: RunArgs) -> Result<RunConfig> {
         let suite = match a.suite {
             SuiteArg::Quick => Suite::Quick,
@@ -172,6 +174,8 @@ impl RunConfig {
     }
 
     /// `gpu-canary burn`: a run of one case with [`BurnSettings`].
+    // Long (about 120 lines): as `from_args`, one flag after another into its field with
+    // its check.
     pub fn from_burn_args(a: BurnArgs) -> Result<RunConfig> {
         let duration = duration_arg("--duration", &a.duration)?;
         let interval = duration_arg("--interval", &a.interval)?;

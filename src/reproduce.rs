@@ -213,150 +213,16 @@ pub fn run(cfg: &ReproduceConfig) -> Result<Reproduction> {
             cfg.out.display()
         ))
     })?;
-    let want = card_of(&original);
-    let mut cases = Vec::new();
-    for k in failed {
-        let key = format!("{}/{}", k.id, k.shape);
-        let first = place(k).unwrap_or_default();
-        let dir_name: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let mut runs = Vec::new();
-        let mut places = Vec::new();
-        for i in 1..=cfg.times {
-            let rel = format!("{dir_name}/run-{i}");
-            let out = cfg.out.join(&rel);
-            crate::console::line(&format!("reproduce {key}: run {i} of {}", cfg.times));
-            let mut c = rerun_command(&original, k, &out);
-            replay_fault(&mut c, original.config.fault.as_deref(), i);
-            // Its console beside its result.
-            std::fs::create_dir_all(&out)
-                .map_err(|e| Error::io(format!("cannot create {}: {e}", out.display())))?;
-            let log = std::fs::File::create(out.join("console.log"))
-                .map_err(|e| Error::io(format!("cannot write in {}: {e}", out.display())))?;
-            let log2 = log
-                .try_clone()
-                .map_err(|e| Error::io(format!("cannot write in {}: {e}", out.display())))?;
-            let status = c
-                .stdout(log)
-                .stderr(log2)
-                .status()
-                .map_err(|e| Error::io(format!("cannot start a rerun: {e}")))?;
-            let code = status.code().unwrap_or(-1);
-            let rerun = crate::model::read_report(&out.join("result.json"))
-                .map_err(|e| Error::io(format!("rerun {i} of {key} left no result: {e}")))?;
-            // The same card, or nothing said of this one.
-            if let Err(other) = same_card(&want, &card_of(&rerun)) {
-                return Err(Error::usage(format!(
-                    "the rerun ran on another card ({other}); run reproduce on the host and card of {}",
-                    cfg.result.display()
-                )));
-            }
-            // Without a PCI address, the adapter's name and backend tell the card.
-            if let (Some(a), Some(b)) = (&original.adapter, &rerun.adapter)
-                && (a.name != b.name || a.backend != b.backend)
-            {
-                return Err(Error::usage(format!(
-                    "the rerun ran on another card ({} on {}, the result's is {} on {}); run reproduce on the host and card of {}",
-                    b.name,
-                    b.backend,
-                    a.name,
-                    a.backend,
-                    cfg.result.display()
-                )));
-            }
-            // A rerun that did not run the case proves nothing either way.
-            let ran = rerun
-                .kernels
-                .iter()
-                .find(|r| r.id == k.id && r.shape == k.shape)
-                .filter(|r| matches!(r.status, KernelStatus::Pass | KernelStatus::Fail));
-            let Some(ran) = ran else {
-                return Err(Error::env(
-                    crate::error::EnvKind::Io,
-                    format!(
-                        "rerun {i} of {key} did not run the case (exit {code}{}); see {}",
-                        rerun
-                            .stopped
-                            .as_ref()
-                            .map(|s| format!(": {}", s.message))
-                            .unwrap_or_default(),
-                        out.join("console.log").display()
-                    ),
-                ));
-            };
-            let p = place(ran);
-            runs.push(Rerun {
-                result: format!("{rel}/result.json"),
-                exit_code: code,
-                wrong: p.is_some(),
-                place: p.clone(),
-            });
-            places.push(p);
-        }
-        let (class, _) = classify(&first, &places);
-        crate::console::line(&format!(
-            "reproduce {key}: {class} ({} of {} reruns wrong{})",
-            places.iter().filter(|p| p.is_some()).count(),
-            cfg.times,
-            if class == "intermittent"
-                && places
-                    .iter()
-                    .any(|p| p.as_deref().is_some_and(|p| p != first))
-            {
-                ", at other places"
-            } else {
-                ""
-            }
-        ));
-        cases.push(CaseReproduction {
-            case: key,
-            place: first,
-            class: class.to_owned(),
-            runs,
-        });
-    }
-    // The worst class decides: permanent, then intermittent, then not reproduced.
-    let rank = |c: &str| match c {
-        "permanent" => 2,
-        "intermittent" => 1,
-        _ => 0,
-    };
-    let worst = cases
-        .iter()
-        .max_by_key(|c| rank(&c.class))
-        .expect("at least one failed case");
-    let (_, action) = match worst.class.as_str() {
-        "permanent" => ("", Action::ServiceRequired),
-        "intermittent" => ("", Action::DrainAndInspect),
-        _ => ("", Action::Rerun),
-    };
-    let reason = match action {
-        Action::ServiceRequired => format!(
-            "{} is wrong on every rerun at the same place ({}): the card goes back",
-            worst.case, worst.place
-        ),
-        Action::DrainAndInspect => format!(
-            "{} is wrong on some reruns or at other places: a marginal card (heat, power, a retrain); keep it drained and burn it",
-            worst.case
-        ),
-        _ => format!(
-            "no rerun of {} was wrong: a one-off; rerun the canary, and watch the card",
-            worst.case
-        ),
-    };
+    let cases = failed
+        .into_iter()
+        .map(|k| reproduce_case(cfg, &original, k))
+        .collect::<Result<Vec<_>>>()?;
     let card = original
         .diagnosis
         .as_ref()
         .and_then(|d| d.card.clone())
         .or_else(|| crate::check::verdict::diagnose(&original).card);
+    let (action, reason) = judged(&cases);
     let rep = Reproduction {
         tool: crate::model::TOOL_NAME.into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -378,6 +244,171 @@ pub fn run(cfg: &ReproduceConfig) -> Result<Reproduction> {
     crate::console::line(&crate::export::lines::action_line(&rep.diagnosis));
     crate::console::line(&format!("wrote {}", path.display()));
     Ok(rep)
+}
+
+/// One failed case rerun `cfg.times` times, each in a directory of its own, and
+/// classed by where the reruns were wrong.
+fn reproduce_case(
+    cfg: &ReproduceConfig,
+    original: &RunReport,
+    k: &KernelResult,
+) -> Result<CaseReproduction> {
+    let key = format!("{}/{}", k.id, k.shape);
+    let first = place(k).unwrap_or_default();
+    let dir_name: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut runs = Vec::new();
+    let mut places = Vec::new();
+    for i in 1..=cfg.times {
+        let rerun = rerun_once(cfg, original, k, &format!("{dir_name}/run-{i}"), i)?;
+        places.push(rerun.place.clone());
+        runs.push(rerun);
+    }
+    let (class, _) = classify(&first, &places);
+    crate::console::line(&format!(
+        "reproduce {key}: {class} ({} of {} reruns wrong{})",
+        places.iter().filter(|p| p.is_some()).count(),
+        cfg.times,
+        if class == "intermittent"
+            && places
+                .iter()
+                .any(|p| p.as_deref().is_some_and(|p| p != first))
+        {
+            ", at other places"
+        } else {
+            ""
+        }
+    ));
+    Ok(CaseReproduction {
+        case: key,
+        place: first,
+        class: class.to_owned(),
+        runs,
+    })
+}
+
+/// Rerun `i` of case `k` in `cfg.out/rel`, its console beside its result; refused
+/// where it ran on another card or did not run the case.
+fn rerun_once(
+    cfg: &ReproduceConfig,
+    original: &RunReport,
+    k: &KernelResult,
+    rel: &str,
+    i: u32,
+) -> Result<Rerun> {
+    let key = format!("{}/{}", k.id, k.shape);
+    let out = cfg.out.join(rel);
+    crate::console::line(&format!("reproduce {key}: run {i} of {}", cfg.times));
+    let mut c = rerun_command(original, k, &out);
+    replay_fault(&mut c, original.config.fault.as_deref(), i);
+    // Its console beside its result.
+    std::fs::create_dir_all(&out)
+        .map_err(|e| Error::io(format!("cannot create {}: {e}", out.display())))?;
+    let log = std::fs::File::create(out.join("console.log"))
+        .map_err(|e| Error::io(format!("cannot write in {}: {e}", out.display())))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| Error::io(format!("cannot write in {}: {e}", out.display())))?;
+    let status = c
+        .stdout(log)
+        .stderr(log2)
+        .status()
+        .map_err(|e| Error::io(format!("cannot start a rerun: {e}")))?;
+    let code = status.code().unwrap_or(-1);
+    let rerun = crate::model::read_report(&out.join("result.json"))
+        .map_err(|e| Error::io(format!("rerun {i} of {key} left no result: {e}")))?;
+    // The same card, or nothing said of this one.
+    if let Err(other) = same_card(&card_of(original), &card_of(&rerun)) {
+        return Err(Error::usage(format!(
+            "the rerun ran on another card ({other}); run reproduce on the host and card of {}",
+            cfg.result.display()
+        )));
+    }
+    // Without a PCI address, the adapter's name and backend tell the card.
+    if let (Some(a), Some(b)) = (&original.adapter, &rerun.adapter)
+        && (a.name != b.name || a.backend != b.backend)
+    {
+        return Err(Error::usage(format!(
+            "the rerun ran on another card ({} on {}, the result's is {} on {}); run reproduce on the host and card of {}",
+            b.name,
+            b.backend,
+            a.name,
+            a.backend,
+            cfg.result.display()
+        )));
+    }
+    // A rerun that did not run the case proves nothing either way.
+    let ran = rerun
+        .kernels
+        .iter()
+        .find(|r| r.id == k.id && r.shape == k.shape)
+        .filter(|r| matches!(r.status, KernelStatus::Pass | KernelStatus::Fail));
+    let Some(ran) = ran else {
+        return Err(Error::env(
+            crate::error::EnvKind::Io,
+            format!(
+                "rerun {i} of {key} did not run the case (exit {code}{}); see {}",
+                rerun
+                    .stopped
+                    .as_ref()
+                    .map(|s| format!(": {}", s.message))
+                    .unwrap_or_default(),
+                out.join("console.log").display()
+            ),
+        ));
+    };
+    let p = place(ran);
+    Ok(Rerun {
+        result: format!("{rel}/result.json"),
+        exit_code: code,
+        wrong: p.is_some(),
+        place: p,
+    })
+}
+
+/// The action the worst class calls for (permanent, then intermittent, then not
+/// reproduced), and why.
+fn judged(cases: &[CaseReproduction]) -> (Action, String) {
+    let rank = |c: &str| match c {
+        "permanent" => 2,
+        "intermittent" => 1,
+        _ => 0,
+    };
+    let worst = cases
+        .iter()
+        .max_by_key(|c| rank(&c.class))
+        .expect("at least one failed case");
+    match worst.class.as_str() {
+        "permanent" => (
+            Action::ServiceRequired,
+            format!(
+                "{} is wrong on every rerun at the same place ({}): the card goes back",
+                worst.case, worst.place
+            ),
+        ),
+        "intermittent" => (
+            Action::DrainAndInspect,
+            format!(
+                "{} is wrong on some reruns or at other places: a marginal card (heat, power, a retrain); keep it drained and burn it",
+                worst.case
+            ),
+        ),
+        _ => (
+            Action::Rerun,
+            format!(
+                "no rerun of {} was wrong: a one-off; rerun the canary, and watch the card",
+                worst.case
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::burn::{BurnCase, BurnSettings, Recorder};
+use crate::burn::{BurnSettings, Recorder};
 use crate::check::verdict::{self, Ending, Place};
 use crate::error::{EnvKind, Error, Result, panic_message};
 use crate::export::trace::{Counter, Extra, Window};
@@ -259,6 +259,101 @@ fn skip_lines(cases: &[Case], skips: &[Option<String>]) -> Vec<(usize, String)> 
 
 fn worker(shared: &Shared) -> Result<()> {
     let cfg = &shared.cfg;
+    let Card {
+        gpu,
+        monitor,
+        before,
+        tuned,
+    } = open_card(shared)?;
+    if let Some(p) = &cfg.preflight {
+        card_steps(shared, &gpu, &monitor, p)?;
+    }
+    gpu.require(
+        cfg.require_hardware,
+        cfg.expect_vendor.as_deref(),
+        cfg.fault == Some(Fault::SoftwareAdapter),
+    )?;
+
+    if let Some(b) = &cfg.burn {
+        return burn_worker(shared, &gpu, b, tuned, &monitor, before);
+    }
+
+    let skips = skips(cfg, &gpu)?;
+    let skip_line: std::collections::HashMap<usize, String> =
+        skip_lines(&cfg.cases, &skips).into_iter().collect();
+
+    // The memory test's view of the device's memory besides Vulkan's, read before any
+    // case allocates.
+    let memory = cfg
+        .cases
+        .iter()
+        .any(|c| c.kernel.memory_test())
+        .then(|| memory_context(cfg, &monitor));
+
+    // The PCIe link is judged by the best it does while transfers run: an idle link
+    // trains down, so the snapshots before and after alone would cry wolf.
+    let sampler = monitor.sample_every(
+        std::time::Duration::from_millis(100),
+        std::time::Instant::now(),
+    );
+
+    // Injected faults hit the last case that runs, so the test of each fault also shows
+    // that what was measured before it is kept (faults of the GPU's output hit all).
+    let fault_at = skips.iter().rposition(Option::is_none);
+    for (i, (case, skip)) in cfg.cases.iter().zip(&skips).enumerate() {
+        shared.progress.case(i + 1, cfg.cases.len());
+        if let Some(reason) = skip {
+            skipped_case(shared, case, reason, skip_line.get(&i))?;
+            continue;
+        }
+        let opt = CaseOptions {
+            seed: cfg.seed,
+            check_seed: cfg.check_seed,
+            warmup: cfg.warmup,
+            iterations: cfg.iterations,
+            input_scale: cfg.input_scale,
+            checks: cfg.checks_for(case.kernel),
+            fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
+            fault_dispatches: cfg.fault_dispatches,
+            progress: &shared.progress,
+            params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
+            memory: memory.as_ref(),
+        };
+        match runner::run_case(&gpu, case, &opt) {
+            Ok(outcome) => ran_case(shared, outcome),
+            Err(e) => {
+                let mut r = runner::skipped(case, cfg.seed, e.to_string());
+                r.status = KernelStatus::Error;
+                shared.print(&export::lines::kernel_line(&r));
+                shared.push(r);
+                return Err(e);
+            }
+        }
+    }
+    shared.progress.set(None, "artifacts");
+    let during = sampler.finish();
+    let hygiene = monitor.assess(before, &during, monitor.snapshot());
+    let link = hygiene.pcie.clone();
+    lock(&shared.report).hygiene = Some(hygiene);
+    if cfg.preflight.is_some() {
+        link_step(shared, link.as_ref(), monitor.source())?;
+    }
+    Ok(())
+}
+
+/// The card the run opened: the adapter, its telemetry and the snapshot before any
+/// work, and the tuned launch parameters that apply to it.
+struct Card<'a> {
+    gpu: Gpu,
+    monitor: Arc<Monitor>,
+    before: Option<GpuSnapshot>,
+    tuned: Option<&'a std::collections::BTreeMap<String, kernels::Params>>,
+}
+
+/// Opens the adapter within the run's deadline and names the card in the report: its
+/// fingerprint, the tuning that applies, its AER counters and telemetry before any work.
+fn open_card(shared: &Shared) -> Result<Card<'_>> {
+    let cfg = &shared.cfg;
     shared.progress.set(None, "init");
     let gpu = Gpu::open(&cfg.filter, &kernels::needs())?;
     let deadline = cfg.timeout.map(|t| shared.started + t);
@@ -300,22 +395,18 @@ fn worker(shared: &Shared) -> Result<()> {
         ));
     }
     shared.checkpoint();
+    Ok(Card {
+        gpu,
+        monitor,
+        before,
+        tuned,
+    })
+}
 
-    if let Some(p) = &cfg.preflight {
-        card_steps(shared, &gpu, &monitor, p)?;
-    }
-    gpu.require(
-        cfg.require_hardware,
-        cfg.expect_vendor.as_deref(),
-        cfg.fault == Some(Fault::SoftwareAdapter),
-    )?;
-
-    if let Some(b) = &cfg.burn {
-        return burn_worker(shared, &gpu, b, tuned, &monitor, before);
-    }
-
-    // Why each case is skipped, if it is: sizes against the adapter's limits, then what
-    // the device lacks (asked once per kernel). All before the first kernel runs.
+/// Why each case is skipped, if it is: sizes against the adapter's limits, then what
+/// the device lacks (asked once per kernel). All before the first kernel runs; a size
+/// asked for by name that the adapter cannot hold is bad usage.
+fn skips(cfg: &RunConfig, gpu: &Gpu) -> Result<Vec<Option<String>>> {
     let mut unsupported: std::collections::HashMap<&str, Option<String>> = Default::default();
     let mut skips = Vec::with_capacity(cfg.cases.len());
     for case in &cfg.cases {
@@ -324,112 +415,65 @@ fn worker(shared: &Shared) -> Result<()> {
             Err(msg) => Some(msg),
             Ok(()) => unsupported
                 .entry(case.kernel.id())
-                .or_insert_with(|| case.kernel.unsupported(&gpu))
+                .or_insert_with(|| case.kernel.unsupported(gpu))
                 .clone(),
         };
         skips.push(skip);
     }
-    let skip_line: std::collections::HashMap<usize, String> =
-        skip_lines(&cfg.cases, &skips).into_iter().collect();
+    Ok(skips)
+}
 
-    // The memory test's view of the device's memory besides Vulkan's, read before any
-    // case allocates.
-    let memory = cfg
-        .cases
-        .iter()
-        .any(|c| c.kernel.memory_test())
-        .then(|| memory_context(cfg, &monitor));
-
-    // The PCIe link is judged by the best it does while transfers run: an idle link
-    // trains down, so the snapshots before and after alone would cry wolf.
-    let sampler = monitor.sample_every(
-        std::time::Duration::from_millis(100),
-        std::time::Instant::now(),
-    );
-
-    // Injected faults hit the last case that runs, so the test of each fault also shows
-    // that what was measured before it is kept (faults of the GPU's output hit all).
-    let fault_at = skips.iter().rposition(Option::is_none);
-    for (i, (case, skip)) in cfg.cases.iter().zip(&skips).enumerate() {
-        shared.progress.case(i + 1, cfg.cases.len());
-        if let Some(reason) = skip {
-            if let Some(line) = skip_line.get(&i) {
-                shared.print(line);
-            }
-            shared.push(runner::skipped(case, cfg.seed, reason.clone()));
-            shared.checkpoint();
-            if cfg.require_tensor_cores && case.kernel.needs().tensor_cores() {
-                // The stop is this case's, not the one before it.
-                shared.progress.set(
-                    Some(&format!("{}/{}", case.kernel.id(), case.shape)),
-                    "prepare",
-                );
-                return Err(Error::env(
-                    EnvKind::MissingFeature,
-                    format!("--require-tensor-cores: {reason}"),
-                ));
-            }
-            continue;
-        }
-        let opt = CaseOptions {
-            seed: cfg.seed,
-            check_seed: cfg.check_seed,
-            warmup: cfg.warmup,
-            iterations: cfg.iterations,
-            input_scale: cfg.input_scale,
-            checks: cfg.checks_for(case.kernel),
-            fault: cfg.fault.filter(|f| f.every_case() || Some(i) == fault_at),
-            fault_dispatches: cfg.fault_dispatches,
-            progress: &shared.progress,
-            params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
-            memory: memory.as_ref(),
-        };
-        match runner::run_case(&gpu, case, &opt) {
-            Ok(outcome) => {
-                if cfg.preflight.is_some() {
-                    let r = &outcome.result;
-                    let status = match r.status {
-                        KernelStatus::Pass => StepStatus::Pass,
-                        KernelStatus::Skipped => StepStatus::Skipped,
-                        _ => StepStatus::Fail,
-                    };
-                    let detail = r.reason.clone().unwrap_or_else(|| match &r.dispatch_check {
-                        Some(d) => format!(
-                            "verified, {} of {} dispatches compared",
-                            d.dispatches_verified, d.dispatches_total
-                        ),
-                        None => "verified".into(),
-                    });
-                    step(shared, &format!("{}/{}", r.id, r.shape), status, detail);
-                } else {
-                    shared.print(&export::lines::kernel_line(&outcome.result));
-                }
-                if let Some(c) = outcome.coverage {
-                    shared.print(&format!("memory: {}", export::lines::coverage_line(&c)));
-                    lock(&shared.report).coverage = Some(Coverage { memory: c });
-                }
-                lock(&shared.events).extend(outcome.gpu_events);
-                shared.push(outcome.result);
-                shared.checkpoint();
-            }
-            Err(e) => {
-                let mut r = runner::skipped(case, cfg.seed, e.to_string());
-                r.status = KernelStatus::Error;
-                shared.print(&export::lines::kernel_line(&r));
-                shared.push(r);
-                return Err(e);
-            }
-        }
+/// A skipped case in the report (its kernel's line said once); under
+/// `--require-tensor-cores`, a tensor-core case skipped stops the run.
+fn skipped_case(shared: &Shared, case: &Case, reason: &str, line: Option<&String>) -> Result<()> {
+    let cfg = &shared.cfg;
+    if let Some(line) = line {
+        shared.print(line);
     }
-    shared.progress.set(None, "artifacts");
-    let during = sampler.finish();
-    let hygiene = monitor.assess(before, &during, monitor.snapshot());
-    let link = hygiene.pcie.clone();
-    lock(&shared.report).hygiene = Some(hygiene);
-    if cfg.preflight.is_some() {
-        link_step(shared, link.as_ref(), monitor.source())?;
+    shared.push(runner::skipped(case, cfg.seed, reason.to_owned()));
+    shared.checkpoint();
+    if cfg.require_tensor_cores && case.kernel.needs().tensor_cores() {
+        // The stop is this case's, not the one before it.
+        shared.progress.set(
+            Some(&format!("{}/{}", case.kernel.id(), case.shape)),
+            "prepare",
+        );
+        return Err(Error::env(
+            EnvKind::MissingFeature,
+            format!("--require-tensor-cores: {reason}"),
+        ));
     }
     Ok(())
+}
+
+/// A case that ran: its line (a preflight step's, under preflight), its coverage, its
+/// GPU events and result, and a checkpoint.
+fn ran_case(shared: &Shared, outcome: runner::CaseOutcome) {
+    if shared.cfg.preflight.is_some() {
+        let r = &outcome.result;
+        let status = match r.status {
+            KernelStatus::Pass => StepStatus::Pass,
+            KernelStatus::Skipped => StepStatus::Skipped,
+            _ => StepStatus::Fail,
+        };
+        let detail = r.reason.clone().unwrap_or_else(|| match &r.dispatch_check {
+            Some(d) => format!(
+                "verified, {} of {} dispatches compared",
+                d.dispatches_verified, d.dispatches_total
+            ),
+            None => "verified".into(),
+        });
+        step(shared, &format!("{}/{}", r.id, r.shape), status, detail);
+    } else {
+        shared.print(&export::lines::kernel_line(&outcome.result));
+    }
+    if let Some(c) = outcome.coverage {
+        shared.print(&format!("memory: {}", export::lines::coverage_line(&c)));
+        lock(&shared.report).coverage = Some(Coverage { memory: c });
+    }
+    lock(&shared.events).extend(outcome.gpu_events);
+    shared.push(outcome.result);
+    shared.checkpoint();
 }
 
 /// The card's error counters before and after the run: PCIe AER (read again now) and
@@ -507,6 +551,8 @@ fn step(shared: &Shared, name: &str, status: StepStatus, detail: String) {
 
 /// The preflight's card and state steps, each recorded; the first that failed ends the
 /// run (exit 3) before any kernel, with its words.
+// Long (about 100 lines): the preflight's card and state steps in the order they run, each
+// a few lines.
 fn card_steps(shared: &Shared, gpu: &Gpu, monitor: &Monitor, p: &PreflightSettings) -> Result<()> {
     let cfg = &shared.cfg;
     let info = &gpu.info;
@@ -704,7 +750,8 @@ fn open_monitor(shared: &Shared, gpu: &Gpu) -> Arc<Monitor> {
     monitor
 }
 
-/// `gpu-canary burn`'s worker, once the adapter passed the run's checks.
+/// `gpu-canary burn`'s worker, once the adapter passed the run's checks: the burn on
+/// the card (`burn::on_card`), then the card's telemetry assessed over its samples.
 fn burn_worker(
     shared: &Shared,
     gpu: &Gpu,
@@ -714,47 +761,18 @@ fn burn_worker(
     before: Option<GpuSnapshot>,
 ) -> Result<()> {
     let cfg = &shared.cfg;
-    let mut case = cfg.cases[0];
-    if !case.explicit {
-        case.shape = crate::burn::default_shape(case.kernel, Some(gpu.is_software()));
-    }
-    kernels::check_limits(case.kernel, case.shape, &gpu.limits).map_err(Error::Usage)?;
-    if let Some(reason) = case.kernel.unsupported(gpu) {
-        return Err(Error::env(
-            EnvKind::MissingFeature,
-            format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
-        ));
-    }
-    let memory = case
-        .kernel
-        .memory_test()
-        .then(|| memory_context(cfg, monitor));
-    let samples = {
-        let _span = tracing::info_span!("burn").entered();
-        let t0 = Instant::now();
-        let c = BurnCase {
-            case,
-            seed: cfg.seed,
-            check_seed: cfg.check_seed,
-            input_scale: cfg.input_scale,
-            checks: cfg.checks_for(case.kernel),
-            params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
-            fault: match cfg.fault {
-                Some(Fault::Shader(f)) => Some(f),
-                _ => None,
-            },
-            stale: matches!(
-                cfg.fault,
-                Some(Fault::Stale | Fault::SkipRepoison { stale: true })
-            ),
-            dead_check: cfg.fault == Some(Fault::DeadCheck),
-            skip_repoison: matches!(cfg.fault, Some(Fault::SkipRepoison { .. })),
-            fault_dispatches: cfg.fault_dispatches,
-            slowdown: cfg.fault == Some(Fault::Slowdown),
-            memory: memory.as_ref(),
-        };
-        crate::burn::burn(gpu, &c, b, monitor, t0, shared)?
+    let case = cfg.cases[0];
+    let ask = crate::burn::Ask {
+        seed: cfg.seed,
+        check_seed: cfg.check_seed,
+        input_scale: cfg.input_scale,
+        checks: cfg.checks_for(case.kernel),
+        params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
+        fault: cfg.fault,
+        fault_dispatches: cfg.fault_dispatches,
     };
+    let memory = || memory_context(cfg, monitor);
+    let samples = crate::burn::on_card(gpu, case, ask, b, monitor, memory, shared)?;
     shared.progress.set(None, "artifacts");
     lock(&shared.report).hygiene = Some(monitor.assess(before, &samples, monitor.snapshot()));
     Ok(())
@@ -852,6 +870,9 @@ pub fn run(cfg: RunConfig) -> RunOutcome {
     }
 }
 
+// Long (about 140 lines): the ending judged, then every artifact in the order the survival
+// rules set (result.json last, with the verdict that knows which others failed); parts
+// apart would pass the locked report and exporter through each.
 fn finish(shared: &Shared, ending: Ending) -> RunOutcome {
     let cfg = &shared.cfg;
     let at = shared.progress.get();

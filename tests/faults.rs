@@ -267,7 +267,7 @@ fn a_copy_that_moves_nothing_or_too_little_or_never_runs_is_caught() {
         let m = copy_caught(kernel, "4194308B", "no-write", 0);
         assert_eq!(
             m["actual"].as_f64(),
-            Some(f64::from(gpu_canary::kernels::fault::POISON))
+            Some(f64::from(gpu_canary::kernels::poison::POISON))
         );
         copy_caught(kernel, "4194308B", "stale", 0);
     }
@@ -287,7 +287,7 @@ fn buffers_larger_than_a_binding_are_poisoned_and_planted_into() {
     let m = copy_caught("copy-buffer", "160MiB", "skip-last", last);
     assert_eq!(
         m["actual"].as_f64(),
-        Some(f64::from(gpu_canary::kernels::fault::POISON))
+        Some(f64::from(gpu_canary::kernels::poison::POISON))
     );
     // And the planter binds the window around its word: one bit at the last word.
     let m = copy_caught("readback", "160MiB", &format!("add@0,{last}=1"), last);

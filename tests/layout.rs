@@ -123,8 +123,8 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Inside each room (a directory of `src/`), the files a file names as `super::x`:
-/// siblings, not the room's `mod.rs`, which every file may use.
+/// Inside each room (a directory of `src/`), the files a file names as `super::x` or
+/// `crate::room::x`: siblings, not the room's `mod.rs`, which every file may use.
 fn room_graphs() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut rooms = BTreeMap::new();
@@ -145,9 +145,16 @@ fn room_graphs() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
             let text = std::fs::read_to_string(f).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap();
             let deps = graph.entry(stem(f)).or_default();
-            // `super::x` and `use super::{x, y::z}`.
-            for (i, _) in code.match_indices("super::") {
-                let rest = &code[i + 7..];
+            // `super::x`, `use super::{x, y::z}`, and the same through the room's
+            // full path (`crate::room::x`).
+            let full = format!("crate::{}::", stem(&dir));
+            let at: Vec<usize> = code
+                .match_indices("super::")
+                .map(|(i, m)| i + m.len())
+                .chain(code.match_indices(&full).map(|(i, m)| i + m.len()))
+                .collect();
+            for i in at {
+                let rest = &code[i..];
                 let list = if let Some(inner) = rest.strip_prefix('{') {
                     inner.split('}').next().unwrap().to_owned()
                 } else {

@@ -33,13 +33,14 @@ use std::time::{Duration, Instant};
 
 pub use report::{Done, drift, interval_line, intervals, telemetry};
 
-use crate::error::Result;
+use crate::error::{EnvKind, Error, Result};
 use crate::export::trace::{Counter, Window};
 use crate::gpu::Gpu;
 use crate::kernels::fault::ShaderFault;
 use crate::kernels::{Kernel, Params, RuntimeChecks, Shape, Suite};
 use crate::model::{BurnReport, GpuSnapshot, KernelResult, MemoryCoverage};
-use crate::runner::{Case, FaultDispatches, GpuEvent, Progress};
+use crate::runner::memtest::MemoryContext;
+use crate::runner::{Case, Fault, FaultDispatches, GpuEvent, Progress};
 use crate::telemetry::Monitor;
 
 /// How long a burn runs and how it is judged (`BurnConfig` in `config`).
@@ -126,6 +127,70 @@ const MAX_BATCH: u64 = 2048;
 /// Dispatches of the calibration: the first (the golden copy, checked against the CPU
 /// reference) and three timed ones.
 const CALIBRATION: u64 = 4;
+
+/// What the run asks of a burn besides its settings: how inputs and checks are drawn,
+/// the tuned launch parameters, and the planted fault (tests only).
+pub struct Ask<'a> {
+    pub seed: u64,
+    pub check_seed: u64,
+    pub input_scale: f32,
+    pub checks: RuntimeChecks,
+    pub params: Option<&'a Params>,
+    pub fault: Option<Fault>,
+    pub fault_dispatches: FaultDispatches,
+}
+
+/// `gpu-canary burn`'s work on the card the run opened, once it passed the run's
+/// checks: the case's shape settled (the largest its suite holds where none was asked
+/// for) and held against the adapter, then the burn. `memory` reads the device's memory
+/// for a memory burn. Returns the telemetry samples.
+pub fn on_card(
+    gpu: &Gpu,
+    mut case: Case,
+    ask: Ask<'_>,
+    s: &BurnSettings,
+    monitor: &Arc<Monitor>,
+    memory: impl FnOnce() -> MemoryContext,
+    rec: &dyn Recorder,
+) -> Result<Vec<GpuSnapshot>> {
+    if !case.explicit {
+        case.shape = default_shape(case.kernel, Some(gpu.is_software()));
+    }
+    crate::kernels::check_limits(case.kernel, case.shape, &gpu.limits).map_err(Error::Usage)?;
+    if let Some(reason) = case.kernel.unsupported(gpu) {
+        return Err(Error::env(
+            EnvKind::MissingFeature,
+            format!("{} cannot burn on this adapter: {reason}", case.kernel.id()),
+        ));
+    }
+    let memory = case.kernel.memory_test().then(memory);
+    let _span = tracing::info_span!("burn").entered();
+    let t0 = Instant::now();
+    // The planted fault as the burn's switches.
+    let fault = ask.fault;
+    let c = BurnCase {
+        case,
+        seed: ask.seed,
+        check_seed: ask.check_seed,
+        input_scale: ask.input_scale,
+        checks: ask.checks,
+        params: ask.params,
+        fault: match fault {
+            Some(Fault::Shader(f)) => Some(f),
+            _ => None,
+        },
+        stale: matches!(
+            fault,
+            Some(Fault::Stale | Fault::SkipRepoison { stale: true })
+        ),
+        dead_check: fault == Some(Fault::DeadCheck),
+        skip_repoison: matches!(fault, Some(Fault::SkipRepoison { .. })),
+        fault_dispatches: ask.fault_dispatches,
+        slowdown: fault == Some(Fault::Slowdown),
+        memory: memory.as_ref(),
+    };
+    burn(gpu, &c, s, monitor, t0, rec)
+}
 
 /// Runs the burn; returns the telemetry samples. `t0` is when the trace's `burn` span
 /// started: the telemetry and the trace's counters are timed from it.

@@ -74,6 +74,97 @@ impl Context<'_> {
             .into_verification(&outputs[0], true)
     }
 
+    /// The first dispatch, on poisoned outputs, read back and checked against the CPU
+    /// reference (check 1): its outputs and their checksum. A wrong one is in the books.
+    fn first_checked(&self, books: &mut Books) -> Result<(Vec<Vec<u8>>, String)> {
+        let gpu = self.gpu;
+        self.load.prepared.poison(gpu)?;
+        self.one(1, None)?;
+        let first = self.load.prepared.read(gpu)?;
+        let first_check = self.check_of(1, &first);
+        let first_checksum = first_check.checksum.clone();
+        books.report.checks = 1;
+        if !first_check.passed {
+            let why = crate::runner::failure_reason(&self.key, &first_check);
+            let at_s = self.t0.elapsed().as_secs_f64();
+            let mismatch = first_check.first_mismatch.clone();
+            books.wrong(
+                Wrong {
+                    at_s,
+                    dispatch: 1,
+                    check: 1,
+                    message: format!("at {at_s:.1} s, dispatch 1 (check 1): {why}"),
+                    mismatch,
+                    verification: Some(first_check.clone()),
+                },
+                self.rec,
+            );
+        } else {
+            books.result.verification = Some(first_check);
+        }
+        Ok((first, first_checksum))
+    }
+
+    /// The precision probe with the load's launch parameters, where the kernel has one:
+    /// reduced precision is invisible to the exact grid the load runs on. A failed probe
+    /// is a wrong result in the books.
+    fn probe(&self, books: &mut Books) -> Result<()> {
+        let Some(probe) = self.c.case.kernel.probe() else {
+            return Ok(());
+        };
+        let progress = crate::runner::Progress::default();
+        let r = crate::runner::run_case(
+            self.gpu,
+            &crate::runner::Case {
+                kernel: probe,
+                shape: crate::kernels::largest_shape(probe, crate::kernels::Suite::Quick),
+                explicit: true,
+            },
+            &crate::runner::CaseOptions {
+                seed: self.c.seed,
+                check_seed: self.c.check_seed,
+                warmup: 0,
+                iterations: 1,
+                input_scale: 1.0,
+                checks: self.c.checks,
+                // A fault compiled into the kernel is the probe's too; those planted
+                // into chosen dispatches of the load are not.
+                fault: self
+                    .c
+                    .fault
+                    .filter(|f| !f.switch().is_empty())
+                    .map(crate::runner::Fault::Shader),
+                fault_dispatches: crate::runner::FaultDispatches::All,
+                params: self.c.params,
+                progress: &progress,
+                memory: None,
+            },
+        )?
+        .result;
+        self.phase("calibrate");
+        if r.status != KernelStatus::Pass {
+            let at_s = self.t0.elapsed().as_secs_f64();
+            books.wrong(
+                Wrong {
+                    at_s,
+                    dispatch: 1,
+                    check: 1,
+                    message: format!(
+                        "at {at_s:.1} s, the precision probe: {}",
+                        r.reason.unwrap_or_default()
+                    ),
+                    mismatch: r
+                        .verification
+                        .as_ref()
+                        .and_then(|v| v.first_mismatch.clone()),
+                    verification: None,
+                },
+                self.rec,
+            );
+        }
+        Ok(())
+    }
+
     /// One dispatch `d` in a submission of its own, waited for.
     fn one(&self, d: u64, ts: Stamp<'_>) -> Result<Duration> {
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
@@ -183,88 +274,14 @@ impl<'a> Ready<'a> {
     /// The first dispatch, on poisoned outputs, checked against the CPU reference
     /// (check 1) and kept as the golden copy every later dispatch is compared with; then
     /// three timed ones, for the batch and the check cadence.
+    // Long (about 100 lines): the calibration's steps share the golden copy and the books
+    // in order (first check, probe, golden copy, timed dispatches, cadence, their checks).
     pub(super) fn calibrate(self) -> Result<Burn<'a>> {
         let Ready { cx, mut books } = self;
         cx.phase("calibrate");
         let gpu = cx.gpu;
-        cx.load.prepared.poison(gpu)?;
-        cx.one(1, None)?;
-        let first = cx.load.prepared.read(gpu)?;
-        let first_check = cx.check_of(1, &first);
-        let first_checksum = first_check.checksum.clone();
-        books.report.checks = 1;
-        if !first_check.passed {
-            let why = crate::runner::failure_reason(&cx.key, &first_check);
-            let at_s = cx.t0.elapsed().as_secs_f64();
-            let mismatch = first_check.first_mismatch.clone();
-            books.wrong(
-                Wrong {
-                    at_s,
-                    dispatch: 1,
-                    check: 1,
-                    message: format!("at {at_s:.1} s, dispatch 1 (check 1): {why}"),
-                    mismatch,
-                    verification: Some(first_check.clone()),
-                },
-                cx.rec,
-            );
-        } else {
-            books.result.verification = Some(first_check);
-        }
-        // The precision probe with the load's launch parameters: reduced precision is
-        // invisible to the exact grid the load runs on.
-        if let Some(probe) = cx.c.case.kernel.probe() {
-            let progress = crate::runner::Progress::default();
-            let r = crate::runner::run_case(
-                gpu,
-                &crate::runner::Case {
-                    kernel: probe,
-                    shape: crate::kernels::largest_shape(probe, crate::kernels::Suite::Quick),
-                    explicit: true,
-                },
-                &crate::runner::CaseOptions {
-                    seed: cx.c.seed,
-                    check_seed: cx.c.check_seed,
-                    warmup: 0,
-                    iterations: 1,
-                    input_scale: 1.0,
-                    checks: cx.c.checks,
-                    // A fault compiled into the kernel is the probe's too; those planted
-                    // into chosen dispatches of the load are not.
-                    fault: cx
-                        .c
-                        .fault
-                        .filter(|f| !f.switch().is_empty())
-                        .map(crate::runner::Fault::Shader),
-                    fault_dispatches: crate::runner::FaultDispatches::All,
-                    params: cx.c.params,
-                    progress: &progress,
-                    memory: None,
-                },
-            )?
-            .result;
-            cx.phase("calibrate");
-            if r.status != KernelStatus::Pass {
-                let at_s = cx.t0.elapsed().as_secs_f64();
-                books.wrong(
-                    Wrong {
-                        at_s,
-                        dispatch: 1,
-                        check: 1,
-                        message: format!(
-                            "at {at_s:.1} s, the precision probe: {}",
-                            r.reason.unwrap_or_default()
-                        ),
-                        mismatch: r
-                            .verification
-                            .as_ref()
-                            .and_then(|v| v.first_mismatch.clone()),
-                        verification: None,
-                    },
-                    cx.rec,
-                );
-            }
-        }
+        let (first, first_checksum) = cx.first_checked(&mut books)?;
+        cx.probe(&mut books)?;
         let mut golden = Golden::new(
             gpu,
             &cx.load.prepared.outputs(),

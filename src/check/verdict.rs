@@ -255,6 +255,8 @@ pub fn diagnose(r: &RunReport) -> Diagnosis {
     }
 }
 
+// Long (about 110 lines): one table, a row per cause in the order they take precedence;
+// apart, the order would be lost.
 fn action_of(r: &RunReport) -> (Action, String) {
     let grown = r.errors.as_ref().map(|e| e.grown()).unwrap_or_default();
     let grew = |names: &[&str]| {

@@ -157,6 +157,8 @@ pub fn burn_section(b: &crate::model::BurnReport) -> String {
 }
 
 impl Exporter for Markdown {
+    // Long (about 120 lines): the summary's sections in the order they are printed, each a
+    // few lines.
     fn render(&self, r: &RunReport) -> Vec<u8> {
         let mut s = format!(
             "### gpu-canary: {} (exit {})\n\n",

@@ -145,3 +145,28 @@ pub fn params(gpu: &Gpu, words: &[u32]) -> wgpu::Buffer {
     gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(words));
     buf
 }
+
+/// A bind group of `size` bytes of `buffer` from `offset` at binding 0: a window of a
+/// buffer larger than one storage binding may be.
+pub fn bind_range(
+    gpu: &Gpu,
+    pipeline: &wgpu::ComputePipeline,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> Result<wgpu::BindGroup> {
+    gpu.scoped("binding buffers", || {
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset,
+                    size: std::num::NonZeroU64::new(size),
+                }),
+            }],
+        })
+    })
+}

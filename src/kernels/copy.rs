@@ -23,7 +23,7 @@ use crate::gpu::{Gpu, Needs};
 use crate::inputs;
 use crate::kernels::{
     self, CaseInput, Checked, Kernel, Plant, Prepared, Run, Shape, ShapeKind, Stamp, Suite, fault,
-    golden,
+    golden, poison,
 };
 use crate::model::Launch;
 
@@ -219,6 +219,8 @@ impl Kernel for CopyKernel {
         }
         out
     }
+    // Long (about 120 lines): the buffers, the pipeline for the launch parameters and the
+    // bind groups of one copy case, in the order wgpu needs them.
     fn prepare(&self, gpu: &Gpu, input: &CaseInput) -> Result<Box<dyn Prepared>> {
         let Shape::Bytes { bytes } = input.shape else {
             unreachable!("copy shape")
@@ -571,7 +573,7 @@ impl Prepared for Copy {
     }
 
     fn poison(&self, gpu: &Gpu) -> Result<()> {
-        fault::poison(gpu, &self.outputs())?;
+        poison::poison(gpu, &self.outputs())?;
         if self.method == Method::Readback {
             // The next execution copies from the pattern itself, not its inverse: the
             // first and the last (verified) ones, which both follow a poisoning.
@@ -585,7 +587,7 @@ impl Prepared for Copy {
             let mut host = self.host.lock().unwrap_or_else(|e| e.into_inner());
             host.clear();
             host.extend(
-                std::iter::repeat_n(fault::POISON.to_le_bytes(), (self.size / 4) as usize)
+                std::iter::repeat_n(poison::POISON.to_le_bytes(), (self.size / 4) as usize)
                     .flatten(),
             );
         }

@@ -1,8 +1,5 @@
-//! Poisoned buffers, and faults planted on the GPU side to prove the checks.
-//!
-//! Every buffer a kernel writes is filled with [`POISON`] (a NaN) before the first run
-//! and before the last timed one, so a dispatch that writes nothing reads back NaNs,
-//! never zeros that might pass or an earlier run's good result.
+//! Faults planted on the GPU side to prove the checks (the poison fill every check
+//! starts from is `poison`).
 //!
 //! The faults (tests only, through `--inject-fault`) come two ways, both on the GPU:
 //! work a kernel leaves undone is a switch in the kernel's own shader (the pipeline
@@ -12,10 +9,8 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Output, RuntimeChecks, ShapeKind};
+use crate::kernels::{RuntimeChecks, ShapeKind};
 
-pub use crate::gpu::POISON;
-pub const POISON_SHADER: &str = include_str!("../../shaders/poison.wgsl");
 pub const PLANTER_SHADER: &str = include_str!("../../shaders/fault.wgsl");
 
 /// Codes of the in-kernel switch (`FAULT` in the kernels' shaders).
@@ -90,6 +85,7 @@ pub const FORMS: &str = "add@ROW,COL[=VALUE], xor@ROW,COL,COL2[=MASK], zero-row@
 
 impl ShaderFault {
     /// Parses one of [`FORMS`]; `None` when `s` is not a shader fault at all.
+    // Long (about 100 lines): an arm per fault form, each parsing its own arguments.
     pub fn parse(s: &str) -> Option<std::result::Result<ShaderFault, String>> {
         let (name, rest) = s.split_once('@').unwrap_or((s, ""));
         let (at, value) = rest
@@ -367,7 +363,7 @@ impl Planter {
             &constants,
             RuntimeChecks::Checked,
         )?;
-        let bind_group = bind_range(gpu, &pipeline, result, offset, size)?;
+        let bind_group = crate::gpu::pipeline::bind_range(gpu, &pipeline, result, offset, size)?;
         Ok(Some(Planter {
             pipeline,
             bind_group,
@@ -383,101 +379,6 @@ impl Planter {
             [self.groups, 1, 1],
         );
     }
-}
-
-/// A bind group of `size` bytes of `buffer` from `offset` at binding 0: a window of a
-/// buffer larger than one storage binding may be.
-fn bind_range(
-    gpu: &Gpu,
-    pipeline: &wgpu::ComputePipeline,
-    buffer: &wgpu::Buffer,
-    offset: u64,
-    size: u64,
-) -> Result<wgpu::BindGroup> {
-    gpu.scoped("binding buffers", || {
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer,
-                    offset,
-                    size: std::num::NonZeroU64::new(size),
-                }),
-            }],
-        })
-    })
-}
-
-/// The poison fill of a fixed set of buffers, ready to record into any pass (burn
-/// poisons its check's outputs in the same submission as the check).
-pub struct Poisoner {
-    fills: Vec<(wgpu::BindGroup, u32)>,
-}
-
-impl Poisoner {
-    /// Buffers larger than a storage binding may be (the copies' and transfers' on a
-    /// small-limit adapter) are filled in bound pieces.
-    pub fn new(gpu: &Gpu, buffers: &[Output<'_>]) -> Result<Poisoner> {
-        let pipeline = poison_pipeline(gpu)?;
-        let align = u64::from(gpu.limits.min_storage_buffer_offset_alignment).max(4);
-        let piece = (gpu.limits.max_storage_buffer_binding_size / align * align).max(align);
-        let mut fills = Vec::new();
-        for &Output { buffer: b, bytes } in buffers {
-            let bytes = bytes.div_ceil(4) * 4;
-            let mut offset = 0;
-            while offset < bytes.max(4) {
-                let size = piece.min(bytes.max(4) - offset);
-                let g = (size / 4).div_ceil(256).clamp(1, 4096) as u32;
-                let bg = bind_range(gpu, pipeline, b, offset, size)?;
-                fills.push((bg, g));
-                offset += size;
-            }
-        }
-        Ok(Poisoner { fills })
-    }
-
-    pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>) {
-        let pipeline = gpu
-            .poison_pipeline
-            .get()
-            .expect("compiled in Poisoner::new");
-        for (bg, g) in &self.fills {
-            crate::gpu::pipeline::encode_one(pass, pipeline, bg, [*g, 1, 1]);
-        }
-    }
-}
-
-fn poison_pipeline(gpu: &Gpu) -> Result<&wgpu::ComputePipeline> {
-    match gpu.poison_pipeline.get() {
-        Some(p) => Ok(p),
-        None => {
-            let p = crate::gpu::pipeline::compile_module(
-                gpu,
-                "poison",
-                POISON_SHADER,
-                &[("POISON", f64::from(POISON))],
-                RuntimeChecks::Checked,
-            )?;
-            Ok(gpu.poison_pipeline.get_or_init(|| p))
-        }
-    }
-}
-
-/// Fills every buffer with [`POISON`] and waits: one submission, outside any timed pass.
-pub fn poison(gpu: &Gpu, buffers: &[Output<'_>]) -> Result<()> {
-    let _s = tracing::info_span!("poison").entered();
-    let p = Poisoner::new(gpu, buffers)?;
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("poison"),
-            timestamp_writes: None,
-        });
-        p.encode(gpu, &mut pass);
-    }
-    gpu.submit_and_wait(enc.finish()).map(|_| ())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::{Output, RuntimeChecks, fault};
+use crate::kernels::{Output, RuntimeChecks, poison};
 
 pub const SHADER: &str = include_str!("../../shaders/golden.wgsl");
 
@@ -172,8 +172,8 @@ pub fn compare_words(golden: &[u8], got: &[u8]) -> Option<Mismatch> {
             wrong += 1;
             first.get_or_insert((
                 i as u64,
-                e.unwrap_or(fault::POISON),
-                a.unwrap_or(fault::POISON),
+                e.unwrap_or(poison::POISON),
+                a.unwrap_or(poison::POISON),
             ));
         }
     }
@@ -238,11 +238,89 @@ pub struct Golden {
     kept_outputs: Vec<u64>,
 }
 
+/// The ledger's slots marked empty (no wrong word, no first word found).
+fn init_ledger(gpu: &Gpu, ledger: &wgpu::Buffer, slots: u32) {
+    let mut init = vec![0u32; (ledger.size() / 4) as usize];
+    for s in 0..slots as usize {
+        let at = HEADER as usize / 4 + s * SLOT as usize / 4;
+        init[at + 1] = NONE;
+        init[at + 5] = NONE;
+    }
+    gpu.queue
+        .write_buffer(ledger, 0, bytemuck::cast_slice(&init));
+}
+
+/// The same window of a golden buffer and the output it keeps: `len` bytes at `offset`.
+struct Pair<'b> {
+    gold: &'b wgpu::Buffer,
+    out: &'b wgpu::Buffer,
+    offset: u64,
+    len: u64,
+}
+
+/// The check pass's bind group over one window pair, its first word's number in the
+/// outputs (`first`), and the workgroups that cover it (four words a lane where the
+/// window is a whole number of vec4s).
+fn window(
+    gpu: &Gpu,
+    layout: &wgpu::BindGroupLayout,
+    ledger: &wgpu::Buffer,
+    p: Pair<'_>,
+    first: u32,
+    is_sentinel: bool,
+) -> Result<Window> {
+    let words = p.len / 4;
+    let uniform = crate::gpu::pipeline::params(gpu, &[first, words as u32, 0, 0]);
+    fn range(b: &wgpu::Buffer, offset: u64, len: u64) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: b,
+            offset,
+            size: std::num::NonZeroU64::new(len),
+        })
+    }
+    let bind_group = gpu.scoped("binding the golden check", || {
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("golden check"),
+            layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: range(p.gold, p.offset, p.len),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: range(p.out, p.offset, p.len),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: ledger.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: uniform.as_entire_binding(),
+                },
+            ],
+        })
+    })?;
+    let vec4 = p.len.is_multiple_of(16);
+    let lanes = if vec4 { 4 } else { 1 };
+    let groups = (words / lanes).div_ceil(256).clamp(1, 4096) as u32;
+    Ok(Window {
+        bind_group,
+        groups,
+        vec4,
+        sentinel: is_sentinel,
+    })
+}
+
 impl Golden {
     /// Golden buffers the size of `outputs`, a ledger of `slots` slots (at least the
     /// passes recorded between two reads), the sentinel, and the bind groups of the
     /// check pass: each output in windows no larger than a storage binding. `dead`
     /// (tests only) compiles a compare step that returns at once.
+    // Long (about 120 lines): the buffers are allocated in one scope (an allocation that
+    // fails is one error), then poisoned, the ledger set and each window bound, in that
+    // order.
     pub fn new(gpu: &Gpu, outputs: &[Output<'_>], slots: u32, dead: bool) -> Result<Golden> {
         let _s = tracing::info_span!("golden_setup").entered();
         let slots = slots.max(1);
@@ -279,76 +357,18 @@ impl Golden {
                     gpu.upload("sentinel golden", bytemuck::cast_slice(&sentinel_golden)),
                 )
             })?;
-        fault::poison(
+        poison::poison(
             gpu,
             &[Output {
                 buffer: &poison,
                 bytes: poison.size(),
             }],
         )?;
-        let mut init = vec![0u32; (ledger.size() / 4) as usize];
-        for s in 0..slots as usize {
-            let at = HEADER as usize / 4 + s * SLOT as usize / 4;
-            init[at + 1] = NONE;
-            init[at + 5] = NONE;
-        }
-        gpu.queue
-            .write_buffer(&ledger, 0, bytemuck::cast_slice(&init));
+        init_ledger(gpu, &ledger, slots);
+        let mut windows = Vec::new();
         let align = u64::from(gpu.limits.min_storage_buffer_offset_alignment).max(4);
         let piece = (gpu.limits.max_storage_buffer_binding_size / align * align).max(align);
-        let mut windows = Vec::new();
         let mut base = 0u64;
-        let mut bind = |gold: &wgpu::Buffer,
-                        out: &wgpu::Buffer,
-                        offset: u64,
-                        len: u64,
-                        first: u32,
-                        is_sentinel: u32|
-         -> Result<()> {
-            let words = len / 4;
-            let uniform = crate::gpu::pipeline::params(gpu, &[first, words as u32, 0, 0]);
-            fn window(b: &wgpu::Buffer, offset: u64, len: u64) -> wgpu::BindingResource<'_> {
-                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: b,
-                    offset,
-                    size: std::num::NonZeroU64::new(len),
-                })
-            }
-            let bind_group = gpu.scoped("binding the golden check", || {
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("golden check"),
-                    layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: window(gold, offset, len),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: window(out, offset, len),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: ledger.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 3,
-                            resource: uniform.as_entire_binding(),
-                        },
-                    ],
-                })
-            })?;
-            let vec4 = len.is_multiple_of(16);
-            let lanes = if vec4 { 4 } else { 1 };
-            let groups = (words / lanes).div_ceil(256).clamp(1, 4096) as u32;
-            windows.push(Window {
-                bind_group,
-                groups,
-                vec4,
-                sentinel: is_sentinel == 1,
-            });
-            Ok(())
-        };
         for (
             &Output {
                 buffer: out,
@@ -370,12 +390,24 @@ impl Golden {
                             "the outputs hold more than 2^32 words: too large to check; use a smaller --size",
                         )
                     })?;
-                bind(gold, out, offset, len, first, 0)?;
+                let pair = Pair {
+                    gold,
+                    out,
+                    offset,
+                    len,
+                };
+                windows.push(window(gpu, layout, &ledger, pair, first, false)?);
                 offset += len;
             }
             base += size.div_ceil(4);
         }
-        bind(&golden_sentinel, &sentinel, 0, sentinel_bytes, 0, 1)?;
+        let pair = Pair {
+            gold: &golden_sentinel,
+            out: &sentinel,
+            offset: 0,
+            len: sentinel_bytes,
+        };
+        windows.push(window(gpu, layout, &ledger, pair, 0, true)?);
         let words = outputs.iter().map(|o| o.bytes / 4).sum::<u64>() + SENTINEL_WORDS;
         if words >= u64::from(NONE) {
             return Err(crate::error::Error::usage(
@@ -629,7 +661,7 @@ pub fn checks_in(raw: &[u8], slots: u32, from: u64, to: u64, expect: &Expect) ->
     let words: &[u32] = bytemuck::cast_slice(&raw[..raw.len() / 4 * 4]);
     // The count wraps at 2^32 passes: the ran passes are those below it in that ring.
     let counted = words.first().copied().unwrap_or(0);
-    let ran_to = if counted == fault::POISON {
+    let ran_to = if counted == poison::POISON {
         from
     } else {
         let lag = u64::from((to as u32).wrapping_sub(counted));
@@ -754,7 +786,7 @@ fn pipelines(gpu: &Gpu, slots: u32, dead: bool) -> Result<(wgpu::BindGroupLayout
             &[
                 ("MODE", f64::from(mode)),
                 ("SLOTS", f64::from(slots)),
-                ("POISON", f64::from(fault::POISON)),
+                ("POISON", f64::from(poison::POISON)),
                 ("DEAD", f64::from(u8::from(dead))),
                 ("SENTINEL", f64::from(u8::from(sentinel))),
             ],
@@ -837,7 +869,7 @@ mod tests {
         let (c, ran) = checks_in(&ledger(1, &[clean, clean], 100), 2, 0, 2, &e);
         assert_eq!((c.len(), ran), (1, 1));
         // A ledger copy that never ran reads back as poison: nothing verified.
-        let poisoned: Vec<u8> = bytemuck::cast_slice(&[fault::POISON; 28]).to_vec();
+        let poisoned: Vec<u8> = bytemuck::cast_slice(&[poison::POISON; 28]).to_vec();
         assert_eq!(checks_in(&poisoned, 2, 0, 2, &e).1, 0);
     }
 
@@ -925,6 +957,6 @@ mod tests {
         let nz: Vec<u8> = bytemuck::cast_slice(&[-0.0f32]).to_vec();
         assert!(compare_words(&z, &nz).is_some());
         // A short result: its missing words are wrong.
-        assert_eq!(compare_words(&a, &a[..8]), Some(m(2, 1, 3, fault::POISON)));
+        assert_eq!(compare_words(&a, &a[..8]), Some(m(2, 1, 3, poison::POISON)));
     }
 }

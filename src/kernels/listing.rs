@@ -1,7 +1,7 @@
 //! What the registry lists: the kernels for `gpu-canary kernels` (text and JSON) and
 //! every shader the host may compile, for the shader tests.
 
-use super::{REGISTRY, ShapeKind, Suite, fault, golden};
+use super::{REGISTRY, ShapeKind, Suite, fault, golden, poison};
 
 /// The kernels and their default shapes, for `gpu-canary kernels`.
 pub fn listing() -> String {
@@ -72,7 +72,7 @@ pub fn shader_sources() -> Vec<(String, String)> {
         .iter()
         .flat_map(|k| k.shaders())
         .chain([
-            ("poison".to_owned(), fault::POISON_SHADER.to_owned()),
+            ("poison".to_owned(), poison::POISON_SHADER.to_owned()),
             ("golden".to_owned(), golden::source(false, false)),
             ("golden-vec4".to_owned(), golden::source(true, false)),
             ("golden-subgroups".to_owned(), golden::source(false, true)),

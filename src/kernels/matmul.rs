@@ -246,8 +246,10 @@ impl Kernel for Tiled {
         self.probe.unwrap_or(self.id)
     }
     fn probe(&self) -> Option<&'static dyn Kernel> {
+        // From the registry by its id: the probe's file builds on this one.
         (self.elem == "f32" && self.probe.is_none())
-            .then_some(&crate::kernels::matmul_f32::PRECISION_F32 as &dyn Kernel)
+            .then(|| super::find("precision-f32"))
+            .flatten()
     }
     /// Integer products are exact at any K; float ones need K within the exact grid;
     /// the probe's inputs are exact only at its own K.

@@ -12,6 +12,7 @@ pub mod matmul_f16;
 pub mod matmul_f32;
 pub mod matmul_u32;
 pub mod memtest;
+pub mod poison;
 pub mod reduce_f32;
 
 mod execute;
@@ -201,7 +202,7 @@ pub trait Prepared: Send {
     }
     /// Fills every buffer the kernel writes with the poison (see [`Prepared::outputs`]).
     fn poison(&self, gpu: &Gpu) -> Result<()> {
-        fault::poison(gpu, &self.outputs())
+        poison::poison(gpu, &self.outputs())
     }
     /// The result as the host receives it, in the order of [`Prepared::outputs`].
     fn read(&self, gpu: &Gpu) -> Result<Vec<Vec<u8>>> {

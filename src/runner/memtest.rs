@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Case, CaseOptions, CaseOutcome, Fault, FaultDispatches, GpuEvent};
-use crate::error::{EnvKind, Error, Result};
+use super::{Case, CaseOptions, CaseOutcome, FaultPlan, GpuEvent};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::timing::Timestamps;
 use crate::kernels::Shape;
@@ -173,7 +173,78 @@ struct Books {
     walls: Vec<Duration>,
 }
 
+/// The coverage of an allocation: its bytes, buffers, binding windows, the time it took,
+/// why it stopped short, and its share of the device's memory where that is known.
+pub fn allocated(cov: &mut MemoryCoverage, alloc: &device::Allocation) {
+    cov.tested_bytes = alloc.bytes;
+    cov.buffers = alloc.pieces.len() as u32;
+    cov.windows = alloc.windows.len() as u32;
+    cov.window_bytes = alloc.windows.first().map_or(0, |w| w.words * 8);
+    cov.allocation_s = alloc.took.as_secs_f64();
+    cov.allocation_stopped = alloc.stopped.clone();
+    cov.fraction = cov
+        .device_bytes
+        .filter(|&d| d > 0)
+        .map(|d| alloc.bytes as f64 / d as f64);
+}
+
 pub fn run(gpu: &Gpu, case: &Case, opt: &CaseOptions, ctx: &MemoryContext) -> Result<CaseOutcome> {
+    let passes = ctx.passes.max(1);
+    let plan = FaultPlan::new(opt.fault, opt.fault_dispatches, 0, u64::from(passes));
+    let (tester, shape, cov) = match prepare(gpu, case, opt, ctx, &plan)? {
+        Prepared::Ready(t, shape, cov) => (t, shape, cov),
+        Prepared::Skipped(outcome) => return Ok(outcome),
+    };
+    let key = format!("{}/{shape}", case.kernel.id());
+    let ts = Timestamps::new(gpu, 2 * passes);
+    let mut books = Books {
+        bits: vec![0; 64],
+        ..Books::default()
+    };
+    opt.progress.set(Some(&key), "dispatch");
+    for p in 0..u64::from(passes) {
+        if !one_pass(
+            gpu,
+            opt,
+            &plan,
+            &tester,
+            &key,
+            p,
+            passes,
+            ts.as_ref(),
+            &mut books,
+        )? {
+            break;
+        }
+        opt.progress.set(Some(&key), "dispatch");
+    }
+    let stamps = match &ts {
+        Some(t) => Some(t.read(gpu, 2 * books.walls.len() as u32)?),
+        None => None,
+    };
+    Ok(outcome(
+        case, opt, &tester, &shape, books, stamps, cov, passes,
+    ))
+}
+
+/// A memory test ready to run (its shape as recorded, its coverage so far), or the
+/// case's outcome where there is nothing to test.
+// One value a case, moved once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Prepared {
+    Ready(Tester, String, MemoryCoverage),
+    Skipped(CaseOutcome),
+}
+
+/// Sizes the test against the device and allocates it (failing closed): the tester, or
+/// a skipped case where the memory cannot be sized or none could be allocated.
+fn prepare(
+    gpu: &Gpu,
+    case: &Case,
+    opt: &CaseOptions,
+    ctx: &MemoryContext,
+    plan: &FaultPlan,
+) -> Result<Prepared> {
     let key_of = |shape: &str| format!("{}/{shape}", case.kernel.id());
     let Shape::Memory(target) = case.shape else {
         unreachable!("memtest takes a memory target")
@@ -186,34 +257,18 @@ pub fn run(gpu: &Gpu, case: &Case, opt: &CaseOptions, ctx: &MemoryContext) -> Re
             let (cov, why) = *e;
             let mut r = super::skipped(case, opt.seed, why);
             r.shape = case.shape.to_string();
-            return Ok(CaseOutcome {
+            return Ok(Prepared::Skipped(CaseOutcome {
                 result: r,
                 gpu_events: Vec::new(),
                 coverage: Some(cov),
-            });
+            }));
         }
     };
     let mut cov = sized.coverage;
-    let key = key_of(&sized.shape);
-    let phase = |p: &str| opt.progress.set(Some(&key), p);
-    let fault = match opt.fault {
-        Some(Fault::Shader(f)) if f.memory() => Some(f),
-        _ => None,
-    };
-    let alloc = {
-        phase("allocate");
-        device::allocate(gpu, cov.target_bytes)?
-    };
-    cov.tested_bytes = alloc.bytes;
-    cov.buffers = alloc.pieces.len() as u32;
-    cov.windows = alloc.windows.len() as u32;
-    cov.window_bytes = alloc.windows.first().map_or(0, |w| w.words * 8);
-    cov.allocation_s = alloc.took.as_secs_f64();
-    cov.allocation_stopped = alloc.stopped.clone();
-    cov.fraction = cov
-        .device_bytes
-        .filter(|&d| d > 0)
-        .map(|d| alloc.bytes as f64 / d as f64);
+    opt.progress.set(Some(&key_of(&sized.shape)), "allocate");
+    let alloc = device::allocate(gpu, cov.target_bytes)?;
+    allocated(&mut cov, &alloc);
+    let fault = plan.memory_fault();
     if let Some(f) = fault
         && let Some(&w) = device::fault_words(f).iter().find(|&&w| w >= alloc.words())
     {
@@ -231,106 +286,86 @@ pub fn run(gpu: &Gpu, case: &Case, opt: &CaseOptions, ctx: &MemoryContext) -> Re
         );
         let mut r = super::skipped(case, opt.seed, why);
         r.shape = sized.shape;
-        return Ok(CaseOutcome {
+        return Ok(Prepared::Skipped(CaseOutcome {
             result: r,
             gpu_events: Vec::new(),
             coverage: Some(cov),
-        });
+        }));
     }
-    let tester = Tester::new(gpu, alloc, fault, opt.fault == Some(Fault::DeadCheck))?;
+    let tester = Tester::new(gpu, alloc, fault, plan.dead_check())?;
+    Ok(Prepared::Ready(tester, sized.shape, cov))
+}
+
+/// Pass `p` (from 0): written and compared on the GPU, its check proven by the ledger,
+/// and on the first pass of each pattern the CPU reference. False where the GPU's check
+/// did not compare: nothing after it can be trusted.
+#[allow(clippy::too_many_arguments)]
+fn one_pass(
+    gpu: &Gpu,
+    opt: &CaseOptions,
+    plan: &FaultPlan,
+    tester: &Tester,
+    key: &str,
+    p: u64,
+    passes: u32,
+    ts: Option<&Timestamps>,
+    books: &mut Books,
+) -> Result<bool> {
+    let d = p + 1;
+    opt.progress.sample(d as u32, passes);
+    let at = plan.before_pass(d);
+    plan.before_wait(opt.progress, key, None);
     // The patterns' keys are drawn for each run (`--check-seed` replays them), so a
     // coupling the keys of one run leave unexposed meets other keys the next.
     let keys = opt.check_seed;
-    let passes = ctx.passes.max(1);
-    let ts = Timestamps::new(gpu, 2 * passes);
-    let mut books = Books {
-        bits: vec![0; 64],
-        ..Books::default()
+    let run = {
+        // Named as every timed dispatch is, so the trace aligns the GPU's clock.
+        let _s = tracing::info_span!("dispatch", kernel = %key, sample = p).entered();
+        tester.pass(
+            gpu,
+            keys,
+            p,
+            at.planted,
+            at.dropped,
+            ts.map(|t| (t, 2 * p as u32)),
+        )?
     };
-    phase("dispatch");
-    for p in 0..u64::from(passes) {
-        let d = p + 1;
-        opt.progress.sample(d as u32, passes);
-        let hit = match (opt.fault, opt.fault_dispatches) {
-            (Some(Fault::Stale), FaultDispatches::All) => d == u64::from(passes),
-            (Some(Fault::Stale | Fault::Shader(_)), at) => at.fires(d, 0),
-            _ => false,
-        };
-        if opt.fault == Some(Fault::Stall) {
-            phase("wait");
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
-        }
-        let run = {
-            // Named as every timed dispatch is, so the trace aligns the GPU's clock.
-            let _s = tracing::info_span!("dispatch", kernel = %key, sample = p).entered();
-            tester.pass(
-                gpu,
-                keys,
-                p,
-                hit && fault.is_some(),
-                hit && opt.fault == Some(Fault::Stale),
-                ts.as_ref().map(|t| (t, 2 * p as u32)),
-            )?
-        };
-        if opt.fault == Some(Fault::DeviceLost) {
-            gpu.device.destroy();
-            let _ = gpu.device.poll(wgpu::PollType::Poll);
-            gpu.sink.check()?;
-            return Err(Error::env(EnvKind::DeviceLost, "device lost (injected)"));
-        }
-        books.walls.push(run.wall);
-        if p < pattern::CYCLE.len() as u64 {
-            books.patterns.push(run.pattern.name().to_owned());
-        }
-        phase("verify");
-        match device::judge(&run.ledger, &tester.alloc.windows, run.planted) {
-            Err(why) => {
-                books.dead = Some(format!("pass {d} of {passes}: {why}"));
-                break;
-            }
-            Ok(f) => {
-                books.passes_verified += 1;
-                books.wrong_words += f.wrong;
-                for (b, n) in books.bits.iter_mut().zip(&f.bits) {
-                    *b += n;
-                }
-                if f.wrong > 0 {
-                    books.wrong_passes.push((d, f.wrong, f.listed));
-                }
-            }
-        }
-        // The CPU reference, on the first pass of each pattern.
-        if p < pattern::CYCLE.len() as u64 {
-            let corrupt = p == 0 && opt.fault == Some(Fault::CorruptOutput);
-            let spot = tester.spot(gpu, keys, p, corrupt)?;
-            books.spot_words += spot.compared;
-            books.spot_wrong.extend(
-                spot.wrong
-                    .into_iter()
-                    .map(|f| (f.word, f.expected, f.actual, d)),
-            );
-            if p == 0 {
-                books.spot_bytes = spot_digest(&tester, keys);
-            }
-        }
-        phase("dispatch");
+    plan.after_dispatch(gpu)?;
+    books.walls.push(run.wall);
+    if p < pattern::CYCLE.len() as u64 {
+        books.patterns.push(run.pattern.name().to_owned());
     }
-    let stamps = match &ts {
-        Some(t) => Some(t.read(gpu, 2 * books.walls.len() as u32)?),
-        None => None,
-    };
-    Ok(outcome(
-        case,
-        opt,
-        &tester,
-        &sized.shape,
-        books,
-        stamps,
-        cov,
-        passes,
-    ))
+    opt.progress.set(Some(key), "verify");
+    match device::judge(&run.ledger, &tester.alloc.windows, run.planted) {
+        Err(why) => {
+            books.dead = Some(format!("pass {d} of {passes}: {why}"));
+            return Ok(false);
+        }
+        Ok(f) => {
+            books.passes_verified += 1;
+            books.wrong_words += f.wrong;
+            for (b, n) in books.bits.iter_mut().zip(&f.bits) {
+                *b += n;
+            }
+            if f.wrong > 0 {
+                books.wrong_passes.push((d, f.wrong, f.listed));
+            }
+        }
+    }
+    // The CPU reference, on the first pass of each pattern.
+    if p < pattern::CYCLE.len() as u64 {
+        let spot = tester.spot(gpu, keys, p, plan.corrupts_read(p))?;
+        books.spot_words += spot.compared;
+        books.spot_wrong.extend(
+            spot.wrong
+                .into_iter()
+                .map(|f| (f.word, f.expected, f.actual, d)),
+        );
+        if p == 0 {
+            books.spot_bytes = spot_digest(tester, keys);
+        }
+    }
+    Ok(true)
 }
 
 /// The first pass's pattern at the start of every buffer, for the result's checksum: the
@@ -358,20 +393,7 @@ fn outcome(
     let alloc = &tester.alloc;
     let key = format!("{}/{shape}", case.kernel.id());
     let ran = books.walls.len();
-    // Per pass: the write and the compare phases, on the GPU's clock where it has one.
-    let phases: Vec<(u64, u64)> = match &stamps {
-        Some(s) => (0..ran)
-            .map(|p| {
-                let span = |(b, e): (u64, u64)| e.saturating_sub(b);
-                (span(s[2 * p]), span(s[2 * p + 1]))
-            })
-            .collect(),
-        None => books
-            .walls
-            .iter()
-            .map(|w| (w.as_nanos() as u64 / 2, w.as_nanos() as u64 / 2))
-            .collect(),
-    };
+    let phases = phases(&books, stamps.as_deref());
     let samples_ns: Vec<u64> = phases.iter().map(|(w, r)| w + r).collect();
     let bw = |ns: &mut Vec<f64>| {
         ns.sort_by(f64::total_cmp);
@@ -399,74 +421,6 @@ fn outcome(
     let wrong = books.wrong_words > 0 || !books.spot_wrong.is_empty();
     let passed = books.dead.is_none() && !wrong;
     let fingerprint = wrong.then(|| fingerprint(alloc, &books, passes));
-    let first = fingerprint.as_ref().and_then(|f| f.words.first().cloned());
-    let reason = match (&books.dead, &first) {
-        (Some(why), _) => Some(format!(
-            "{key}: the GPU's check pass did not compare: {why}; nothing it compared can be trusted"
-        )),
-        (None, Some(w)) => {
-            let f = fingerprint.as_ref().expect("a fingerprint");
-            Some(format!(
-                "{key}: {} wrong word{} in {} of {ran} passes; the first at {}: expected {}, got {} ({}){}",
-                f.wrong_words,
-                if f.wrong_words == 1 { "" } else { "s" },
-                f.dispatches.len(),
-                w.place,
-                w.expected,
-                w.actual,
-                bits_phrase(&f.failing_bits),
-                f.stride_phrase()
-            ))
-        }
-        _ => None,
-    };
-    let mismatch = first.map(|w| {
-        let num = |h: &str| u64::from_str_radix(h.trim_start_matches("0x"), 16).unwrap_or(0) as f64;
-        Mismatch {
-            index: w.word,
-            row: None,
-            col: None,
-            location: Some(w.place.clone()),
-            expected: num(&w.expected),
-            actual: num(&w.actual),
-            error: f64::INFINITY,
-            bound: 0.0,
-        }
-    });
-    let words_compared = u64::from(books.passes_verified) * alloc.words();
-    let verification = Verification {
-        method: "exact-pattern".to_owned(),
-        reference: "pattern".to_owned(),
-        miss_probability: Some(0.0),
-        detects: Some("any wrong bit of any covered 64-bit word read back in a pass".to_owned()),
-        passed,
-        checked_elements: words_compared + books.spot_words,
-        max_error: if wrong { f64::INFINITY } else { 0.0 },
-        bound: 0.0,
-        max_error_ratio: if wrong { f64::INFINITY } else { 0.0 },
-        checksum: crate::check::reference::checksum(&books.spot_bytes),
-        // The keys are the run's own: another run's patterns differ.
-        checksum_exact: false,
-        deterministic: !wrong,
-        first_mismatch: mismatch,
-    };
-    let wrong_list: Vec<WrongDispatch> = books
-        .wrong_passes
-        .iter()
-        .take(16)
-        .map(|(d, n, listed)| {
-            let f = listed.first();
-            WrongDispatch {
-                dispatch: *d,
-                name: format!("pass {d} of {passes}"),
-                wrong_words: *n,
-                word: f.map_or(0, |f| f.word),
-                place: f.map_or_else(String::new, |f| alloc.place(f.word)),
-                expected: f.map_or_else(String::new, |f| format!("0x{:016x}", f.expected)),
-                actual: f.map_or_else(String::new, |f| format!("0x{:016x}", f.actual)),
-            }
-        })
-        .collect();
     let st = stats::summarize(&samples_ns);
     let work = 2.0 * alloc.bytes as f64;
     let throughput = st.as_ref().map(|s| Throughput {
@@ -485,7 +439,7 @@ fn outcome(
         .div_ceil(u64::from(tester.wg))
         .clamp(1, 8192)) as u32;
     let result = KernelResult {
-        reason,
+        reason: reason(&key, &books, fingerprint.as_ref(), ran),
         launch: Some(Launch {
             variant: format!(
                 "write then compare on the GPU, 64-bit words, {} buffers in {} binding windows",
@@ -498,25 +452,14 @@ fn outcome(
             runtime_checks: opt.checks.name().to_owned(),
             constants: Default::default(),
         }),
-        verification: Some(verification),
+        verification: Some(verification(alloc, &books, fingerprint.as_ref(), passed)),
         samples_ns,
         stats: st,
         throughput,
         timing: stamps
             .is_none()
             .then_some(crate::model::TimingMethod::WallClock),
-        dispatch_check: Some(DispatchCheck {
-            method: "memtest-gpu".to_owned(),
-            dispatches_total: u64::from(passes),
-            dispatches_verified: u64::from(books.passes_verified),
-            wrong_dispatches: books.wrong_passes.len() as u64,
-            wrong: wrong_list,
-            check_ns: None,
-            checker_faults: books.dead.iter().cloned().collect(),
-            repoisoned_by_host: 0,
-            golden_intact: None,
-            golden_fault: None,
-        }),
+        dispatch_check: Some(dispatch_check(alloc, &books, passes)),
         fingerprint,
         ..KernelResult::new(case.kernel.id(), shape.to_owned(), opt.seed, status)
     };
@@ -524,6 +467,126 @@ fn outcome(
         result,
         gpu_events,
         coverage: Some(cov),
+    }
+}
+
+/// Per pass: the write and the compare phases, on the GPU's clock where it has one
+/// (else half the pass's wall time each).
+fn phases(books: &Books, stamps: Option<&[(u64, u64)]>) -> Vec<(u64, u64)> {
+    match stamps {
+        Some(s) => (0..books.walls.len())
+            .map(|p| {
+                let span = |(b, e): (u64, u64)| e.saturating_sub(b);
+                (span(s[2 * p]), span(s[2 * p + 1]))
+            })
+            .collect(),
+        None => books
+            .walls
+            .iter()
+            .map(|w| (w.as_nanos() as u64 / 2, w.as_nanos() as u64 / 2))
+            .collect(),
+    }
+}
+
+/// Why the case failed: a check that did not compare, or the wrong words found.
+fn reason(
+    key: &str,
+    books: &Books,
+    fingerprint: Option<&Fingerprint>,
+    ran: usize,
+) -> Option<String> {
+    let first = fingerprint.and_then(|f| f.words.first());
+    match (&books.dead, first, fingerprint) {
+        (Some(why), _, _) => Some(format!(
+            "{key}: the GPU's check pass did not compare: {why}; nothing it compared can be trusted"
+        )),
+        (None, Some(w), Some(f)) => Some(format!(
+            "{key}: {} wrong word{} in {} of {ran} passes; the first at {}: expected {}, got {} ({}){}",
+            f.wrong_words,
+            if f.wrong_words == 1 { "" } else { "s" },
+            f.dispatches.len(),
+            w.place,
+            w.expected,
+            w.actual,
+            bits_phrase(&f.failing_bits),
+            f.stride_phrase()
+        )),
+        _ => None,
+    }
+}
+
+/// What was compared (every word of every verified pass, and the CPU reference's
+/// words) and the first wrong word, where one was.
+fn verification(
+    alloc: &device::Allocation,
+    books: &Books,
+    fingerprint: Option<&Fingerprint>,
+    passed: bool,
+) -> Verification {
+    let wrong = fingerprint.is_some();
+    let mismatch = fingerprint.and_then(|f| f.words.first()).map(|w| {
+        let num = |h: &str| u64::from_str_radix(h.trim_start_matches("0x"), 16).unwrap_or(0) as f64;
+        Mismatch {
+            index: w.word,
+            row: None,
+            col: None,
+            location: Some(w.place.clone()),
+            expected: num(&w.expected),
+            actual: num(&w.actual),
+            error: f64::INFINITY,
+            bound: 0.0,
+        }
+    });
+    let words_compared = u64::from(books.passes_verified) * alloc.words();
+    Verification {
+        method: "exact-pattern".to_owned(),
+        reference: "pattern".to_owned(),
+        miss_probability: Some(0.0),
+        detects: Some("any wrong bit of any covered 64-bit word read back in a pass".to_owned()),
+        passed,
+        checked_elements: words_compared + books.spot_words,
+        max_error: if wrong { f64::INFINITY } else { 0.0 },
+        bound: 0.0,
+        max_error_ratio: if wrong { f64::INFINITY } else { 0.0 },
+        checksum: crate::check::reference::checksum(&books.spot_bytes),
+        // The keys are the run's own: another run's patterns differ.
+        checksum_exact: false,
+        deterministic: !wrong,
+        first_mismatch: mismatch,
+    }
+}
+
+/// Every pass's check: how many were proven to compare, and the wrong ones (16 at most
+/// listed, each with its first wrong word).
+fn dispatch_check(alloc: &device::Allocation, books: &Books, passes: u32) -> DispatchCheck {
+    let wrong_list: Vec<WrongDispatch> = books
+        .wrong_passes
+        .iter()
+        .take(16)
+        .map(|(d, n, listed)| {
+            let f = listed.first();
+            WrongDispatch {
+                dispatch: *d,
+                name: format!("pass {d} of {passes}"),
+                wrong_words: *n,
+                word: f.map_or(0, |f| f.word),
+                place: f.map_or_else(String::new, |f| alloc.place(f.word)),
+                expected: f.map_or_else(String::new, |f| format!("0x{:016x}", f.expected)),
+                actual: f.map_or_else(String::new, |f| format!("0x{:016x}", f.actual)),
+            }
+        })
+        .collect();
+    DispatchCheck {
+        method: "memtest-gpu".to_owned(),
+        dispatches_total: u64::from(passes),
+        dispatches_verified: u64::from(books.passes_verified),
+        wrong_dispatches: books.wrong_passes.len() as u64,
+        wrong: wrong_list,
+        check_ns: None,
+        checker_faults: books.dead.iter().cloned().collect(),
+        repoisoned_by_host: 0,
+        golden_intact: None,
+        golden_fault: None,
     }
 }
 

@@ -267,12 +267,36 @@ impl FaultPlan {
         self.fault == Some(Fault::DeadCheck)
     }
 
-    /// Before a timed dispatch: a stall is a wait that never returns, as a driver that
-    /// never signals would give; only the watchdog ends it.
-    pub fn before_wait(&self, progress: &Progress, key: &str, sample: u32) {
+    /// The memory fault a memory test's passes carry (the shader faults of memory
+    /// words), if any.
+    pub fn memory_fault(&self) -> Option<ShaderFault> {
+        self.shader().filter(|f| f.memory())
+    }
+
+    /// Before memory-test pass `d`: whether it carries the planted memory fault, and
+    /// whether its work is left out (`stale`).
+    pub fn before_pass(&self, d: u64) -> DispatchFault {
+        let hit = self.hit(d);
+        DispatchFault {
+            planted: hit && self.memory_fault().is_some(),
+            dropped: hit && self.fault == Some(Fault::Stale),
+        }
+    }
+
+    /// Whether the host's read of memory-test pass `p` (from 0) for the CPU reference
+    /// is corrupted: the first one's, under `corrupt-output`.
+    pub fn corrupts_read(&self, p: u64) -> bool {
+        p == 0 && self.fault == Some(Fault::CorruptOutput)
+    }
+
+    /// Before a timed dispatch (`sample`, inside its span) or a memory-test pass: a
+    /// stall is a wait that never returns, as a driver that never signals would give;
+    /// only the watchdog ends it.
+    pub fn before_wait(&self, progress: &Progress, key: &str, sample: Option<u32>) {
         if self.fault == Some(Fault::Stall) {
             progress.set(Some(key), "wait");
-            let _s = tracing::info_span!("dispatch", kernel = %key, sample).entered();
+            let _s = sample
+                .map(|sample| tracing::info_span!("dispatch", kernel = %key, sample).entered());
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
@@ -306,4 +330,90 @@ fn corrupt(output: &mut [u8], seed: u64) -> usize {
     let i = (inputs::word(seed, inputs::stream::CORRUPT, 0) % words as u64) as usize;
     output[i * 4 + 3] ^= 0x40;
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shader(s: &str) -> Fault {
+        Fault::Shader(ShaderFault::parse(s).unwrap().unwrap())
+    }
+
+    /// The dispatches (1..=total) where `f` holds.
+    fn at(total: u64, f: impl Fn(u64) -> bool) -> Vec<u64> {
+        (1..=total).filter(|&d| f(d)).collect()
+    }
+
+    #[test]
+    fn stale_leaves_out_the_last_dispatch_or_the_chosen_ones() {
+        let p = FaultPlan::new(Some(Fault::Stale), FaultDispatches::All, 2, 6);
+        assert_eq!(at(6, |d| p.before_dispatch(d).dropped), [6]);
+        assert_eq!(at(6, |d| p.before_pass(d).dropped), [6]);
+        assert_eq!(at(6, |d| p.before_dispatch(d).planted), [] as [u64; 0]);
+        let p = FaultPlan::new(Some(Fault::Stale), FaultDispatches::Timed(2), 2, 6);
+        assert_eq!(at(6, |d| p.before_dispatch(d).dropped), [4]);
+    }
+
+    #[test]
+    fn a_shader_fault_is_planted_where_it_fires_and_a_memory_pass_takes_only_memory_faults() {
+        let xor = FaultPlan::new(Some(shader("xor@3,4,5")), FaultDispatches::Every(2), 1, 6);
+        assert_eq!(at(6, |d| xor.before_dispatch(d).planted), [2, 4, 6]);
+        assert_eq!(at(6, |d| xor.before_pass(d).planted), [] as [u64; 0]);
+        assert_eq!(xor.memory_fault(), None);
+        let flip = FaultPlan::new(Some(shader("flip@100:5")), FaultDispatches::Number(3), 0, 6);
+        assert_eq!(at(6, |d| flip.before_pass(d).planted), [3]);
+        assert_eq!(at(6, |d| flip.before_pass(d).dropped), [] as [u64; 0]);
+        assert!(flip.memory_fault().is_some());
+    }
+
+    #[test]
+    fn skip_repoison_drops_the_poison_before_its_dispatch_and_stale_also_the_work() {
+        let p = FaultPlan::new(
+            Some(Fault::SkipRepoison { stale: true }),
+            FaultDispatches::Number(4),
+            1,
+            6,
+        );
+        // The check after dispatch 3 leaves out the poisoning dispatch 4 starts from.
+        assert_eq!(at(6, |d| p.check(d).drop_poison), [3]);
+        assert_eq!(at(6, |d| p.before_dispatch(d).dropped), [4]);
+        // A memory pass has no poisoning of this kind: nothing is left out.
+        assert_eq!(at(6, |d| p.before_pass(d).dropped), [] as [u64; 0]);
+    }
+
+    #[test]
+    fn the_golden_copy_is_corrupted_before_the_chosen_checks() {
+        let p = FaultPlan::new(Some(Fault::CorruptGolden), FaultDispatches::All, 1, 5);
+        assert_eq!(at(5, |d| p.check(d).corrupt_golden), [5]);
+        let none = FaultPlan::new(None, FaultDispatches::All, 1, 5);
+        assert_eq!(
+            at(5, |d| none.check(d) != CheckFault::default()),
+            [] as [u64; 0]
+        );
+        assert_eq!(
+            at(5, |d| none.before_dispatch(d) != DispatchFault::default()),
+            [] as [u64; 0]
+        );
+    }
+
+    #[test]
+    fn only_the_first_memory_read_is_corrupted_and_only_under_corrupt_output() {
+        let p = FaultPlan::new(Some(Fault::CorruptOutput), FaultDispatches::All, 0, 4);
+        assert_eq!(
+            (0..4).filter(|&i| p.corrupts_read(i)).collect::<Vec<_>>(),
+            [0]
+        );
+        let q = FaultPlan::new(Some(Fault::Stale), FaultDispatches::All, 0, 4);
+        assert!(!(0..4).any(|i| q.corrupts_read(i)));
+        assert!(FaultPlan::new(Some(Fault::DeadCheck), FaultDispatches::All, 0, 4).dead_check());
+    }
+
+    #[test]
+    fn the_host_corruption_flips_one_elements_high_bits() {
+        let mut out = vec![0u8; 64];
+        let i = corrupt(&mut out, 7);
+        assert_eq!(out.iter().filter(|&&b| b != 0).count(), 1);
+        assert_eq!(out[i * 4 + 3], 0x40);
+    }
 }

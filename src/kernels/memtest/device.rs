@@ -260,6 +260,8 @@ pub struct Tester {
 impl Tester {
     /// Compiles the passes (with `fault`'s switch in a second write pipeline, and with
     /// `dead` a compare that returns at once: tests only) and binds every window.
+    // Long (about 120 lines): the passes' pipelines, then a bind group per window and the
+    // sentinel's, in the order wgpu needs them.
     pub fn new(
         gpu: &Gpu,
         alloc: Allocation,
@@ -583,7 +585,7 @@ pub fn judge(
 ) -> std::result::Result<PassFindings, String> {
     let w: &[u32] = bytemuck::cast_slice(&raw[..raw.len() / 4 * 4]);
     let need = SLOTS_AT + 4 * (windows.len() + 1);
-    if w.len() < need || w[..need].iter().all(|&x| x == kernels::fault::POISON) {
+    if w.len() < need || w[..need].iter().all(|&x| x == kernels::poison::POISON) {
         return Err("its ledger never came back from the GPU".to_owned());
     }
     let slot = |s: usize| {
@@ -792,7 +794,7 @@ mod tests {
         bits[FINDINGS_AT + 4] ^= 2;
         assert!(fails(bits).contains("listed word"));
         // A ledger copy that never ran.
-        let poisoned = vec![kernels::fault::POISON; clean.len()];
+        let poisoned = vec![kernels::poison::POISON; clean.len()];
         assert!(fails(poisoned).contains("never came back"));
     }
 
