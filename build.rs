@@ -34,7 +34,6 @@ fn main() {
         // commit it was packaged from into .cargo_vcs_info.json.
         .or_else(vcs_info_commit)
         .unwrap_or_default();
-    println!("cargo:rustc-env=GPU_CANARY_GIT_COMMIT={commit}");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let version = lock
         .split("[[package]]")
@@ -54,6 +53,14 @@ fn main() {
         Some(c) => c.to_owned(),
         None => "unknown commit".to_owned(),
     };
+    // result.json records the same build as --version names: a dirty tree's commit is
+    // not the commit's own build.
+    let recorded = if dirty && !commit.is_empty() {
+        format!("{commit}-dirty")
+    } else {
+        commit.clone()
+    };
+    println!("cargo:rustc-env=GPU_CANARY_GIT_COMMIT={recorded}");
     let secs = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())

@@ -238,7 +238,7 @@ fn skip_lines(cases: &[Case], skips: &[Option<String>]) -> Vec<(usize, String)> 
             out.push((
                 i,
                 format!(
-                    "{:<11} {:<16} skipped  {reason}",
+                    "{:<13} {:<16} skipped  {reason}",
                     case.kernel.id(),
                     case.shape
                 ),
@@ -247,7 +247,7 @@ fn skip_lines(cases: &[Case], skips: &[Option<String>]) -> Vec<(usize, String)> 
             out.push((
                 i,
                 format!(
-                    "{:<11} {:<16} skipped  {reason}",
+                    "{:<13} {:<16} skipped  {reason}",
                     case.kernel.id(),
                     format!("({} shapes)", same.len())
                 ),

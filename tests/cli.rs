@@ -683,11 +683,16 @@ fn version_names_the_commit_and_completions_and_the_man_page_are_real() {
             .success()
     );
     let doc = crate::common::read_json(&dir.path().join("result.json"));
+    let recorded = doc["tool"]["git_commit"].as_str().unwrap();
     assert!(
-        doc["tool"]["git_commit"]
-            .as_str()
-            .unwrap()
-            .starts_with(&commit[..10])
+        recorded.starts_with(&commit[..10]),
+        "{recorded} against {v}"
+    );
+    // A dirty build is dirty in both.
+    assert_eq!(
+        recorded.ends_with("-dirty"),
+        commit.split(',').next().unwrap().ends_with("-dirty"),
+        "{recorded} against {v}"
     );
     // bash parses the completions; each shell gets a script naming the subcommands.
     let dir = tempfile::tempdir().unwrap();

@@ -158,7 +158,7 @@ pub fn drift_note(d: &crate::model::Drift, t: &crate::model::Telemetry) -> Strin
 }
 
 pub fn kernel_line(k: &KernelResult) -> String {
-    let mut s = format!("{:<11} {:<16} {:<7}", k.id, k.shape, status_word(k));
+    let mut s = format!("{:<13} {:<16} {:<7}", k.id, k.shape, status_word(k));
     if let (Some(st), Some(t)) = (&k.stats, &k.throughput) {
         s.push_str(&format!(
             " median {:>9}  min {:>9}  p95 {:>9}  {:>14}",
