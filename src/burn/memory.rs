@@ -266,22 +266,33 @@ impl MemoryBurn {
         Ok((run, end_s))
     }
 
+    /// A wrong result of pass `d` (CPU check `check`, 0 for the GPU's) in the books.
+    fn wrong(&mut self, end_s: f64, d: u64, check: u64, message: String, rec: &dyn Recorder) {
+        self.books.wrong(
+            Wrong {
+                at_s: end_s,
+                dispatch: d,
+                check,
+                message,
+                mismatch: None,
+                verification: None,
+            },
+            rec,
+        );
+    }
+
     /// The GPU's own compare of pass `d`, proven by its ledger: whether it found a
     /// wrong word (or never compared).
     fn judge_on_gpu(&mut self, run: &PassRun, d: u64, end_s: f64, rec: &dyn Recorder) -> bool {
         let f = match device::judge(&run.ledger, &self.tester.alloc.windows, run.planted) {
             Err(why) => {
-                self.books.wrong(
-                    Wrong {
-                        at_s: end_s,
-                        dispatch: d,
-                        check: 0,
-                        message: format!(
-                            "at {end_s:.1} s, pass {d}: the GPU's check pass did not compare: {why}"
-                        ),
-                        mismatch: None,
-                        verification: None,
-                    },
+                self.wrong(
+                    end_s,
+                    d,
+                    0,
+                    format!(
+                        "at {end_s:.1} s, pass {d}: the GPU's check pass did not compare: {why}"
+                    ),
                     rec,
                 );
                 return true;
@@ -296,28 +307,24 @@ impl MemoryBurn {
         }
         self.books.wrong_count += 1;
         let first = f.listed.first();
-        self.books.wrong(
-            Wrong {
-                at_s: end_s,
-                dispatch: d,
-                check: 0,
-                message: format!(
-                    "at {end_s:.1} s, pass {d} ({}): {} wrong word{}{}",
-                    run.pattern.name(),
-                    f.wrong,
-                    if f.wrong == 1 { "" } else { "s" },
-                    first
-                        .map(|w| format!(
-                            ", the first at {}: expected 0x{:016x}, got 0x{:016x}",
-                            self.tester.alloc.place(w.word),
-                            w.expected,
-                            w.actual
-                        ))
-                        .unwrap_or_default()
-                ),
-                mismatch: None,
-                verification: None,
-            },
+        self.wrong(
+            end_s,
+            d,
+            0,
+            format!(
+                "at {end_s:.1} s, pass {d} ({}): {} wrong word{}{}",
+                run.pattern.name(),
+                f.wrong,
+                if f.wrong == 1 { "" } else { "s" },
+                first
+                    .map(|w| format!(
+                        ", the first at {}: expected 0x{:016x}, got 0x{:016x}",
+                        self.tester.alloc.place(w.word),
+                        w.expected,
+                        w.actual
+                    ))
+                    .unwrap_or_default()
+            ),
             rec,
         );
         true
@@ -343,21 +350,11 @@ impl MemoryBurn {
             actual: a,
         }) = bad.first()
         {
-            self.books.wrong(
-                Wrong {
-                    at_s: end_s,
-                    dispatch: d,
-                    check: self.books.report.checks,
-                    message: format!(
+            self.wrong(end_s, d, self.books.report.checks, format!(
                         "at {end_s:.1} s, pass {d}: the CPU reference finds {} of {n} words read back wrong, the first at {}: expected 0x{e:016x}, got 0x{a:016x}",
                         bad.len(),
                         self.tester.alloc.place(g)
-                    ),
-                    mismatch: None,
-                    verification: None,
-                },
-                rec,
-            );
+                    ), rec);
             return Ok(true);
         }
         if self.books.result.status == KernelStatus::Pass {
