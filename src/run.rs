@@ -763,11 +763,13 @@ fn burn_worker(
     let cfg = &shared.cfg;
     let case = cfg.cases[0];
     let ask = crate::burn::Ask {
-        seed: cfg.seed,
-        check_seed: cfg.check_seed,
-        input_scale: cfg.input_scale,
-        checks: cfg.checks_for(case.kernel),
-        params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
+        draw: crate::burn::Draw {
+            seed: cfg.seed,
+            check_seed: cfg.check_seed,
+            input_scale: cfg.input_scale,
+            checks: cfg.checks_for(case.kernel),
+            params: tuned.and_then(|best| best.get(case.kernel.tuning_id())),
+        },
         fault: cfg.fault,
         fault_dispatches: cfg.fault_dispatches,
     };

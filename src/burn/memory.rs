@@ -18,7 +18,7 @@ use crate::model::{
     BurnReport, GpuSnapshot, KernelResult, KernelStatus, MemoryCoverage, Verification,
 };
 use crate::runner::GpuEvent;
-use crate::runner::memtest::{MemoryContext, allocated, size};
+use crate::runner::memtest::{MemoryContext, allocated, size, timed_bandwidths};
 use crate::telemetry::Monitor;
 
 /// A console and result update at least this often, besides each interval's end.
@@ -189,7 +189,7 @@ impl MemoryBurn {
                 check_every: 1,
                 ..BurnReport::default()
             },
-            result: KernelResult::new("memtest", sized.shape.clone(), c.seed, KernelStatus::Pass),
+            result: KernelResult::new("memtest", sized.shape.clone(), c.draw.seed, KernelStatus::Pass),
             done: Vec::new(),
             wrong: Vec::new(),
             wrong_count: 0,
@@ -223,7 +223,7 @@ impl MemoryBurn {
     ) -> Result<(PassRun, f64)> {
         let run = self.tester.pass(
             gpu,
-            c.check_seed,
+            c.draw.check_seed,
             self.pass,
             hit && self.faulty,
             hit && c.stale,
@@ -341,7 +341,7 @@ impl MemoryBurn {
         end_s: f64,
         rec: &dyn Recorder,
     ) -> Result<bool> {
-        let spot = self.tester.spot(gpu, c.check_seed, self.pass, false)?;
+        let spot = self.tester.spot(gpu, c.draw.check_seed, self.pass, false)?;
         let (n, bad) = (spot.compared, spot.wrong);
         self.books.report.checks += 1;
         if let Some(&Found {
@@ -391,13 +391,7 @@ impl MemoryBurn {
         cov.passes = self.pass as u32;
         cov.patterns = std::mem::take(&mut self.patterns);
         if timed {
-            let bytes = self.bytes;
-            let bw = |mut ns: Vec<f64>| {
-                ns.sort_by(f64::total_cmp);
-                (!ns.is_empty()).then(|| bytes as f64 / (crate::stats::median(&ns) / 1e9))
-            };
-            cov.write_bytes_per_s = bw(self.phases.iter().map(|p| p.0 as f64).collect());
-            cov.read_bytes_per_s = bw(self.phases.iter().map(|p| p.1 as f64).collect());
+            timed_bandwidths(&mut cov, self.bytes, &self.phases);
         }
         cov
     }

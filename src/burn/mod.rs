@@ -61,14 +61,20 @@ pub struct BurnSettings {
     pub fault_after: Duration,
 }
 
-/// The case to burn and how its inputs and checks are drawn.
-pub struct BurnCase<'a> {
-    pub case: Case,
+/// How a burn's inputs and checks are drawn, and the tuned launch parameters.
+#[derive(Clone, Copy)]
+pub struct Draw<'a> {
     pub seed: u64,
     pub check_seed: u64,
     pub input_scale: f32,
     pub checks: RuntimeChecks,
     pub params: Option<&'a Params>,
+}
+
+/// The case to burn and how its inputs and checks are drawn.
+pub struct BurnCase<'a> {
+    pub case: Case,
+    pub draw: Draw<'a>,
     pub fault: Option<ShaderFault>,
     /// Tests: the dispatches the fault hits are left out.
     pub stale: bool,
@@ -129,13 +135,9 @@ const MAX_BATCH: u64 = 2048;
 const CALIBRATION: u64 = 4;
 
 /// What the run asks of a burn besides its settings: how inputs and checks are drawn,
-/// the tuned launch parameters, and the planted fault (tests only).
+/// and the planted fault (tests only).
 pub struct Ask<'a> {
-    pub seed: u64,
-    pub check_seed: u64,
-    pub input_scale: f32,
-    pub checks: RuntimeChecks,
-    pub params: Option<&'a Params>,
+    pub draw: Draw<'a>,
     pub fault: Option<Fault>,
     pub fault_dispatches: FaultDispatches,
 }
@@ -170,11 +172,7 @@ pub fn on_card(
     let fault = ask.fault;
     let c = BurnCase {
         case,
-        seed: ask.seed,
-        check_seed: ask.check_seed,
-        input_scale: ask.input_scale,
-        checks: ask.checks,
-        params: ask.params,
+        draw: ask.draw,
         fault: match fault {
             Some(Fault::Shader(f)) => Some(f),
             _ => None,

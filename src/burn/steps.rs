@@ -70,7 +70,7 @@ impl Context<'_> {
     fn check_of(&self, number: u64, outputs: &[Vec<u8>]) -> Verification {
         self.load
             .prepared
-            .verify(outputs, inputs::mix64(self.c.check_seed ^ number))
+            .verify(outputs, inputs::mix64(self.c.draw.check_seed ^ number))
             .into_verification(&outputs[0], true)
     }
 
@@ -121,12 +121,12 @@ impl Context<'_> {
                 explicit: true,
             },
             &crate::runner::CaseOptions {
-                seed: self.c.seed,
-                check_seed: self.c.check_seed,
+                seed: self.c.draw.seed,
+                check_seed: self.c.draw.check_seed,
                 warmup: 0,
                 iterations: 1,
                 input_scale: 1.0,
-                checks: self.c.checks,
+                checks: self.c.draw.checks,
                 // A fault compiled into the kernel is the probe's too; those planted
                 // into chosen dispatches of the load are not.
                 fault: self
@@ -135,7 +135,7 @@ impl Context<'_> {
                     .filter(|f| !f.switch().is_empty())
                     .map(crate::runner::Fault::Shader),
                 fault_dispatches: crate::runner::FaultDispatches::All,
-                params: self.c.params,
+                params: self.c.draw.params,
                 progress: &progress,
                 memory: None,
             },
@@ -202,10 +202,10 @@ impl<'a> Ready<'a> {
             gpu,
             &CaseInput {
                 shape: c.case.shape,
-                seed: c.seed,
-                input_scale: c.input_scale,
-                checks: c.checks,
-                params: c.params,
+                seed: c.draw.seed,
+                input_scale: c.draw.input_scale,
+                checks: c.draw.checks,
+                params: c.draw.params,
                 fault: switch,
             },
         )?;
@@ -237,7 +237,7 @@ impl<'a> Ready<'a> {
             ..KernelResult::new(
                 kernel.id(),
                 c.case.shape.to_string(),
-                c.seed,
+                c.draw.seed,
                 KernelStatus::Pass,
             )
         };

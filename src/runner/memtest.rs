@@ -395,13 +395,8 @@ fn outcome(
     let ran = books.walls.len();
     let phases = phases(&books, stamps.as_deref());
     let samples_ns: Vec<u64> = phases.iter().map(|(w, r)| w + r).collect();
-    let bw = |ns: &mut Vec<f64>| {
-        ns.sort_by(f64::total_cmp);
-        (!ns.is_empty()).then(|| alloc.bytes as f64 / (stats::median(ns) / 1e9))
-    };
     if stamps.is_some() {
-        cov.write_bytes_per_s = bw(&mut phases.iter().map(|p| p.0 as f64).collect());
-        cov.read_bytes_per_s = bw(&mut phases.iter().map(|p| p.1 as f64).collect());
+        timed_bandwidths(&mut cov, alloc.bytes, &phases);
     }
     cov.patterns = books.patterns.clone();
     cov.passes = ran as u32;
@@ -468,6 +463,17 @@ fn outcome(
         gpu_events,
         coverage: Some(cov),
     }
+}
+
+/// The median write and compare bandwidths of passes over `bytes`, from each pass's
+/// (write, compare) time in ns on the GPU's clock.
+pub fn timed_bandwidths(cov: &mut MemoryCoverage, bytes: u64, phases: &[(u64, u64)]) {
+    let bw = |mut ns: Vec<f64>| {
+        ns.sort_by(f64::total_cmp);
+        (!ns.is_empty()).then(|| bytes as f64 / (stats::median(&ns) / 1e9))
+    };
+    cov.write_bytes_per_s = bw(phases.iter().map(|p| p.0 as f64).collect());
+    cov.read_bytes_per_s = bw(phases.iter().map(|p| p.1 as f64).collect());
 }
 
 /// Per pass: the write and the compare phases, on the GPU's clock where it has one
